@@ -1,0 +1,94 @@
+//! The frame of every page: header with navigation, content, footer.
+
+use leptos::prelude::*;
+
+/// A navigation entry.
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    /// Served by the API rather than the portal: a plain link, opened in a new tab.
+    external: bool,
+}
+
+const NAV: &[NavItem] = &[
+    NavItem {
+        href: "/",
+        label: "Overview",
+        external: false,
+    },
+    NavItem {
+        href: "/readyz",
+        label: "Readiness",
+        external: true,
+    },
+    NavItem {
+        href: "/metrics",
+        label: "Metrics",
+        external: true,
+    },
+];
+
+/// Header, navigation and content area. Sets `data-hydrated="true"` on the page once the
+/// WASM has taken over, so that tests can wait for interactivity instead of sleeping.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let location = leptos_router::hooks::use_location();
+    view! {
+        <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().to_string()>
+            <a
+                href="#main"
+                class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:text-slate-900"
+            >
+                "Skip to content"
+            </a>
+            <header class="bg-slate-900 text-white shadow" data-testid="site-header">
+                <div class="mx-auto flex max-w-6xl flex-wrap items-center gap-x-8 gap-y-2 px-4 py-3">
+                    <a href="/" class="flex items-center gap-2 text-lg font-semibold tracking-tight">
+                        <KeyIcon />
+                        "Locksmith"
+                    </a>
+                    <nav aria-label="Main" class="flex flex-wrap gap-1 text-sm">
+                        {NAV
+                            .iter()
+                            .map(|item| {
+                                let href = item.href;
+                                let current = move || location.pathname.get() == href;
+                                view! {
+                                    <a
+                                        href=href
+                                        target=item.external.then_some("_blank")
+                                        rel=item.external.then_some("noopener")
+                                        aria-current=move || current().then_some("page")
+                                        class="rounded px-3 py-1.5 text-slate-300 hover:bg-slate-800 hover:text-white focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-[current=page]:bg-slate-800 aria-[current=page]:text-white"
+                                    >
+                                        {item.label}
+                                    </a>
+                                }
+                            })
+                            .collect_view()}
+                    </nav>
+                </div>
+            </header>
+            <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8">
+                {children()}
+            </main>
+            <footer class="border-t border-slate-200 bg-white">
+                <div class="mx-auto max-w-6xl px-4 py-4 text-xs text-slate-500">
+                    "Locksmith — self-hosted API key management"
+                </div>
+            </footer>
+        </div>
+    }
+}
+
+#[component]
+fn KeyIcon() -> impl IntoView {
+    view! {
+        <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6 fill-none stroke-amber-400" stroke-width="2">
+            <circle cx="8" cy="15" r="4" />
+            <path d="M10.8 12.2 19 4m-3 3 2 2m-4 0 2 2" stroke-linecap="round" />
+        </svg>
+    }
+}

@@ -1,0 +1,87 @@
+//! The Locksmith portal: the HTML shell, the router and the pages.
+//!
+//! Every page renders on the server and hydrates in the browser. Server functions are thin
+//! callers of `locksmith-core` and return DTOs defined here, so the WASM bundle never
+//! depends on the core or the database.
+
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod status;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::StaticSegment;
+use leptos_router::components::{Route, Router, Routes};
+
+use crate::components::layout::Layout;
+use crate::pages::{home::HomePage, not_found::NotFound};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    csp::set_policy();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The portal's root component.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/locksmith.css" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Locksmith".to_owned() } else { format!("{page} · Locksmith") }
+        } />
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=StaticSegment("") view=HomePage />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod csp {
+    //! The portal's Content-Security-Policy: scripts only from this origin or carrying the
+    //! per-response nonce that Leptos puts on its hydration scripts, WASM compilation
+    //! allowed, nothing framed, no plugins, no foreign connections.
+
+    use http::HeaderValue;
+    use http::header::CONTENT_SECURITY_POLICY;
+    use leptos::nonce::use_nonce;
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
+
+    pub(crate) fn set_policy() {
+        let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+            return;
+        };
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response.insert_header(CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import { defineConfig } from "@playwright/test";
+import path from "node:path";
+
+// The real server, built by `cargo test` (scripts/test.sh), against a fresh database.
+const root = path.resolve(__dirname, "..");
+const port = Number(process.env.LOCKSMITH_E2E_PORT ?? 3310);
+const baseURL = `http://127.0.0.1:${port}`;
+const databaseUrl = process.env.LOCKSMITH_E2E_DATABASE_URL;
+if (!databaseUrl) {
+  throw new Error("LOCKSMITH_E2E_DATABASE_URL is not set: run the suite through scripts/test.sh");
+}
+
+export default defineConfig({
+  testDir: "./tests",
+  outputDir: "./test-results",
+  forbidOnly: !!process.env.CI,
+  retries: process.env.CI ? 2 : 0,
+  workers: 2,
+  timeout: 30_000,
+  reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
+  use: {
+    baseURL,
+    trace: "retain-on-failure",
+    screenshot: "only-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  projects: [{ name: "chromium", use: { browserName: "chromium" } }],
+  webServer: {
+    command: `${root}/target/debug/locksmith serve`,
+    cwd: root,
+    // Ready means migrated and connected: wait for that, not for a fixed time.
+    url: `${baseURL}/readyz`,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      DATABASE_URL: databaseUrl,
+      LOCKSMITH_PORT: String(port),
+      LOCKSMITH_SITE_ROOT: `${root}/target/site`,
+      LOCKSMITH_DATA_DIR: `${root}/target/e2e-data`,
+      LOCKSMITH_LOG: "warn",
+    },
+  },
+});

@@ -1,0 +1,69 @@
+import { test, expect, hydrated } from "./fixtures";
+
+test.describe("portal shell", () => {
+  test("renders with the Tailwind styles applied and live data from the database", async ({ page, problems }) => {
+    const response = await page.goto("/");
+    expect(response?.status()).toBe(200);
+    await expect(page).toHaveTitle("Overview · Locksmith");
+
+    // Styles: the header is painted and the navigation is a flex row (browser default: block).
+    const header = page.getByTestId("site-header");
+    const background = await header.evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(background).not.toBe("rgba(0, 0, 0, 0)");
+    const navDisplay = await page.getByRole("navigation", { name: "Main" }).evaluate((el) => getComputedStyle(el).display);
+    expect(navDisplay).toBe("flex");
+
+    // Data read from PostgreSQL by the server.
+    await expect(page.getByTestId("postgres-version")).toHaveText(/^Connected · PostgreSQL \d+/);
+    await expect(page.getByTestId("instance-id")).toHaveText(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+
+    await hydrated(page);
+    expect(problems.errors).toEqual([]);
+  });
+
+  test("a click works after hydration and asks the server again", async ({ page, problems }, testInfo) => {
+    await page.goto("/");
+    await hydrated(page);
+    const checkedAt = page.getByTestId("checked-at");
+    const before = await checkedAt.getAttribute("datetime");
+    await expect(page.getByTestId("check-count")).toHaveText("Checked once");
+
+    const answered = page.waitForResponse((r) => r.url().endsWith("/api/system_status") && r.status() === 200);
+    await page.getByRole("button", { name: "Check again" }).click();
+    await answered;
+
+    await expect(page.getByTestId("check-count")).toHaveText("Checked 2 times");
+    await expect(checkedAt).not.toHaveAttribute("datetime", before ?? "");
+    expect(problems.errors).toEqual([]);
+
+    await page.screenshot({ path: testInfo.outputPath("overview.png"), fullPage: true });
+  });
+
+  test("the instance survives a reload (same data)", async ({ page }) => {
+    await page.goto("/");
+    const id = await page.getByTestId("instance-id").textContent();
+    await page.reload();
+    await expect(page.getByTestId("instance-id")).toHaveText(id ?? "");
+  });
+
+  test("an unknown page is a designed 404", async ({ page, problems }) => {
+    const response = await page.goto("/no/such/page");
+    expect(response?.status()).toBe(404);
+    await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+    await hydrated(page);
+    await page.getByRole("link", { name: "Back to the overview" }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+    // Chromium reports the 404 document itself as a failed resource; nothing else may fail.
+    expect(problems.errors.filter((e) => !e.includes("status of 404 (Not Found)"))).toEqual([]);
+  });
+
+  test("navigation is keyboard reachable with a visible skip link", async ({ page }) => {
+    await page.goto("/");
+    await hydrated(page);
+    await page.keyboard.press("Tab");
+    const skip = page.getByRole("link", { name: "Skip to content" });
+    await expect(skip).toBeFocused();
+    await expect(skip).toBeVisible();
+  });
+});

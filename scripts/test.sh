@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and integration tests against a real PostgreSQL, then the
+# Playwright suite in Debian's Chromium against the real server.
+# On a fresh machine it installs what it needs first (scripts/bootstrap.sh).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$(date +%s)
+
+scripts/bootstrap.sh
+source scripts/env.sh
+source scripts/test-postgres.sh
+ensure_test_postgres
+trap stop_private_test_cluster EXIT
+
+step() { printf '\n[test] == %s (%ss)\n' "$*" "$(( $(date +%s) - started ))" >&2; }
+
+# The portal's assets (WASM, JS, CSS) into target/site. The server binary is built by
+# `cargo test` below, with the same features the tests use, so it is compiled once.
+step "building the portal assets"
+cargo leptos build --frontend-only
+
+step "Rust tests (unit and integration, PostgreSQL at ${DATABASE_URL%%@*}@…)"
+cargo test --workspace --exclude locksmith-frontend --no-fail-fast
+
+step "Playwright end-to-end tests in Chromium"
+e2e_db="locksmith_e2e_$$"
+psql "$DATABASE_URL" -qAtc "CREATE DATABASE $e2e_db" >/dev/null
+drop_e2e_db() { psql "$DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true; stop_private_test_cluster; }
+trap drop_e2e_db EXIT
+export LOCKSMITH_E2E_DATABASE_URL="${DATABASE_URL%/*}/$e2e_db"
+(cd end2end && npx playwright test)
+
+step "all tests passed"

@@ -1,0 +1,110 @@
+//! The HTTP stack: the router and the layers every response passes through.
+
+pub mod metrics;
+pub mod ops;
+pub mod problem;
+pub mod request_id;
+pub mod security_headers;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::portal;
+use crate::state::AppState;
+
+/// Request bodies above this are refused with 413 (the contract's limit for `/v1`).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Builds the whole application: operations endpoints, the versioned API and the portal.
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let timeout = settings.http.request_timeout;
+    let api = api_router(settings, timeout);
+    let ops = Router::new()
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(metrics::render));
+
+    let portal = portal::router(&state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
+
+    let hsts = settings
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.scheme() == "https");
+
+    Router::new()
+        .nest("/v1", api)
+        .merge(ops)
+        .merge(portal)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::COOKIE,
+                ]))
+                .layer(middleware::map_request(request_id::discard_unsafe))
+                .layer(SetRequestIdLayer::new(
+                    request_id::HEADER.clone(),
+                    request_id::MakeUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
+                .layer(TraceLayer::new_for_http().make_span_with(request_id::make_span))
+                .layer(middleware::from_fn(metrics::track))
+                .layer(middleware::from_fn_with_state(
+                    hsts,
+                    security_headers::apply,
+                ))
+                // Compression wraps the problem renderer, which rewrites bodies.
+                .layer(CompressionLayer::new())
+                .layer(middleware::from_fn(problem::render)),
+        )
+}
+
+/// `/v1`: every error leaves as problem details, whatever layer produced it.
+fn api_router(settings: &Settings, timeout: Duration) -> Router<AppState> {
+    let mut api = Router::new()
+        .fallback(problem::not_found)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
+    if !settings.http.cors_allowed_origins.is_empty() {
+        let origins: Vec<HeaderValue> = settings
+            .http
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        api = api.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderName::from_static("x-request-id"),
+                ])
+                .expose_headers([HeaderName::from_static("x-request-id")])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    api
+}

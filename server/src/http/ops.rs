@@ -1,0 +1,59 @@
+//! Liveness and readiness probes.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::problem::Problem;
+
+/// How long readiness waits for the database before answering 503.
+const READINESS_BUDGET: Duration = Duration::from_secs(2);
+
+/// `GET /healthz`: 200 while the process runs.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The readiness answer when ready.
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    status: &'static str,
+    schema_version: Option<i64>,
+}
+
+/// `GET /readyz`: 200 when the database answers and the schema is exactly the one this
+/// binary expects; 503 (problem details naming the failing check) otherwise.
+pub async fn readyz(State(pool): State<PgPool>) -> Result<Json<Ready>, Problem> {
+    let not_ready = |detail: &str| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            detail.to_owned(),
+        )
+    };
+    let status = tokio::time::timeout(READINESS_BUDGET, locksmith_core::db::schema_status(&pool))
+        .await
+        .map_err(|_| not_ready("database: no answer within 2 s"))?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            not_ready("database: unreachable")
+        })?;
+    if !status.is_current() {
+        return Err(not_ready(&format!(
+            "schema: database at migration {:?}, this binary expects {:?} ({} pending{})",
+            status.applied,
+            status.expected,
+            status.pending,
+            if status.diverged { ", diverged" } else { "" }
+        )));
+    }
+    Ok(Json(Ready {
+        status: "ready",
+        schema_version: status.applied,
+    }))
+}

@@ -1,0 +1,187 @@
+//! RFC 9457 problem details, the one error format of `/v1` (and of `/readyz`).
+//!
+//! Handlers return [`Problem`]; its body is written by [`render`], which knows the request
+//! id. `render` also rewrites every other error response under `/v1` (unknown route, wrong
+//! method, body too large, timeout) so that clients only ever see one format.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::request_id;
+
+/// The media type of problem details.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An error answer: status, a stable machine-readable `code` and a human `detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Stable snake_case code, e.g. `invalid_request`.
+    pub code: &'static str,
+    /// What went wrong, for a human; never internal causes.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem with an explicit code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 5xx whose cause is logged (with the request id, via the span) but never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The generic problem for a status, used where no handler said more.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status.as_u16() {
+            400 => ("invalid_request", "The request is malformed."),
+            401 => ("unauthorized", "Missing or invalid credentials."),
+            403 => ("forbidden", "You are not allowed to do this."),
+            404 => ("not_found", "No such resource."),
+            405 => (
+                "method_not_allowed",
+                "This method is not allowed on this resource.",
+            ),
+            408 => ("request_timeout", "The request took too long to arrive."),
+            409 => ("conflict", "The request conflicts with the current state."),
+            413 => ("payload_too_large", "The request body is too large."),
+            415 => (
+                "unsupported_media_type",
+                "The request body must be application/json.",
+            ),
+            429 => ("rate_limited", "Too many requests; retry later."),
+            503 => (
+                "service_unavailable",
+                "The service is unavailable or the request took too long; retry later.",
+            ),
+            s if s >= 500 => (
+                "internal_error",
+                "The request failed. Quote the request id when reporting it.",
+            ),
+            _ => ("client_error", "The request cannot be processed."),
+        };
+        Self::new(status, code, detail)
+    }
+
+    fn body(&self, request_id: &str) -> ProblemBody<'_> {
+        ProblemBody {
+            r#type: format!("urn:locksmith:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            request_id: request_id.to_owned(),
+        }
+    }
+}
+
+/// The wire form.
+#[derive(Debug, Serialize)]
+struct ProblemBody<'a> {
+    r#type: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    request_id: String,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        // The body is written by `render`, which knows the request id; the problem rides
+        // along as an extension until then.
+        let mut res = self.status.into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+/// Writes problem bodies; under `/v1` also converts any other error response.
+pub async fn render(req: Request, next: Next) -> Response {
+    let request_id = request_id::of(&req);
+    let is_api = req.uri().path() == "/v1" || req.uri().path().starts_with("/v1/");
+    let res = next.run(req).await;
+    let problem = match res.extensions().get::<Problem>() {
+        Some(problem) => problem.clone(),
+        None if is_api && is_error(&res) && !is_problem(&res) => Problem::for_status(res.status()),
+        None => return res,
+    };
+    let (mut parts, _) = res.into_parts();
+    let body = serde_json::to_vec(&problem.body(&request_id)).unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if problem.status == StatusCode::UNAUTHORIZED {
+        parts
+            .headers
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    parts.extensions.remove::<Problem>();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_error(res: &Response) -> bool {
+    res.status().is_client_error() || res.status().is_server_error()
+}
+
+fn is_problem(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()))
+}
+
+/// The `/v1` fallback: an unknown endpoint.
+pub async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_gets_a_snake_case_code() {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 413, 415, 418, 429, 500, 502, 503,
+        ] {
+            let p = Problem::for_status(StatusCode::from_u16(status).expect("status"));
+            assert!(
+                p.code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                p.code
+            );
+            assert!(!p.detail.is_empty());
+        }
+    }
+
+    #[test]
+    fn server_errors_say_nothing_of_the_cause() {
+        let p = Problem::internal(&"relation \"keys\" does not exist");
+        assert_eq!(p.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!p.detail.contains("relation"));
+    }
+
+    #[test]
+    fn the_body_has_every_contract_field() {
+        let p = Problem::new(StatusCode::BAD_REQUEST, "invalid_request", "name: too long");
+        let json = serde_json::to_value(p.body("req-1")).expect("json");
+        for field in ["type", "title", "status", "detail", "code", "request_id"] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(json["status"], 400);
+        assert_eq!(json["title"], "Bad Request");
+    }
+}

@@ -1,0 +1,13 @@
+//! The Locksmith server: configuration, start-up, the HTTP stack and the embedded
+//! PostgreSQL. The binary `locksmith` is a thin command line over this library, which
+//! integration tests drive directly.
+
+pub mod cli;
+pub mod config;
+pub mod embedded_pg;
+pub mod http;
+pub mod portal;
+pub mod secrets;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

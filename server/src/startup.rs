@@ -1,0 +1,218 @@
+//! Start-up and shutdown: database (given or embedded), migrations, secrets, listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use leptos::config::{Env, LeptosOptions};
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use tokio::net::TcpListener;
+
+use crate::config::{Profile, Settings};
+use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
+use crate::state::AppState;
+use crate::{http, secrets};
+
+/// Why Locksmith could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The embedded PostgreSQL could not be started.
+    #[error("embedded PostgreSQL: {0}")]
+    EmbeddedPg(#[from] EmbeddedPgError),
+    /// Connecting or migrating failed.
+    #[error("database: {0}")]
+    Database(#[from] locksmith_core::Error),
+    /// Binding the port, or reading/writing the data dir.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The database Locksmith talks to, and the private cluster behind it if any.
+pub struct Database {
+    /// The connection pool.
+    pub pool: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts the embedded cluster when none is given;
+    /// retries an unreachable server for `LOCKSMITH_DB_STARTUP_TIMEOUT_SECS`.
+    pub async fn open(settings: &Settings) -> Result<Self, StartupError> {
+        let (options, embedded): (PgConnectOptions, _) = match settings.database.connect_options() {
+            Some(options) => (options, None),
+            None => {
+                let pg = EmbeddedPostgres::start(&settings.data_dir).await?;
+                (pg.connect_options(), Some(pg))
+            }
+        };
+        let pool = match settings
+            .database
+            .pool
+            .connect_with_retry(options, settings.database.startup_timeout)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(err) => {
+                if let Some(pg) = &embedded {
+                    let _ = pg.stop().await;
+                }
+                return Err(err.into());
+            }
+        };
+        Ok(Self { pool, embedded })
+    }
+
+    /// Closes the pool, then stops the embedded cluster if this process started one.
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(pg) = self.embedded
+            && let Err(err) = pg.stop().await
+        {
+            tracing::error!(error = %err, "stopping the embedded PostgreSQL failed");
+        }
+    }
+}
+
+/// A bound, ready-to-run server. Tests build it on port 0 and read the port back.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds the listener and builds the router over `pool`.
+    pub async fn build(settings: &Settings, pool: PgPool) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Io {
+                    context: format!(
+                        "cannot listen on {} (LOCKSMITH_HOST/LOCKSMITH_PORT)",
+                        settings.listen
+                    ),
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Io {
+            context: "reading the bound address".into(),
+            source,
+        })?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("locksmith")
+            .site_root(settings.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .env(match settings.profile {
+                Profile::Production => Env::PROD,
+                Profile::Development => Env::DEV,
+            })
+            .build();
+        // Install the recorder before the first request, so nothing counted before the
+        // first scrape is lost.
+        http::metrics::handle();
+        let state = AppState {
+            leptos_options,
+            pool,
+        };
+        Ok(Self {
+            router: http::router(state, settings),
+            listener,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// `locksmith serve`.
+pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let database = Database::open(&settings).await?;
+    let result = serve_with(&settings, &database).await;
+    database.close().await;
+    result
+}
+
+async fn serve_with(settings: &Settings, database: &Database) -> Result<(), StartupError> {
+    locksmith_core::db::migrate(&database.pool).await?;
+    // Resolved now so that a missing or unreadable secret stops start-up, not a request.
+    let _secrets = secrets::resolve(&settings.secrets, &settings.data_dir).map_err(|source| {
+        StartupError::Io {
+            context: format!("secrets in {}", settings.data_dir.join("secrets").display()),
+            source,
+        }
+    })?;
+    let app = Application::build(settings, database.pool.clone()).await?;
+    let addr = app.local_addr();
+    tracing::info!(
+        %addr,
+        profile = ?settings.profile,
+        embedded_database = settings.uses_embedded_database(),
+        "Locksmith is listening on http://{addr}"
+    );
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|source| StartupError::Io {
+            context: "serving".into(),
+            source,
+        })?;
+    tracing::info!("shut down gracefully");
+    Ok(())
+}
+
+/// `locksmith migrate`.
+pub async fn migrate(settings: Settings) -> Result<(), StartupError> {
+    let database = Database::open(&settings).await?;
+    let result = locksmith_core::db::migrate(&database.pool).await;
+    let status = match &result {
+        Ok(()) => locksmith_core::db::schema_status(&database.pool).await.ok(),
+        Err(_) => None,
+    };
+    database.close().await;
+    result?;
+    tracing::info!(schema_version = ?status.and_then(|s| s.applied), "migrations applied");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

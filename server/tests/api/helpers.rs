@@ -1,0 +1,136 @@
+//! `TestApp`: a running Locksmith on an ephemeral port, and a client for it.
+
+use std::net::SocketAddr;
+
+use locksmith_server::config::Settings;
+use locksmith_server::startup::Application;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+/// A server running in this process until dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Spawns on 127.0.0.1:0 over `pool`, with default settings.
+    pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, &[]).await
+    }
+
+    /// Spawns with extra `LOCKSMITH_*` settings.
+    pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> Self {
+        let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
+        let mut pairs = vec![
+            ("LOCKSMITH_PORT", "0"),
+            ("LOCKSMITH_SITE_ROOT", site_root),
+            ("LOCKSMITH_LOG", "warn"),
+        ];
+        pairs.extend_from_slice(extra);
+        let settings = Settings::from_env_pairs(pairs).expect("test settings are valid");
+        let app = Application::build(&settings, pool)
+            .await
+            .expect("server builds");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            addr,
+            client,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops the server and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A pool that points at a port where nothing listens: the database is unreachable.
+pub fn unreachable_pool() -> PgPool {
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(unused_port())
+        .username("nobody")
+        .database("nothing");
+    locksmith_core::db::PoolSettings {
+        acquire_timeout: std::time::Duration::from_secs(1),
+        ..Default::default()
+    }
+    .connect_lazy(options)
+}
+
+fn unused_port() -> u16 {
+    // Bind and release: the kernel will not hand this port out again right away.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Parses a problem-details response and checks the contract's invariants.
+pub async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned();
+    let body: serde_json::Value = res.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status);
+    assert_eq!(
+        body["request_id"],
+        request_id.as_str(),
+        "body and header carry the same request id"
+    );
+    for field in ["type", "title", "detail", "code"] {
+        assert!(body[field].is_string(), "problem lacks {field}: {body}");
+    }
+    body
+}

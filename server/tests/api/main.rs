@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0 against a real PostgreSQL, one fresh
+//! database per test (`#[sqlx::test]`, which reads `DATABASE_URL`).
+
+mod helpers;
+
+mod config_errors;
+mod embedded_database;
+mod errors;
+mod operations;
+mod portal;
+mod request_ids;
+mod security_headers;

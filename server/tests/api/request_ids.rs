@@ -1,0 +1,85 @@
+//! `x-request-id`: echoed when sane, generated otherwise, on every response.
+
+use sqlx::PgPool;
+
+use crate::helpers::TestApp;
+
+fn request_id(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("every response has x-request-id")
+        .to_owned()
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_missing_id_is_generated_and_unique(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let a = request_id(&app.get("/healthz").await);
+    let b = request_id(&app.get("/healthz").await);
+    assert!(uuid::Uuid::parse_str(&a).is_ok(), "{a}");
+    assert_ne!(a, b);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_sane_id_is_echoed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = "trace-01HZX:span_9.abc";
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(request_id(&res), id);
+    let long = "a".repeat(128);
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", &long)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(request_id(&res), long);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_unsafe_or_oversized_id_is_replaced(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for bad in [
+        "a".repeat(129),
+        "<script>".to_owned(),
+        "has space".to_owned(),
+        String::new(),
+    ] {
+        let res = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", &bad)
+            .send()
+            .await
+            .expect("sent");
+        let id = request_id(&res);
+        assert_ne!(id, bad);
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "replaced by a generated id, got {id}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn portal_pages_and_errors_carry_the_id_too(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for path in ["/", "/no-such-page", "/v1/no-such-endpoint"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("x-request-id", "abc-123")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(request_id(&res), "abc-123", "{path}");
+    }
+}
