@@ -202,7 +202,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 impl Settings {
     /// Loads from the process environment and, if given, a TOML file.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_figment(figment(config_file)?.merge(process_env()))
+        Self::from_figment(&figment(config_file)?.merge(process_env()))
     }
 
     /// Loads from explicit `(name, value)` pairs instead of the process environment;
@@ -226,11 +226,11 @@ impl Settings {
         for (key, value) in prefixed.chain(raw_db) {
             fig = fig.merge((key.as_str(), parse_scalar(&value)));
         }
-        Self::from_figment(fig)
+        Self::from_figment(&fig)
     }
 
-    fn from_figment(fig: Figment) -> Result<Self, ConfigError> {
-        let raw: Raw = fig.extract().map_err(figment_error)?;
+    fn from_figment(fig: &Figment) -> Result<Self, ConfigError> {
+        let raw: Raw = fig.extract().map_err(|e| figment_error(&e))?;
         raw.validate()
     }
 
@@ -268,7 +268,7 @@ fn parse_scalar(value: &str) -> figment::value::Value {
         .unwrap_or_else(|_| Value::from(value.to_owned()))
 }
 
-fn figment_error(err: figment::Error) -> ConfigError {
+fn figment_error(err: &figment::Error) -> ConfigError {
     let key = err.path.last().cloned().unwrap_or_default();
     let problem = match &err.kind {
         figment::error::Kind::InvalidType(actual, expected) => {
@@ -707,10 +707,10 @@ mod tests {
         let path = dir.path().join("locksmith.toml");
         std::fs::write(&path, "port = 4000\nrequest_timeout_secs = 7\n").expect("write");
         let fig = figment(Some(&path)).expect("file exists");
-        let s = Settings::from_figment(fig.clone()).expect("loads");
+        let s = Settings::from_figment(&fig).expect("loads");
         assert_eq!(s.listen.port(), 4000);
         assert_eq!(s.http.request_timeout, Duration::from_secs(7));
-        let s = Settings::from_figment(fig.merge(("port", 4001))).expect("loads");
+        let s = Settings::from_figment(&fig.merge(("port", 4001))).expect("loads");
         assert_eq!(s.listen.port(), 4001);
     }
 
