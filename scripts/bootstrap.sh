@@ -65,8 +65,12 @@ fi
 
 # --- npm: Tailwind and Playwright, pinned by package-lock.json ------------------------
 if ! cmp -s package-lock.json node_modules/.locksmith-lock 2>/dev/null; then
-    log "installing npm packages (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+    log "installing npm packages (locked versions)"
+    # Not `npm ci`: the registry reached here lists only some of Tailwind's optional
+    # per-platform binaries, so the lockfile cannot hold them all and `npm ci` refuses it.
+    # `npm install --no-save` installs exactly the locked, integrity-checked versions and
+    # leaves package-lock.json untouched.
+    npm install --no-save --no-audit --no-fund --loglevel=error
     cp package-lock.json node_modules/.locksmith-lock
 fi
 
