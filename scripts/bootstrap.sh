@@ -18,7 +18,6 @@ pg_binaries_present() {
 # --- Debian packages -------------------------------------------------------------------
 packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
-command -v wasm-opt >/dev/null 2>&1 || packages+=(binaryen)
 command -v mold >/dev/null 2>&1 || packages+=(mold)
 command -v cc >/dev/null 2>&1 || packages+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
@@ -63,7 +62,7 @@ if [ "$(installed_version wasm-bindgen)" != "$wasm_bindgen_version" ]; then
         || cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 
-# --- npm: Tailwind and Playwright, pinned by package-lock.json ------------------------
+# --- npm: Tailwind, Playwright and wasm-opt (binaryen), pinned by package-lock.json --
 if ! cmp -s package-lock.json node_modules/.locksmith-lock 2>/dev/null; then
     log "installing npm packages (locked versions)"
     # Not `npm ci`: the registry reached here lists only some of Tailwind's optional
