@@ -1,17 +1,29 @@
 //! The error type of the core layer.
 
 /// Everything that can go wrong inside the core. The HTTP layers map it to their own
-/// error types; none of these messages is ever shown to a client as is.
+/// error types; internal causes are logged there and never shown to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Input that breaks a rule; the message names the field and is safe to show.
+    #[error("{0}")]
+    Invalid(String),
+    /// The change conflicts with existing state (e.g. a duplicate email); safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such object, or not visible to the caller.
+    #[error("not found")]
+    NotFound,
+    /// The caller may not do this; the message is safe to show.
+    #[error("{0}")]
+    Forbidden(String),
     /// The database could not be reached or answered with an error.
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Applying the embedded migrations failed.
-    #[error("migration failed")]
+    #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The database never became reachable within the start-up budget.
-    #[error("database unreachable after {attempts} attempts over {waited_ms} ms")]
+    #[error("database unreachable after {attempts} attempts over {waited_ms} ms: {last}")]
     Unreachable {
         /// How many connection attempts were made.
         attempts: u32,
@@ -21,6 +33,19 @@ pub enum Error {
         #[source]
         last: sqlx::Error,
     },
+}
+
+impl Error {
+    /// An `Invalid` error for `field`.
+    pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::Invalid(format!("{field}: {problem}"))
+    }
+}
+
+/// Whether `err` is a unique violation of the named constraint or index.
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
 /// Shorthand for results of the core layer.

@@ -1,11 +1,15 @@
-//! Locksmith's domain core: database access, schema migrations and the system status.
+//! Locksmith's domain core: identity, the audit trail, database access, migrations and
+//! the system status.
 //!
 //! This crate knows nothing of HTTP or Leptos; the REST handlers in `locksmith-server`
 //! and the server functions in `locksmith-app` are thin callers of what lives here.
 
+pub mod audit;
 pub mod backoff;
 pub mod db;
 pub mod error;
+pub mod identity;
+pub mod scope;
 pub mod system;
 
 pub use error::Error;

@@ -2,7 +2,10 @@
 //! PostgreSQL. The binary `locksmith` is a thin command line over this library, which
 //! integration tests drive directly.
 
+pub mod api;
+pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod embedded_pg;
 pub mod http;

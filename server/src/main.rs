@@ -1,11 +1,12 @@
-//! `locksmith`: parses the command line and settings, then serves or migrates.
+//! `locksmith`: parses the command line and settings, then serves, migrates or runs a
+//! one-shot command.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use locksmith_server::cli::{Cli, Command};
+use locksmith_server::cli::{AuditCommand, Cli, Command, UserCommand};
 use locksmith_server::config::Settings;
-use locksmith_server::{startup, telemetry};
+use locksmith_server::{commands, startup, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,7 +17,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_filter);
+    let command = cli.command.unwrap_or(Command::Serve);
+    // One-shot commands keep the terminal for their own output: warnings only.
+    let filter = match command {
+        Command::Serve | Command::Migrate => settings.log_filter.clone(),
+        Command::User(_) | Command::Audit(_) => "warn".to_owned(),
+    };
+    telemetry::init(settings.log_format, &filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,16 +34,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => startup::serve(settings).await,
-            Command::Migrate => startup::migrate(settings).await,
+    let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
+        match command {
+            Command::Serve => startup::serve(settings).await.map_err(Into::into),
+            Command::Migrate => startup::migrate(settings).await.map_err(Into::into),
+            Command::User(UserCommand::Create {
+                email,
+                role,
+                display_name,
+                password_stdin: _,
+            }) => commands::user_create(&settings, &email, role, display_name.as_deref())
+                .await
+                .map_err(Into::into),
+            Command::Audit(AuditCommand::Verify) => {
+                commands::audit_verify(&settings).await.map_err(Into::into)
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = %err, "locksmith stopped");
             eprintln!("locksmith: {err}");
             ExitCode::FAILURE
         }

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};
@@ -11,7 +13,11 @@ use tokio::net::TcpListener;
 
 use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
-use crate::state::AppState;
+use locksmith_core::identity::login::LockoutPolicy;
+
+use crate::auth::JwtKeys;
+use crate::auth::jwt::ACCESS_TTL;
+use crate::state::{AppState, AuthConfig};
 use crate::{http, secrets};
 
 /// Why Locksmith could not start.
@@ -116,9 +122,23 @@ impl Application {
         // Install the recorder before the first request, so nothing counted before the
         // first scrape is lost.
         http::metrics::handle();
+        // Resolved here so that a missing or unreadable secret stops start-up, not a request.
+        let secrets =
+            secrets::resolve(&settings.secrets, &settings.data_dir).map_err(|source| {
+                StartupError::Io {
+                    context: format!("secrets in {}", settings.data_dir.join("secrets").display()),
+                    source,
+                }
+            })?;
+        locksmith_core::identity::password::warm_up();
         let state = AppState {
             leptos_options,
             pool,
+            auth: Arc::new(AuthConfig {
+                jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
+                lockout: LockoutPolicy::default(),
+                refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            }),
         };
         Ok(Self {
             router: http::router(state, settings),
@@ -158,13 +178,6 @@ pub async fn serve(settings: Settings) -> Result<(), StartupError> {
 
 async fn serve_with(settings: &Settings, database: &Database) -> Result<(), StartupError> {
     locksmith_core::db::migrate(&database.pool).await?;
-    // Resolved now so that a missing or unreadable secret stops start-up, not a request.
-    let _secrets = secrets::resolve(&settings.secrets, &settings.data_dir).map_err(|source| {
-        StartupError::Io {
-            context: format!("secrets in {}", settings.data_dir.join("secrets").display()),
-            source,
-        }
-    })?;
     let app = Application::build(settings, database.pool.clone()).await?;
     let addr = app.local_addr();
     tracing::info!(
@@ -173,6 +186,13 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         embedded_database = settings.uses_embedded_database(),
         "Locksmith is listening on http://{addr}"
     );
+    if !locksmith_core::identity::users::any_exists(&database.pool).await? {
+        tracing::warn!(
+            "no users yet: create the first admin with \
+             `locksmith user create --email you@example.com --role admin --password-stdin` \
+             (with the same LOCKSMITH_DATA_DIR or DATABASE_URL)"
+        );
+    }
     app.run_until_stopped(shutdown_signal())
         .await
         .map_err(|source| StartupError::Io {

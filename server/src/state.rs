@@ -1,8 +1,25 @@
 //! The state shared by every handler and server function.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use locksmith_core::identity::login::LockoutPolicy;
 use sqlx::PgPool;
+
+use crate::auth::JwtKeys;
+
+/// How API callers authenticate.
+#[derive(Debug)]
+pub struct AuthConfig {
+    /// Signs and verifies access tokens.
+    pub jwt: JwtKeys,
+    /// Account and address lockout thresholds.
+    pub lockout: LockoutPolicy,
+    /// How long a refresh token lives.
+    pub refresh_ttl: Duration,
+}
 
 /// Cheap to clone: every field is reference-counted inside.
 #[derive(Clone, Debug, FromRef)]
@@ -11,4 +28,6 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The database pool.
     pub pool: PgPool,
+    /// Authentication settings and keys.
+    pub auth: Arc<AuthConfig>,
 }

@@ -79,7 +79,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 
 /// `/v1`: every error leaves as problem details, whatever layer produced it.
 fn api_router(settings: &Settings, timeout: Duration) -> Router<AppState> {
-    let mut api = Router::new()
+    let mut api = crate::api::routes()
         .fallback(problem::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -143,6 +143,19 @@ fn is_problem(res: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()))
 }
 
+impl From<locksmith_core::Error> for Problem {
+    fn from(err: locksmith_core::Error) -> Self {
+        use locksmith_core::Error as E;
+        match err {
+            E::Invalid(detail) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail),
+            E::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
+            E::Forbidden(detail) => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 /// The `/v1` fallback: an unknown endpoint.
 pub async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")

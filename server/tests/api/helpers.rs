@@ -7,6 +7,36 @@ use locksmith_server::startup::Application;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+/// The JWT signing secret of every test instance.
+pub const TEST_JWT_SECRET: &str = "test-jwt-secret-0123456789abcdefghijkl";
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Creates a user straight through the core service.
+pub async fn create_user(
+    pool: &PgPool,
+    email: &str,
+    role: locksmith_core::identity::Role,
+) -> uuid::Uuid {
+    use locksmith_core::identity::{Email, Password, admin, users::NewUser};
+    let email = Email::parse(email).expect("valid email");
+    let password = Password::parse(secrecy::SecretString::from(PASSWORD), Some(&email))
+        .expect("valid password");
+    let new = NewUser {
+        email,
+        password: password.hash().await,
+        role,
+        display_name: None,
+        max_keys: None,
+        allowed_scopes: None,
+    };
+    admin::create_user(pool, None, new, &Default::default())
+        .await
+        .expect("user created")
+        .id
+}
+
 /// A server running in this process until dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -28,6 +58,16 @@ impl TestApp {
             ("LOCKSMITH_PORT", "0"),
             ("LOCKSMITH_SITE_ROOT", site_root),
             ("LOCKSMITH_LOG", "warn"),
+            // Shared by every instance, so a second instance accepts the first one's tokens.
+            ("LOCKSMITH_JWT_SECRET", TEST_JWT_SECRET),
+            (
+                "LOCKSMITH_SESSION_SECRET",
+                "test-session-secret-0123456789abcdef",
+            ),
+            (
+                "LOCKSMITH_KEY_PEPPER",
+                "test-key-pepper-0123456789abcdefghijk",
+            ),
         ];
         pairs.extend_from_slice(extra);
         let settings = Settings::from_env_pairs(pairs).expect("test settings are valid");
@@ -61,6 +101,54 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `POST /v1/auth/token`, returning the response.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/token"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Signs in and returns the token pair.
+    pub async fn tokens(&self, email: &str) -> serde_json::Value {
+        let res = self.sign_in(email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "sign-in of {email}");
+        res.json().await.expect("token JSON")
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn bearer(&self, email: &str) -> String {
+        self.tokens(email).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// An authenticated GET, returning the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.with(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    /// An authenticated request.
+    pub fn with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
     }
 
     /// Stops the server and waits for in-flight requests to finish.

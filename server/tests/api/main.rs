@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
 mod config_errors;
 mod embedded_database;
 mod errors;
@@ -10,3 +12,4 @@ mod operations;
 mod portal;
 mod request_ids;
 mod security_headers;
+mod users;

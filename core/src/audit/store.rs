@@ -1,0 +1,183 @@
+//! The audit repository: append within the caller's transaction, list with filters and
+//! cursor pagination, verify the chain.
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::chain::{self, Fields, GENESIS};
+use super::{Entry, NewEntry};
+use crate::error::Result;
+
+/// Serialises writers of the chain for the rest of their transaction (an arbitrary
+/// constant, Locksmith's own advisory-lock key for the audit log).
+const CHAIN_LOCK: i64 = 0x4c6f_636b_5f41_7564; // "Lock_Aud"
+
+/// Appends `entry` in the caller's transaction and returns its id. Concurrent writers wait
+/// for each other (a transaction-scoped advisory lock), so the chain never forks.
+pub async fn append(conn: &mut PgConnection, entry: NewEntry) -> Result<i64> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let prev = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or_else(|| GENESIS.to_vec());
+    // PostgreSQL keeps microseconds; hash exactly what will be stored.
+    let at = Utc::now().trunc_subsecs(6);
+    let source_ip = entry.origin.source_ip.map(|ip| ip.to_string());
+    let hash = chain::digest(
+        &prev,
+        &Fields {
+            at,
+            actor_id: entry.actor_id,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: entry.target_id.as_deref(),
+            source_ip: source_ip.as_deref(),
+            request_id: entry.origin.request_id.as_deref(),
+            before: entry.before.as_ref(),
+            after: entry.after.as_ref(),
+        },
+    );
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO audit_log
+               (at, actor_id, action, target_type, target_id, source_ip, request_id, before, after, prev_hash, hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           RETURNING id"#,
+        at,
+        entry.actor_id,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+        source_ip,
+        entry.origin.request_id,
+        entry.before,
+        entry.after,
+        prev,
+        &hash[..],
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Filters for [`list`]; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this actor's entries.
+    pub actor_id: Option<Uuid>,
+    /// Only this action (e.g. `user.update`).
+    pub action: Option<String>,
+    /// Only entries about this target.
+    pub target_id: Option<String>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Newest first; `before_id` is the cursor (the last id of the previous page).
+pub async fn list(
+    pool: &PgPool,
+    filter: &AuditFilter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
+                  before, after, hash
+           FROM audit_log
+           WHERE ($1::uuid IS NULL OR actor_id = $1)
+             AND ($2::text IS NULL OR action = $2)
+             AND ($3::text IS NULL OR target_id = $3)
+             AND ($4::timestamptz IS NULL OR at >= $4)
+             AND ($5::timestamptz IS NULL OR at < $5)
+             AND ($6::bigint IS NULL OR id < $6)
+           ORDER BY id DESC
+           LIMIT $7"#,
+        filter.actor_id,
+        filter.action,
+        filter.target_id,
+        filter.from,
+        filter.to,
+        before_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Entry {
+            id: r.id,
+            at: r.at,
+            actor_id: r.actor_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            source_ip: r.source_ip,
+            request_id: r.request_id,
+            before: r.before,
+            after: r.after,
+            hash: chain::hex(&r.hash),
+        })
+        .collect())
+}
+
+/// The outcome of checking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Rows checked.
+    pub checked: u64,
+    /// The first row whose hash or link does not match, if any.
+    pub first_broken: Option<i64>,
+}
+
+/// Recomputes every hash in order, in pages, and reports the first row that does not match
+/// its content or does not link to its predecessor.
+pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
+    let mut prev = GENESIS.to_vec();
+    let mut after_id = 0_i64;
+    let mut checked = 0_u64;
+    loop {
+        let page = sqlx::query!(
+            r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
+                      before, after, prev_hash, hash
+               FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"#,
+            after_id
+        )
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = page.last() else {
+            return Ok(VerifyReport {
+                checked,
+                first_broken: None,
+            });
+        };
+        after_id = last.id;
+        for row in page {
+            let expected = chain::digest(
+                &prev,
+                &Fields {
+                    at: row.at,
+                    actor_id: row.actor_id,
+                    action: &row.action,
+                    target_type: &row.target_type,
+                    target_id: row.target_id.as_deref(),
+                    source_ip: row.source_ip.as_deref(),
+                    request_id: row.request_id.as_deref(),
+                    before: row.before.as_ref(),
+                    after: row.after.as_ref(),
+                },
+            );
+            if row.prev_hash != prev || row.hash != expected {
+                return Ok(VerifyReport {
+                    checked,
+                    first_broken: Some(row.id),
+                });
+            }
+            checked += 1;
+            prev = row.hash;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Who may sign in and what they may do: users, roles, passwords and login lockout.
+
+pub mod admin;
+pub mod email;
+pub mod login;
+pub mod password;
+pub mod role;
+pub mod tokens;
+pub mod users;
+
+pub use email::Email;
+pub use password::{Password, PasswordError, PasswordHash};
+pub use role::Role;

@@ -1,0 +1,211 @@
+//! The users repository.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Email, PasswordHash, Role};
+use crate::error::{Error, Result, is_unique_violation};
+use crate::scope::Scope;
+
+/// A user as the API shows it. Holds no secret: safe for audit rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The id; the JWT `sub`.
+    pub id: Uuid,
+    /// As typed at creation.
+    pub email: String,
+    /// What the user may do.
+    pub role: Role,
+    /// A name to show.
+    pub display_name: Option<String>,
+    /// Disabled users cannot sign in, and their tokens stop working.
+    pub disabled: bool,
+    /// Owner policy: most keys they may hold (`None`: no limit).
+    pub max_keys: Option<i32>,
+    /// Owner policy: scopes they may give their keys (`None`: any).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last successful sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// A user to create; every field already validated.
+#[derive(Debug)]
+pub struct NewUser {
+    /// Unique case-insensitively.
+    pub email: Email,
+    /// The argon2id hash.
+    pub password: PasswordHash,
+    /// The role.
+    pub role: Role,
+    /// A name to show.
+    pub display_name: Option<DisplayName>,
+    /// Owner policy.
+    pub max_keys: Option<i32>,
+    /// Owner policy.
+    pub allowed_scopes: Option<Vec<Scope>>,
+}
+
+/// A display name: 1 to 200 characters, trimmed, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Parses a display name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::invalid(
+                "display_name",
+                "must be 1 to 200 characters",
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "display_name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+}
+
+/// Validates an owner's key limit.
+pub fn parse_max_keys(raw: i64) -> Result<i32> {
+    i32::try_from(raw)
+        .ok()
+        .filter(|n| (0..=1_000_000).contains(n))
+        .ok_or_else(|| Error::invalid("max_keys", "must be between 0 and 1000000, or null"))
+}
+
+/// Changes to a user; `None` leaves a field alone, `Some(None)` clears a nullable one.
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable or re-enable.
+    pub disabled: Option<bool>,
+    /// New display name, or cleared.
+    pub display_name: Option<Option<DisplayName>>,
+    /// New key limit, or no limit.
+    pub max_keys: Option<Option<i32>>,
+    /// New allowed scopes, or any.
+    pub allowed_scopes: Option<Option<Vec<Scope>>>,
+}
+
+fn scopes_to_strings(scopes: Option<Vec<Scope>>) -> Option<Vec<String>> {
+    scopes.map(|s| s.into_iter().map(String::from).collect())
+}
+
+/// Inserts a user in the caller's transaction; a taken email is a `Conflict`.
+pub async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
+    let allowed_scopes = scopes_to_strings(new.allowed_scopes);
+    sqlx::query_as!(
+        User,
+        r#"INSERT INTO users (email, password_hash, role, display_name, max_keys, allowed_scopes)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id, email, role AS "role: Role", display_name, disabled, max_keys,
+                     allowed_scopes, created_at, last_login_at"#,
+        new.email.as_str(),
+        new.password.as_str(),
+        new.role as Role,
+        new.display_name.map(|d| d.0),
+        new.max_keys,
+        allowed_scopes.as_deref(),
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "users_email_lower_key") {
+            Error::Conflict("email: a user with this email already exists".into())
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// One user by id.
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
+                  allowed_scopes, created_at, last_login_at
+           FROM users WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A page of users, oldest first; `after` is the id of the last user of the previous page.
+pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
+                  allowed_scopes, created_at, last_login_at
+           FROM users
+           WHERE $1::uuid IS NULL
+              OR (created_at, id) > (SELECT created_at, id FROM users WHERE id = $1)
+           ORDER BY created_at, id
+           LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Whether any user exists (to tell a new installation how to create the first admin).
+pub async fn any_exists(pool: &PgPool) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users) AS "exists!""#)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Applies `patch` in the caller's transaction; returns the user before and after.
+pub async fn update(conn: &mut PgConnection, id: Uuid, patch: UserPatch) -> Result<(User, User)> {
+    let before = sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
+                  allowed_scopes, created_at, last_login_at
+           FROM users WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let role = patch.role.unwrap_or(before.role);
+    let disabled = patch.disabled.unwrap_or(before.disabled);
+    let display_name = match patch.display_name {
+        Some(name) => name.map(|d| d.0),
+        None => before.display_name.clone(),
+    };
+    let max_keys = patch.max_keys.unwrap_or(before.max_keys);
+    let allowed_scopes = match patch.allowed_scopes {
+        Some(scopes) => scopes_to_strings(scopes),
+        None => before.allowed_scopes.clone(),
+    };
+    let after = sqlx::query_as!(
+        User,
+        r#"UPDATE users
+           SET role = $2, disabled = $3, display_name = $4, max_keys = $5, allowed_scopes = $6,
+               updated_at = now()
+           WHERE id = $1
+           RETURNING id, email, role AS "role: Role", display_name, disabled, max_keys,
+                     allowed_scopes, created_at, last_login_at"#,
+        id,
+        role as Role,
+        disabled,
+        display_name,
+        max_keys,
+        allowed_scopes.as_deref(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((before, after))
+}

@@ -1,0 +1,89 @@
+//! `AuthUser`: the authenticated caller of a `/v1` management endpoint.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use locksmith_core::identity::{Role, tokens, users};
+use uuid::Uuid;
+
+use super::Claims;
+use crate::http::problem::Problem;
+use crate::state::AppState;
+
+/// The caller, with the role read from the database at this request (so a role change or
+/// a disabled account takes effect at once, not when the token expires).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The user id.
+    pub id: Uuid,
+    /// The current role.
+    pub role: Role,
+    /// The token's claims (for logout).
+    pub claims: Claims,
+}
+
+impl AuthUser {
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), Problem> {
+        if self.role.is_admin() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This needs the admin role.",
+            ))
+        }
+    }
+
+    /// 403 unless the caller may read everything (admin, auditor).
+    pub fn require_reader(&self) -> Result<(), Problem> {
+        if self.role.reads_everything() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This needs the admin or auditor role.",
+            ))
+        }
+    }
+}
+
+fn unauthorized(detail: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.to_owned())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("Missing bearer token."))?;
+        let claims = state
+            .auth
+            .jwt
+            .verify(token.trim())
+            .ok_or_else(|| unauthorized("Invalid or expired token."))?;
+        if tokens::is_revoked(&state.pool, claims.jti)
+            .await
+            .map_err(|e| Problem::internal(&e))?
+        {
+            return Err(unauthorized("Invalid or expired token."));
+        }
+        let user = users::find(&state.pool, claims.sub)
+            .await
+            .map_err(|e| Problem::internal(&e))?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| unauthorized("Invalid or expired token."))?;
+        Ok(Self {
+            id: user.id,
+            role: user.role,
+            claims,
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! Authentication for the REST API: JWT access tokens and the `AuthUser` extractor.
+
+pub mod extractor;
+pub mod jwt;
+
+pub use extractor::AuthUser;
+pub use jwt::{Claims, JwtKeys};

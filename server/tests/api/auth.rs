@@ -1,0 +1,258 @@
+//! `/v1/auth/*`: sign-in, lockout, refresh rotation and reuse, logout across instances,
+//! forged tokens.
+
+use base64::Engine as _;
+use locksmith_core::identity::Role;
+use reqwest::Method;
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, TEST_JWT_SECRET, TestApp, create_user, problem};
+
+fn claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims JSON")
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn sign_in_returns_a_short_lived_jwt_and_a_refresh_token(pool: PgPool) {
+    let id = create_user(&pool, "Ada@Example.com", Role::Admin).await;
+    let app = TestApp::spawn(pool).await;
+    // Emails are matched case-insensitively.
+    let res = app.sign_in("ada@example.COM", PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 40)
+    );
+    let c = claims(body["access_token"].as_str().expect("token"));
+    assert_eq!(c["sub"], id.to_string());
+    assert_eq!(c["role"], "admin");
+    assert!(uuid::Uuid::parse_str(c["jti"].as_str().expect("jti")).is_ok());
+    let lifetime = c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat");
+    assert!(lifetime > 0 && lifetime <= 900, "{lifetime}");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn wrong_email_and_wrong_password_get_the_same_answer(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool).await;
+    let mut wrong_password = problem(
+        app.sign_in("ada@example.com", "not the password at all")
+            .await,
+        401,
+    )
+    .await;
+    let mut wrong_email = problem(app.sign_in("nobody@example.com", PASSWORD).await, 401).await;
+    wrong_password["request_id"] = serde_json::Value::Null;
+    wrong_email["request_id"] = serde_json::Value::Null;
+    assert_eq!(wrong_password, wrong_email);
+    assert_eq!(wrong_email["code"], "invalid_credentials");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn five_failures_lock_the_account_even_for_the_right_password(pool: PgPool) {
+    let id = create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.sign_in("ada@example.com", "wrong password, again")
+                .await
+                .status(),
+            401
+        );
+    }
+    let res = app.sign_in("ada@example.com", PASSWORD).await;
+    let retry_after: i64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after > 0 && retry_after <= 15 * 60);
+    let body = problem(res, 429).await;
+    assert_eq!(body["code"], "account_locked");
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'user.lock' AND target_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(locks, 1, "the lockout itself is audited");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn many_failures_from_one_address_lock_the_address(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    for i in 0..20 {
+        assert_eq!(
+            app.sign_in(&format!("guess{i}@example.com"), "whatever it may be")
+                .await
+                .status(),
+            401
+        );
+    }
+    let body = problem(app.sign_in("ada@example.com", PASSWORD).await, 429).await;
+    assert_eq!(body["code"], "account_locked");
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'address.lock'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(audited, 1);
+}
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refresh_token": token }))
+        .send()
+        .await
+        .expect("sent")
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_refresh_token_works_once_and_its_reuse_revokes_the_family(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool).await;
+    let first = app.tokens("ada@example.com").await;
+    let first_refresh = first["refresh_token"].as_str().expect("refresh");
+
+    let res = refresh(&app, first_refresh).await;
+    assert_eq!(res.status(), 200);
+    let second: serde_json::Value = res.json().await.expect("json");
+    let second_refresh = second["refresh_token"].as_str().expect("refresh");
+    assert_ne!(first_refresh, second_refresh);
+    let me = app
+        .with(
+            Method::GET,
+            "/v1/me",
+            second["access_token"].as_str().expect("access"),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(me.status(), 200);
+
+    let reused = problem(refresh(&app, first_refresh).await, 401).await;
+    assert_eq!(reused["code"], "token_reused");
+    let revoked = problem(refresh(&app, second_refresh).await, 401).await;
+    assert_eq!(
+        revoked["code"], "invalid_token",
+        "the whole family is revoked"
+    );
+    assert_eq!(
+        problem(refresh(&app, "lsr_made_up").await, 401).await["code"],
+        "invalid_token"
+    );
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn logout_on_one_instance_is_seen_by_another_at_once(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let a = TestApp::spawn(pool.clone()).await;
+    let b = TestApp::spawn(pool).await;
+    let tokens = a.tokens("ada@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(
+        b.with(Method::GET, "/v1/me", access)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+
+    let out = a
+        .with(Method::POST, "/v1/auth/logout", access)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(out.status(), 204);
+
+    let after = problem(
+        b.with(Method::GET, "/v1/me", access)
+            .send()
+            .await
+            .expect("sent"),
+        401,
+    )
+    .await;
+    assert_eq!(after["code"], "unauthorized");
+    let refreshed = refresh(&b, tokens["refresh_token"].as_str().expect("refresh")).await;
+    assert_eq!(refreshed.status(), 401, "the refresh family is revoked too");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn forged_tokens_are_refused(pool: PgPool) {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let id = create_user(&pool, "ada@example.com", Role::Admin).await;
+    let app = TestApp::spawn(pool).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "sub": id, "role": "admin", "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + 300 });
+    let sign = |alg, secret: &str, claims: &serde_json::Value| {
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
+    };
+
+    let genuine = sign(Algorithm::HS256, TEST_JWT_SECRET, &claims);
+    assert_eq!(
+        app.with(Method::GET, "/v1/me", &genuine)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200,
+        "control"
+    );
+
+    let other_key = sign(
+        Algorithm::HS256,
+        "another-secret-that-is-long-enough-000",
+        &claims,
+    );
+    let other_alg = sign(Algorithm::HS384, TEST_JWT_SECRET, &claims);
+    let payload = genuine.split('.').nth(1).expect("payload");
+    let none_header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let alg_none = format!("{none_header}.{payload}.");
+    let mut expired_claims = claims.clone();
+    expired_claims["iat"] = (now - 3600).into();
+    expired_claims["exp"] = (now - 1800).into();
+    let expired = sign(Algorithm::HS256, TEST_JWT_SECRET, &expired_claims);
+
+    for (name, token) in [
+        ("other key", other_key),
+        ("HS384", other_alg),
+        ("alg none", alg_none),
+        ("expired", expired),
+        ("garbage", "a.b.c".into()),
+    ] {
+        let res = app
+            .with(Method::GET, "/v1/me", &token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 401, "{name}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer", "{name}");
+    }
+    let missing = app
+        .client
+        .get(app.url("/v1/me"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(problem(missing, 401).await["code"], "unauthorized");
+}
