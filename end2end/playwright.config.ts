@@ -6,6 +6,8 @@ const root = path.resolve(__dirname, "..");
 const port = Number(process.env.LOCKSMITH_E2E_PORT ?? 3310);
 const baseURL = `http://127.0.0.1:${port}`;
 const databaseUrl = process.env.LOCKSMITH_E2E_DATABASE_URL;
+/** The password of every user the server script creates (see start-server.sh). */
+const E2E_PASSWORD = "e2e correct horse battery";
 if (!databaseUrl) {
   throw new Error("LOCKSMITH_E2E_DATABASE_URL is not set: run the suite through scripts/test.sh");
 }
@@ -38,7 +40,7 @@ export default defineConfig({
   },
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
   webServer: {
-    command: `${root}/target/debug/locksmith serve`,
+    command: `${root}/end2end/start-server.sh`,
     cwd: root,
     // Ready means migrated and connected: wait for that, not for a fixed time.
     url: `${baseURL}/readyz`,
@@ -52,6 +54,7 @@ export default defineConfig({
       LOCKSMITH_SITE_ROOT: `${root}/target/site`,
       LOCKSMITH_DATA_DIR: `${root}/target/e2e-data`,
       LOCKSMITH_LOG: "warn",
+      E2E_PASSWORD,
     },
   },
 });

@@ -8,6 +8,27 @@ use serde::{Deserialize, Serialize};
 /// detail: the cause is logged on the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
+    /// Wrong email or password (one message for both).
+    #[error("Invalid email or password.")]
+    InvalidCredentials,
+    /// Too many failed sign-ins.
+    #[error("Too many failed sign-ins. Try again in {minutes} minutes.")]
+    Locked {
+        /// Minutes until sign-ins are accepted again.
+        minutes: i64,
+    },
+    /// Not signed in, or the session expired.
+    #[error("Your session has ended. Sign in again.")]
+    Unauthorized,
+    /// Signed in, but the role does not allow this.
+    #[error("You do not have access to this.")]
+    Forbidden,
+    /// The request came from another site (cross-site request forgery defence).
+    #[error("This request was refused because it did not come from this site.")]
+    CrossSite,
+    /// Input that breaks a rule; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
     /// The database did not answer.
     #[error("The database is unavailable right now. Try again in a moment.")]
     DatabaseUnavailable,
@@ -28,10 +49,38 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status this error answers with: a refused sign-in is a 401, not a 500.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Self::InvalidCredentials | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal | Self::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Sets this error's status on the current server-function response and returns it.
+    pub fn respond(self) -> Self {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(self.status());
+        }
+        self
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<locksmith_core::Error> for AppError {
     fn from(err: locksmith_core::Error) -> Self {
+        use locksmith_core::Error as E;
         match err {
-            locksmith_core::Error::Database(cause) => {
+            E::Invalid(m) | E::Conflict(m) => Self::Invalid(m),
+            E::Forbidden(_) => Self::Forbidden,
+            E::NotFound => Self::Invalid("Not found.".into()),
+            E::Database(cause) => {
                 tracing::warn!(error = %cause, "server function: database error");
                 Self::DatabaseUnavailable
             }

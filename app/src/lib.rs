@@ -4,6 +4,7 @@
 //! callers of `locksmith-core` and return DTOs defined here, so the WASM bundle never
 //! depends on the core or the database.
 
+pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
@@ -11,11 +12,12 @@ pub mod status;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, StaticSegment};
 
+use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -44,6 +46,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Who is signed in, loaded once per page load and shared by the header and the guards.
+    let user: UserResource = Resource::new(|| (), |()| current_user());
+    provide_context(user);
     view! {
         <Stylesheet id="leptos" href="/pkg/locksmith.css" />
         <Title formatter=|page: String| {
@@ -52,7 +57,10 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=HomePage />
+                    // Async: guarded pages wait for the session check, so that a redirect
+                    // or a 403 can still set the response status.
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("login") view=LoginPage />
                 </Routes>
             </Layout>
         </Router>

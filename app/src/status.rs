@@ -26,8 +26,13 @@ pub struct SystemStatusView {
 /// Reads the status from the database.
 #[server(prefix = "/api", endpoint = "system_status")]
 pub async fn system_status() -> Result<SystemStatusView, AppError> {
+    crate::auth::server::require(&[])
+        .await
+        .map_err(AppError::respond)?;
     let pool = use_context::<sqlx::PgPool>().ok_or(AppError::Internal)?;
-    let status = locksmith_core::system::status(&pool).await?;
+    let status = locksmith_core::system::status(&pool)
+        .await
+        .map_err(|e| AppError::from(e).respond())?;
     Ok(SystemStatusView {
         instance_id: status.instance_id.to_string(),
         installed_at: status.installed_at,

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod scope;
+pub mod sessions;
 pub mod system;
 
 pub use error::Error;

@@ -24,4 +24,18 @@ export async function hydrated(page: Page) {
   await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1);
 }
 
+/** The password of every e2e user (created by start-server.sh). */
+export const PASSWORD = "e2e correct horse battery";
+
+/** Signs in through the login page and waits for the overview to hydrate. */
+export async function signIn(page: Page, email: string, password = PASSWORD) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await hydrated(page);
+}
+
 export { expect };

@@ -1,7 +1,8 @@
-import { test, expect, hydrated } from "./fixtures";
+import { test, expect, hydrated, signIn } from "./fixtures";
 
 test.describe("portal shell", () => {
   test("renders with the Tailwind styles applied and live data from the database", async ({ page, problems }) => {
+    await signIn(page, "admin@e2e.test");
     const response = await page.goto("/");
     expect(response?.status()).toBe(200);
     await expect(page).toHaveTitle("Overview · Locksmith");
@@ -22,6 +23,7 @@ test.describe("portal shell", () => {
   });
 
   test("a click works after hydration and asks the server again", async ({ page, problems }, testInfo) => {
+    await signIn(page, "admin@e2e.test");
     await page.goto("/");
     await hydrated(page);
     const checkedAt = page.getByTestId("checked-at");
@@ -40,6 +42,7 @@ test.describe("portal shell", () => {
   });
 
   test("the instance survives a reload (same data)", async ({ page }) => {
+    await signIn(page, "owner@e2e.test");
     await page.goto("/");
     const id = await page.getByTestId("instance-id").textContent();
     await page.reload();
@@ -52,14 +55,14 @@ test.describe("portal shell", () => {
     await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
     await hydrated(page);
     await page.getByRole("link", { name: "Back to the overview" }).click();
-    await expect(page).toHaveURL(/\/$/);
-    await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+    // Not signed in: the overview sends the visitor to sign in.
+    await expect(page).toHaveURL(/\/login$/);
     // Chromium reports the 404 document itself as a failed resource; nothing else may fail.
     expect(problems.errors.filter((e) => !e.includes("status of 404 (Not Found)"))).toEqual([]);
   });
 
   test("navigation is keyboard reachable with a visible skip link", async ({ page }) => {
-    await page.goto("/");
+    await page.goto("/login");
     await hydrated(page);
     await page.keyboard.press("Tab");
     const skip = page.getByRole("link", { name: "Skip to content" });

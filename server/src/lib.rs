@@ -11,6 +11,7 @@ pub mod embedded_pg;
 pub mod http;
 pub mod portal;
 pub mod secrets;
+pub mod session_store;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

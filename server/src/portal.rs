@@ -1,35 +1,67 @@
-//! Mounts the Leptos portal: server-rendered routes, server functions and static assets.
+//! Mounts the Leptos portal: server-rendered routes, server functions, static assets, and
+//! the portal's sessions.
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::middleware;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use locksmith_app::{App, shell};
+use secrecy::ExposeSecret;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::config::Settings;
+use crate::http::csrf;
+use crate::secrets::Secrets;
+use crate::session_store::PgSessionStore;
 use crate::state::AppState;
 
-/// The portal's routes, with the state's pool provided to every render and server function.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// Idle sessions end after this long (the absolute limit is enforced by the app).
+const IDLE_TIMEOUT_MINUTES: i64 = 30;
+
+fn provide(state: &AppState) {
+    provide_context(state.pool.clone());
+    provide_context(state.auth.lockout.clone());
+}
+
+/// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a
+/// signed, HttpOnly, SameSite=Lax cookie that is Secure whenever HTTPS is configured.
+pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Router<AppState> {
     let routes = generate_route_list(App);
     let context = {
-        let pool = state.pool.clone();
-        move || provide_context(pool.clone())
+        let state = state.clone();
+        move || provide(&state)
     };
     let options = state.leptos_options.clone();
+    let sessions = SessionManagerLayer::new(PgSessionStore::new(state.pool.clone()))
+        .with_name("locksmith_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.http.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(IDLE_TIMEOUT_MINUTES),
+        ))
+        .with_signed(cookie_key(secrets));
+    // `leptos_routes_with_context` registers every server function (`/api/...`) too.
     Router::new()
         .leptos_routes_with_context(state, routes, context.clone(), move || {
             shell(options.clone())
         })
-        .route("/api/{*fn_name}", post(server_fn).get(server_fn))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
         >(context, shell))
+        // Portal pages are GET only: every other request is a server function call and
+        // must come from a page of this origin.
+        .layer(middleware::from_fn(csrf::same_origin))
+        .layer(sessions)
 }
 
-async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.pool.clone()), req).await
+/// The cookie signing key: 64 bytes derived from `LOCKSMITH_SESSION_SECRET` (at least
+/// 32 bytes, checked at start-up).
+fn cookie_key(secrets: &Secrets) -> Key {
+    use sha2::Digest as _;
+    Key::from(&sha2::Sha512::digest(
+        secrets.session.expose_secret().as_bytes(),
+    ))
 }

@@ -141,7 +141,7 @@ impl Application {
             }),
         };
         Ok(Self {
-            router: http::router(state, settings),
+            router: http::router(state, settings, &secrets),
             listener,
         })
     }

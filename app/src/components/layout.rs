@@ -69,6 +69,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             })
                             .collect_view()}
                     </nav>
+                    <UserMenu />
                 </div>
             </header>
             <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8">
@@ -79,6 +80,44 @@ pub fn Layout(children: Children) -> impl IntoView {
                     "Locksmith — self-hosted API key management"
                 </div>
             </footer>
+        </div>
+    }
+}
+
+/// Who is signed in, with a sign-out button; nothing for anonymous visitors.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let user = expect_context::<crate::auth::UserResource>();
+    let logout = ServerAction::<crate::auth::Logout>::new();
+    Effect::new(move |_| {
+        if matches!(logout.value().get(), Some(Ok(()))) {
+            super::load_page("/login");
+        }
+    });
+    view! {
+        <div class="ml-auto flex items-center gap-3 text-sm">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    user.await.ok().flatten().map(|u| {
+                        view! {
+                            <span class="text-slate-300" data-testid="signed-in-as">
+                                {u.display_name.clone().unwrap_or_else(|| u.email.clone())}
+                                <span class="ml-2 rounded bg-slate-700 px-1.5 py-0.5 text-xs uppercase tracking-wide text-slate-200">
+                                    {u.role.clone()}
+                                </span>
+                            </span>
+                            <ActionForm action=logout>
+                                <button
+                                    type="submit"
+                                    class="rounded px-3 py-1.5 text-slate-300 hover:bg-slate-800 hover:text-white focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400"
+                                >
+                                    "Sign out"
+                                </button>
+                            </ActionForm>
+                        }
+                    })
+                })}
+            </Transition>
         </div>
     }
 }

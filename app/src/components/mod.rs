@@ -1,3 +1,11 @@
 //! Components shared by the pages.
 
 pub mod layout;
+
+/// Loads `path` as a whole new page (not a client-side navigation), so that everything on
+/// it renders for the new session; used after signing in and out.
+pub fn load_page(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
+    }
+}

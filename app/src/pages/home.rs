@@ -7,9 +7,18 @@ use leptos_meta::Title;
 use crate::error::AppError;
 use crate::status::{SystemStatusView, system_status};
 
-/// The landing page of the portal.
+/// The landing page of the portal, for every signed-in user.
 #[component]
 pub fn HomePage() -> impl IntoView {
+    view! {
+        <crate::auth::Protected>
+            <Overview />
+        </crate::auth::Protected>
+    }
+}
+
+#[component]
+fn Overview() -> impl IntoView {
     // Each click bumps the counter, which re-runs the resource (one round trip).
     let checks = RwSignal::new(1_u32);
     let status = Resource::new(move || checks.get(), |_| system_status());

@@ -1,5 +1,6 @@
 //! The HTTP stack: the router and the layers every response passes through.
 
+pub mod csrf;
 pub mod metrics;
 pub mod ops;
 pub mod problem;
@@ -22,13 +23,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::portal;
+use crate::secrets::Secrets;
 use crate::state::AppState;
 
 /// Request bodies above this are refused with 413 (the contract's limit for `/v1`).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Builds the whole application: operations endpoints, the versioned API and the portal.
-pub fn router(state: AppState, settings: &Settings) -> Router {
+pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router {
     let timeout = settings.http.request_timeout;
     let api = api_router(settings, timeout);
     let ops = Router::new()
@@ -36,7 +38,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/metrics", axum::routing::get(metrics::render));
 
-    let portal = portal::router(&state)
+    let portal = portal::router(&state, settings, secrets)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

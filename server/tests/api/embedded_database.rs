@@ -107,19 +107,19 @@ impl Server {
     }
 }
 
-async fn instance_id(client: &reqwest::Client, server: &Server) -> String {
-    let res = client
-        .post(server.url("/api/system_status"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
+/// The instance id, read from the running private cluster (which this attaches to
+/// without starting or stopping it).
+async fn instance_id(data_dir: &std::path::Path) -> String {
+    let pg = EmbeddedPostgres::start(data_dir)
         .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.expect("json");
-    body["instance_id"]
-        .as_str()
-        .expect("instance id")
-        .to_owned()
+        .expect("attaches to the running cluster");
+    let pool = locksmith_core::db::PoolSettings::default().connect_lazy(pg.connect_options());
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM instance")
+        .fetch_one(&pool)
+        .await
+        .expect("instance row");
+    pool.close().await;
+    id.to_string()
 }
 
 #[tokio::test]
@@ -137,7 +137,7 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
             .status(),
         200
     );
-    let id = instance_id(&client, &first).await;
+    let id = instance_id(dir.path()).await;
     first.terminate();
     assert!(
         !dir.path().join("postgres/postmaster.pid").exists(),
@@ -160,7 +160,7 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
         200
     );
     assert_eq!(
-        instance_id(&client, &second).await,
+        instance_id(dir.path()).await,
         id,
         "the second start reuses the same data"
     );

@@ -79,7 +79,7 @@ async fn responses_are_compressed_when_asked(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let res = app
         .client
-        .get(app.url("/"))
+        .get(app.url("/login"))
         .header("accept-encoding", "gzip")
         .send()
         .await

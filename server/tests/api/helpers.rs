@@ -98,6 +98,7 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .header("accept", "text/html")
             .send()
             .await
             .expect("request sent")
@@ -126,6 +127,43 @@ impl TestApp {
             .as_str()
             .expect("access token")
             .to_owned()
+    }
+
+    /// A browser-like client signed in to the portal: a cookie jar, and same-origin
+    /// headers on server-function calls.
+    pub async fn portal_session(&self, email: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let res = self
+            .server_fn(
+                &client,
+                "login",
+                &[("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert!(res.status().is_redirection(), "signed in: {}", res.status());
+        client
+    }
+
+    /// Calls a server function the way the portal's forms do.
+    pub async fn server_fn(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(self.url(&format!("/api/{name}")))
+            .header("origin", self.url(""))
+            // As a plain HTML form would: Leptos then answers redirects with a 302.
+            .header("accept", "text/html")
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// An authenticated GET, returning the JSON body.

@@ -41,7 +41,7 @@ async fn every_kind_of_response_is_hardened(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn the_portal_csp_allows_exactly_the_scripts_carrying_its_nonce(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let res = app.get("/").await;
+    let res = app.get("/login").await;
     assert_eq!(res.status(), 200);
     let csp = header(&res, "content-security-policy");
     let nonce = regex::Regex::new(r"'nonce-([A-Za-z0-9_\-]+)'")
@@ -68,7 +68,7 @@ async fn the_portal_csp_allows_exactly_the_scripts_carrying_its_nonce(pool: PgPo
         );
     }
 
-    let again = header(&app.get("/").await, "content-security-policy");
+    let again = header(&app.get("/login").await, "content-security-policy");
     assert_ne!(again, csp, "a fresh nonce for every response");
 }
 

@@ -1,0 +1,241 @@
+//! Portal sign-in: the session user, the login/logout server functions and the guard that
+//! keeps pages to the roles allowed to see them.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in user as the portal sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// The user id.
+    pub id: String,
+    /// The sign-in email.
+    pub email: String,
+    /// `admin`, `auditor` or `owner`.
+    pub role: String,
+    /// A name to show.
+    pub display_name: Option<String>,
+}
+
+/// The signed-in user, or `None`.
+#[server(prefix = "/api", endpoint = "current_user")]
+pub async fn current_user() -> Result<Option<SessionUser>, AppError> {
+    let user = server::session_user().await.map_err(AppError::respond)?;
+    Ok(user.map(|u| server::view(&u)))
+}
+
+/// Signs in; on success the session id is rotated and the browser goes to the overview.
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<(), AppError> {
+    server::login(email, password)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Signs out and ends the session.
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    server::logout().await.map_err(AppError::respond)
+}
+
+/// The session user, loaded once per page and shared through context.
+pub type UserResource = Resource<Result<Option<SessionUser>, AppError>>;
+
+/// Renders `children` only for a signed-in user whose role is in `roles` (all roles when
+/// empty). Anonymous visitors are sent to the sign-in page; other roles get a 403 page.
+#[component]
+pub fn Protected(
+    #[prop(optional)] roles: &'static [&'static str],
+    children: ChildrenFn,
+) -> impl IntoView {
+    let user = expect_context::<UserResource>();
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(u)) if roles.is_empty() || roles.contains(&u.role.as_str()) => {
+                        children.read_value()().into_any()
+                    }
+                    Ok(Some(_)) => view! { <crate::pages::forbidden::Forbidden /> }.into_any(),
+                    Ok(None) | Err(AppError::Unauthorized) => {
+                        view! { <leptos_router::components::Redirect path="/login" /> }.into_any()
+                    }
+                    Err(e) => view! {
+                        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">
+                            {e.to_string()}
+                        </p>
+                    }
+                    .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod server {
+    //! Session handling on the server.
+
+    use std::net::SocketAddr;
+
+    use chrono::Utc;
+    use leptos::prelude::*;
+    use locksmith_core::audit::{self, NewEntry, Origin};
+    use locksmith_core::identity::Role;
+    use locksmith_core::identity::login::{self, LockoutPolicy, LoginError};
+    use locksmith_core::identity::users::{self, User};
+    use secrecy::SecretString;
+    use sqlx::PgPool;
+    use tower_sessions::Session;
+    use uuid::Uuid;
+
+    use super::SessionUser;
+    use crate::error::AppError;
+
+    const USER_ID: &str = "user_id";
+    const SIGNED_IN_AT: &str = "signed_in_at";
+    /// A session ends this long after sign-in, however active (idle expiry is the
+    /// cookie's, set by the session layer).
+    pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
+
+    fn pool() -> Result<PgPool, AppError> {
+        use_context::<PgPool>().ok_or(AppError::Internal)
+    }
+
+    async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|_| AppError::Internal)
+    }
+
+    fn store_err(e: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %e, "session store failed");
+        AppError::Internal
+    }
+
+    /// Where the request came from, for audit rows.
+    pub async fn origin() -> Origin {
+        let source_ip = leptos_axum::extract::<axum::extract::ConnectInfo<SocketAddr>>()
+            .await
+            .ok()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        let request_id = use_context::<http::request::Parts>().and_then(|p| {
+            p.headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        Origin {
+            source_ip,
+            request_id,
+        }
+    }
+
+    /// The DTO of a user.
+    pub fn view(user: &User) -> SessionUser {
+        SessionUser {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            role: user.role.as_str().to_owned(),
+            display_name: user.display_name.clone(),
+        }
+    }
+
+    /// The signed-in user, read fresh from the database (a disabled account or a changed
+    /// role takes effect at once). Ends sessions past the absolute timeout.
+    pub async fn session_user() -> Result<Option<User>, AppError> {
+        let session = session().await?;
+        let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(store_err)? else {
+            return Ok(None);
+        };
+        let signed_in_at = session
+            .get::<i64>(SIGNED_IN_AT)
+            .await
+            .map_err(store_err)?
+            .unwrap_or(0);
+        if Utc::now().timestamp() - signed_in_at > ABSOLUTE_TIMEOUT_SECS {
+            session.flush().await.map_err(store_err)?;
+            return Ok(None);
+        }
+        match users::find(&pool()?, id).await?.filter(|u| !u.disabled) {
+            Some(user) => Ok(Some(user)),
+            None => {
+                session.flush().await.map_err(store_err)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The signed-in user if their role is one of `roles`.
+    pub async fn require(roles: &[Role]) -> Result<User, AppError> {
+        let user = session_user().await?.ok_or(AppError::Unauthorized)?;
+        if roles.is_empty() || roles.contains(&user.role) {
+            Ok(user)
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    pub(super) async fn login(email: String, password: String) -> Result<(), AppError> {
+        let pool = pool()?;
+        let policy = use_context::<LockoutPolicy>().unwrap_or_default();
+        let origin = origin().await;
+        let user = match login::login(
+            &pool,
+            &policy,
+            &email,
+            SecretString::from(password),
+            &origin,
+        )
+        .await
+        {
+            Ok(user) => user,
+            Err(LoginError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+            Err(LoginError::Locked { until }) => {
+                let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
+                return Err(AppError::Locked {
+                    minutes: minutes.max(1),
+                });
+            }
+            Err(LoginError::Core(e)) => return Err(e.into()),
+        };
+        let session = session().await?;
+        // A new id at sign-in: a session id planted before sign-in is worthless after it.
+        session.cycle_id().await.map_err(store_err)?;
+        session.insert(USER_ID, user.id).await.map_err(store_err)?;
+        session
+            .insert(SIGNED_IN_AT, Utc::now().timestamp())
+            .await
+            .map_err(store_err)?;
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+
+    pub(super) async fn logout() -> Result<(), AppError> {
+        let user = session_user().await?;
+        session().await?.flush().await.map_err(store_err)?;
+        if let Some(user) = user {
+            let pool = pool()?;
+            let mut tx = pool.begin().await.map_err(locksmith_core::Error::from)?;
+            audit::append(
+                &mut tx,
+                NewEntry {
+                    actor_id: Some(user.id),
+                    action: "user.logout",
+                    target_type: "user",
+                    target_id: Some(user.id.to_string()),
+                    origin: origin().await,
+                    before: None,
+                    after: None,
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(locksmith_core::Error::from)?;
+        }
+        leptos_axum::redirect("/login");
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! The portal session repository (the table behind the session cookie).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::error::Result;
+
+/// Inserts a new session; `false` if the id is taken (the caller draws another).
+pub async fn create(
+    pool: &PgPool,
+    id: &str,
+    data: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<bool> {
+    let inserted = sqlx::query!(
+        r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO NOTHING"#,
+        id,
+        data,
+        expires_at
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Writes a session.
+pub async fn save(pool: &PgPool, id: &str, data: &[u8], expires_at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date"#,
+        id,
+        data,
+        expires_at
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Reads a session that has not expired.
+pub async fn load(pool: &PgPool, id: &str) -> Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT data FROM tower_sessions.session WHERE id = $1 AND expiry_date > now()",
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Deletes a session.
+pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
+    sqlx::query!("DELETE FROM tower_sessions.session WHERE id = $1", id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes expired sessions; returns how many.
+pub async fn purge_expired(pool: &PgPool) -> Result<u64> {
+    Ok(
+        sqlx::query!("DELETE FROM tower_sessions.session WHERE expiry_date <= now()")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}

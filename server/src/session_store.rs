@@ -1,0 +1,79 @@
+//! tower-sessions' store over `locksmith_core::sessions` (records as JSON in PostgreSQL).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error, Result, SessionStore};
+
+/// Sessions in `tower_sessions.session`; every instance shares them.
+#[derive(Debug, Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+}
+
+impl PgSessionStore {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn expiry(record: &Record) -> DateTime<Utc> {
+    DateTime::from_timestamp(record.expiry_date.unix_timestamp(), 0).unwrap_or_else(Utc::now)
+}
+
+fn backend(e: &locksmith_core::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
+}
+
+#[async_trait]
+impl SessionStore for PgSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        // A 128-bit random id practically never collides; if it does, draw again.
+        loop {
+            let data = encode(record)?;
+            if locksmith_core::sessions::create(
+                &self.pool,
+                &record.id.to_string(),
+                &data,
+                expiry(record),
+            )
+            .await
+            .map_err(|e| backend(&e))?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = encode(record)?;
+        locksmith_core::sessions::save(&self.pool, &record.id.to_string(), &data, expiry(record))
+            .await
+            .map_err(|e| backend(&e))
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let Some(data) = locksmith_core::sessions::load(&self.pool, &id.to_string())
+            .await
+            .map_err(|e| backend(&e))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        locksmith_core::sessions::delete(&self.pool, &id.to_string())
+            .await
+            .map_err(|e| backend(&e))
+    }
+}
