@@ -134,6 +134,21 @@ pub mod server {
         }
     }
 
+    /// Redirects a plain HTML form post (no JavaScript) to `path`. A hydrated page is not
+    /// redirected by the server: it reloads itself once, so that there is exactly one
+    /// navigation.
+    fn redirect_plain_form(path: &str) {
+        let plain_form = use_context::<http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if plain_form {
+            leptos_axum::redirect(path);
+        }
+    }
+
     /// The DTO of a user.
     pub fn view(user: &User) -> SessionUser {
         SessionUser {
@@ -210,7 +225,7 @@ pub mod server {
             .insert(SIGNED_IN_AT, Utc::now().timestamp())
             .await
             .map_err(store_err)?;
-        leptos_axum::redirect("/");
+        redirect_plain_form("/");
         Ok(())
     }
 
@@ -235,7 +250,7 @@ pub mod server {
             .await?;
             tx.commit().await.map_err(locksmith_core::Error::from)?;
         }
-        leptos_axum::redirect("/login");
+        redirect_plain_form("/login");
         Ok(())
     }
 }

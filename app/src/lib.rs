@@ -9,6 +9,7 @@ pub mod components;
 pub mod error;
 pub mod pages;
 pub mod status;
+pub mod users;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -17,7 +18,7 @@ use leptos_router::{SsrMode, StaticSegment};
 
 use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
-use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound};
+use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound, users::UsersPage};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                     // or a 403 can still set the response status.
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=LoginPage />
+                    <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

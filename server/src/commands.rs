@@ -3,8 +3,8 @@
 use std::io::{BufRead as _, Write as _};
 
 use locksmith_core::audit::Origin;
-use locksmith_core::identity::users::{DisplayName, NewUser};
-use locksmith_core::identity::{Email, Password, Role, admin};
+use locksmith_core::identity::Role;
+use locksmith_core::identity::admin::{self, NewUserInput};
 use secrecy::SecretString;
 
 use crate::config::Settings;
@@ -46,34 +46,30 @@ pub async fn user_create(
     role: Role,
     display_name: Option<&str>,
 ) -> Result<(), CommandError> {
-    let email = Email::parse(email).map_err(|e| CommandError::Input(e.to_string()))?;
-    let password = Password::parse(read_password()?, Some(&email))
-        .map_err(|e| CommandError::Input(e.to_string()))?;
-    let display_name = display_name
-        .map(DisplayName::parse)
-        .transpose()
-        .map_err(|e| CommandError::Input(e.to_string()))?;
+    let input = NewUserInput {
+        email: email.to_owned(),
+        password: read_password()?,
+        role,
+        display_name: display_name.map(str::to_owned),
+        max_keys: None,
+        allowed_scopes: None,
+    };
+    let input_error = |e: locksmith_core::Error| match e {
+        locksmith_core::Error::Conflict(m) | locksmith_core::Error::Invalid(m) => {
+            CommandError::Input(m)
+        }
+        other => CommandError::Startup(StartupError::from(other)),
+    };
+    // Validated before the database is opened: a weak password costs no start-up.
+    let new = input.validate().await.map_err(input_error)?;
     let database = Database::open(settings).await?;
     let result = async {
         locksmith_core::db::migrate(&database.pool)
             .await
             .map_err(StartupError::from)?;
-        let new = NewUser {
-            email,
-            password: password.hash().await,
-            role,
-            display_name,
-            max_keys: None,
-            allowed_scopes: None,
-        };
         admin::create_user(&database.pool, None, new, &Origin::default())
             .await
-            .map_err(|e| match e {
-                locksmith_core::Error::Conflict(m) | locksmith_core::Error::Invalid(m) => {
-                    CommandError::Input(m)
-                }
-                other => CommandError::Startup(StartupError::from(other)),
-            })
+            .map_err(input_error)
     }
     .await;
     database.close().await;

@@ -8,23 +8,37 @@ struct NavItem {
     label: &'static str,
     /// Served by the API rather than the portal: a plain link, opened in a new tab.
     external: bool,
+    /// The roles that see it; the server refuses the others anyway.
+    roles: &'static [&'static str],
 }
+
+const EVERYONE: &[&str] = &["admin", "auditor", "owner"];
+const READERS: &[&str] = &["admin", "auditor"];
 
 const NAV: &[NavItem] = &[
     NavItem {
         href: "/",
         label: "Overview",
         external: false,
+        roles: EVERYONE,
+    },
+    NavItem {
+        href: "/users",
+        label: "Users",
+        external: false,
+        roles: &["admin"],
     },
     NavItem {
         href: "/readyz",
         label: "Readiness",
         external: true,
+        roles: READERS,
     },
     NavItem {
         href: "/metrics",
         label: "Metrics",
         external: true,
+        roles: READERS,
     },
 ];
 
@@ -34,7 +48,7 @@ const NAV: &[NavItem] = &[
 pub fn Layout(children: Children) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
-    let location = leptos_router::hooks::use_location();
+    let user = expect_context::<crate::auth::UserResource>();
     view! {
         <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().to_string()>
             <a
@@ -50,24 +64,15 @@ pub fn Layout(children: Children) -> impl IntoView {
                         "Locksmith"
                     </a>
                     <nav aria-label="Main" class="flex flex-wrap gap-1 text-sm">
-                        {NAV
-                            .iter()
-                            .map(|item| {
-                                let href = item.href;
-                                let current = move || location.pathname.get() == href;
-                                view! {
-                                    <a
-                                        href=href
-                                        target=item.external.then_some("_blank")
-                                        rel=item.external.then_some("noopener")
-                                        aria-current=move || current().then_some("page")
-                                        class="rounded px-3 py-1.5 text-slate-300 hover:bg-slate-800 hover:text-white focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-[current=page]:bg-slate-800 aria-[current=page]:text-white"
-                                    >
-                                        {item.label}
-                                    </a>
-                                }
-                            })
-                            .collect_view()}
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let role = user.await.ok().flatten().map(|u| u.role).unwrap_or_default();
+                                NAV.iter()
+                                    .filter(|item| item.roles.contains(&role.as_str()))
+                                    .map(|item| view! { <NavLink item /> })
+                                    .collect_view()
+                            })}
+                        </Transition>
                     </nav>
                     <UserMenu />
                 </div>
@@ -81,6 +86,24 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </div>
             </footer>
         </div>
+    }
+}
+
+#[component]
+fn NavLink(item: &'static NavItem) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let href = item.href;
+    let current = move || location.pathname.get() == href;
+    view! {
+        <a
+            href=href
+            target=item.external.then_some("_blank")
+            rel=item.external.then_some("noopener")
+            aria-current=move || current().then_some("page")
+            class="rounded px-3 py-1.5 text-slate-300 hover:bg-slate-800 hover:text-white focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-[current=page]:bg-slate-800 aria-[current=page]:text-white"
+        >
+            {item.label}
+        </a>
     }
 }
 

@@ -74,3 +74,94 @@ pub async fn update_user(
     tx.commit().await?;
     Ok(after)
 }
+
+/// A user to create, as typed by an admin (REST body, portal form).
+#[derive(Debug)]
+pub struct NewUserInput {
+    /// Sign-in email.
+    pub email: String,
+    /// Initial password.
+    pub password: secrecy::SecretString,
+    /// Role.
+    pub role: super::Role,
+    /// Name to show.
+    pub display_name: Option<String>,
+    /// Owner policy: most keys.
+    pub max_keys: Option<i64>,
+    /// Owner policy: allowed scopes.
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+impl NewUserInput {
+    /// Validates every field (errors name the field) and hashes the password.
+    pub async fn validate(self) -> Result<NewUser> {
+        use super::users::{DisplayName, parse_max_keys};
+        use super::{Email, Password};
+        use crate::scope::Scope;
+        let email = Email::parse(&self.email).map_err(|e| Error::Invalid(e.to_string()))?;
+        let password = Password::parse(self.password, Some(&email))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let display_name = self
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?;
+        let max_keys = self.max_keys.map(parse_max_keys).transpose()?;
+        let allowed_scopes = self
+            .allowed_scopes
+            .as_deref()
+            .map(|s| Scope::parse_list("allowed_scopes", s))
+            .transpose()?;
+        Ok(NewUser {
+            email,
+            password: password.hash().await,
+            role: self.role,
+            display_name,
+            max_keys,
+            allowed_scopes,
+        })
+    }
+}
+
+/// Changes to a user as typed: `None` leaves a field, `Some(None)` clears a nullable one.
+#[derive(Debug, Default)]
+pub struct UserPatchInput {
+    /// New role.
+    pub role: Option<super::Role>,
+    /// Disable or re-enable.
+    pub disabled: Option<bool>,
+    /// New name, or cleared.
+    pub display_name: Option<Option<String>>,
+    /// New key limit, or no limit.
+    pub max_keys: Option<Option<i64>>,
+    /// New allowed scopes, or any.
+    pub allowed_scopes: Option<Option<Vec<String>>>,
+}
+
+impl UserPatchInput {
+    /// Validates every given field.
+    pub fn validate(self) -> Result<UserPatch> {
+        use super::users::{DisplayName, parse_max_keys};
+        use crate::scope::Scope;
+        Ok(UserPatch {
+            role: self.role,
+            disabled: self.disabled,
+            display_name: self
+                .display_name
+                .map(|d| d.as_deref().map(DisplayName::parse).transpose())
+                .transpose()?,
+            max_keys: self
+                .max_keys
+                .map(|m| m.map(parse_max_keys).transpose())
+                .transpose()?,
+            allowed_scopes: self
+                .allowed_scopes
+                .map(|s| {
+                    s.as_deref()
+                        .map(|s| Scope::parse_list("allowed_scopes", s))
+                        .transpose()
+                })
+                .transpose()?,
+        })
+    }
+}

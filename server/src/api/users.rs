@@ -3,11 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use locksmith_core::identity::users::{
-    self, DisplayName, NewUser, User, UserPatch, parse_max_keys,
-};
-use locksmith_core::identity::{Email, Password, Role, admin};
-use locksmith_core::scope::Scope;
+use locksmith_core::identity::Role;
+use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
+use locksmith_core::identity::users::{self, User};
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -43,37 +41,8 @@ pub struct UpdateUser {
     allowed_scopes: Option<Option<Vec<String>>>,
 }
 
-fn invalid(e: impl std::fmt::Display) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
-}
-
 fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "No such user.")
-}
-
-/// Parses the creation body into a validated `NewUser` (hashing the password).
-pub async fn parse_new_user(body: CreateUser) -> Result<NewUser, Problem> {
-    let email = Email::parse(&body.email).map_err(invalid)?;
-    let password = Password::parse(body.password, Some(&email)).map_err(invalid)?;
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(DisplayName::parse)
-        .transpose()?;
-    let max_keys = body.max_keys.map(parse_max_keys).transpose()?;
-    let allowed_scopes = body
-        .allowed_scopes
-        .as_deref()
-        .map(|s| Scope::parse_list("allowed_scopes", s))
-        .transpose()?;
-    Ok(NewUser {
-        email,
-        password: password.hash().await,
-        role: body.role,
-        display_name,
-        max_keys,
-        allowed_scopes,
-    })
 }
 
 /// Creates a user (admin).
@@ -84,7 +53,16 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), Problem> {
     caller.require_admin()?;
-    let new = parse_new_user(body).await?;
+    let new = NewUserInput {
+        email: body.email,
+        password: body.password,
+        role: body.role,
+        display_name: body.display_name,
+        max_keys: body.max_keys,
+        allowed_scopes: body.allowed_scopes,
+    }
+    .validate()
+    .await?;
     let user = admin::create_user(&state.pool, Some(caller.id), new, &origin).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -128,26 +106,14 @@ pub async fn update(
 ) -> Result<Json<User>, Problem> {
     caller.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let patch = UserPatch {
+    let patch = UserPatchInput {
         role: body.role,
         disabled: body.disabled,
-        display_name: body
-            .display_name
-            .map(|d| d.as_deref().map(DisplayName::parse).transpose())
-            .transpose()?,
-        max_keys: body
-            .max_keys
-            .map(|m| m.map(parse_max_keys).transpose())
-            .transpose()?,
-        allowed_scopes: body
-            .allowed_scopes
-            .map(|s| {
-                s.as_deref()
-                    .map(|s| Scope::parse_list("allowed_scopes", s))
-                    .transpose()
-            })
-            .transpose()?,
-    };
+        display_name: body.display_name,
+        max_keys: body.max_keys,
+        allowed_scopes: body.allowed_scopes,
+    }
+    .validate()?;
     let user = admin::update_user(&state.pool, caller.id, id, patch, &origin)
         .await
         .map_err(|e| match e {

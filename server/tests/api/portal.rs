@@ -219,3 +219,110 @@ async fn the_status_server_function_needs_a_session(pool: PgPool) {
             .is_some_and(|v| !v.is_empty())
     );
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn owners_get_a_403_page_and_admin_server_functions_refuse_them(pool: PgPool) {
+    create_user(&pool, "admin@example.com", Role::Admin).await;
+    create_user(&pool, "owner@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let admin = app.portal_session("admin@example.com").await;
+    let page = admin
+        .get(app.url("/users"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("owner@example.com")
+    );
+
+    let owner = app.portal_session("owner@example.com").await;
+    let page = owner
+        .get(app.url("/users"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("You do not have access to this page"));
+    assert!(
+        !html.contains("admin@example.com"),
+        "no admin data leaks into the 403 page"
+    );
+
+    // Calling the server function directly, as an attacker would, is refused too.
+    let form = [
+        ("email", "sneaky@example.com"),
+        ("password", PASSWORD),
+        ("role", "admin"),
+        ("display_name", ""),
+        ("max_keys", ""),
+        ("allowed_scopes", ""),
+    ];
+    let res = app.server_fn(&owner, "create_user", &form).await;
+    assert_eq!(res.status(), 403);
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'sneaky@example.com'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(created, 0);
+    let res = app.server_fn(&owner, "list_users", &[]).await;
+    assert_eq!(res.status(), 403);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_admin_creates_users_from_the_portal_and_it_is_audited(pool: PgPool) {
+    let admin_id = create_user(&pool, "admin@example.com", Role::Admin).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = app.portal_session("admin@example.com").await;
+    let form = [
+        ("email", "grace@example.com"),
+        ("password", PASSWORD),
+        ("role", "owner"),
+        ("display_name", "Grace"),
+        ("max_keys", "3"),
+        ("allowed_scopes", "read:orders, write:orders"),
+    ];
+    let res = app.server_fn(&admin, "create_user", &form).await;
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
+    let (max_keys, scopes): (Option<i32>, Option<Vec<String>>) = sqlx::query_as(
+        "SELECT max_keys, allowed_scopes FROM users WHERE email = 'grace@example.com'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("created");
+    assert_eq!(max_keys, Some(3));
+    assert_eq!(
+        scopes,
+        Some(vec!["read:orders".to_owned(), "write:orders".to_owned()])
+    );
+    let actor: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT actor_id FROM audit_log WHERE action = 'user.create' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("audited");
+    assert_eq!(actor, Some(admin_id));
+
+    let bad = [
+        ("email", "not-an-email"),
+        ("password", PASSWORD),
+        ("role", "owner"),
+        ("display_name", ""),
+        ("max_keys", ""),
+        ("allowed_scopes", ""),
+    ];
+    let res = app.server_fn(&admin, "create_user", &bad).await;
+    assert_eq!(res.status(), 400, "invalid input is a 400, never a 500");
+}

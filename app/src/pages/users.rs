@@ -1,0 +1,204 @@
+//! Users (admin): create users, change roles, disable accounts, set owner policy.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::auth::Protected;
+use crate::users::{CreateUser, UpdateUser, UserRow, list_users};
+
+const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
+const BUTTON: &str = "rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-500 disabled:opacity-60";
+
+/// The users page, for admins only.
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    view! {
+        <Protected roles=&["admin"]>
+            <Users />
+        </Protected>
+    }
+}
+
+#[component]
+fn Users() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let update = ServerAction::<UpdateUser>::new();
+    // The list reloads after every change (one round trip).
+    let users = Resource::new(
+        move || (create.version().get(), update.version().get()),
+        |_| list_users(),
+    );
+    let create_error = move || {
+        create
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    let update_error = move || {
+        update
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    let created = move || create.value().get().and_then(Result::ok).map(|u| u.email);
+    view! {
+        <Title text="Users" />
+        <h1 class="text-2xl font-bold tracking-tight">"Users"</h1>
+        <p class="mt-1 text-sm text-slate-600">"Who may sign in, with which role, and what owners may do with their keys."</p>
+
+        <section aria-labelledby="new-user" class="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+            <h2 id="new-user" class="font-semibold">"New user"</h2>
+            <ActionForm action=create attr:class="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
+                <div>
+                    <label for="new-email" class="block text-sm font-medium text-slate-700">"Email"</label>
+                    <input id="new-email" name="email" type="email" required autocomplete="off" class=INPUT />
+                </div>
+                <div>
+                    <label for="new-password" class="block text-sm font-medium text-slate-700">"Initial password"</label>
+                    <input id="new-password" name="password" type="password" required minlength="12" autocomplete="new-password" class=INPUT />
+                </div>
+                <div>
+                    <label for="new-role" class="block text-sm font-medium text-slate-700">"Role"</label>
+                    <select id="new-role" name="role" class=INPUT>
+                        <option value="owner">"Owner — manages own keys"</option>
+                        <option value="auditor">"Auditor — reads everything"</option>
+                        <option value="admin">"Admin — everything"</option>
+                    </select>
+                </div>
+                <div>
+                    <label for="new-name" class="block text-sm font-medium text-slate-700">"Display name (optional)"</label>
+                    <input id="new-name" name="display_name" type="text" class=INPUT />
+                </div>
+                <div>
+                    <label for="new-max-keys" class="block text-sm font-medium text-slate-700">"Key limit (owners; empty: none)"</label>
+                    <input id="new-max-keys" name="max_keys" type="number" min="0" class=INPUT />
+                </div>
+                <div>
+                    <label for="new-scopes" class="block text-sm font-medium text-slate-700">"Allowed scopes (comma-separated; empty: any)"</label>
+                    <input id="new-scopes" name="allowed_scopes" type="text" placeholder="read:orders, write:orders" class=INPUT />
+                </div>
+                <div class="flex items-center gap-3 sm:col-span-2 lg:col-span-3">
+                    <button type="submit" class=BUTTON disabled=move || create.pending().get()>"Create user"</button>
+                    <Show when=move || create_error().is_some()>
+                        <p role="alert" data-testid="create-error" class="text-sm text-red-700">{create_error}</p>
+                    </Show>
+                    <Show when=move || created().is_some()>
+                        <p role="status" class="text-sm text-emerald-700">{move || format!("Created {}.", created().unwrap_or_default())}</p>
+                    </Show>
+                </div>
+            </ActionForm>
+        </section>
+
+        <Show when=move || update_error().is_some()>
+            <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">{update_error}</p>
+        </Show>
+
+        <section aria-labelledby="all-users" class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+            <h2 id="all-users" class="sr-only">"All users"</h2>
+            <Transition fallback=|| view! { <p class="p-5 text-sm text-slate-500">"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(list) => view! { <UserTable users=list update /> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="p-5 text-sm text-red-700">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(users: Vec<UserRow>, update: ServerAction<UpdateUser>) -> impl IntoView {
+    view! {
+        <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="users-table">
+            <thead class="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
+                <tr>
+                    <th scope="col" class="px-4 py-3">"User"</th>
+                    <th scope="col" class="px-4 py-3">"Role"</th>
+                    <th scope="col" class="px-4 py-3">"Status"</th>
+                    <th scope="col" class="px-4 py-3">"Owner policy"</th>
+                    <th scope="col" class="px-4 py-3">"Last sign-in"</th>
+                    <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody class="divide-y divide-slate-100">
+                {users.into_iter().map(|u| view! { <UserRowView user=u update /> }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn UserRowView(user: UserRow, update: ServerAction<UpdateUser>) -> impl IntoView {
+    let id = user.id.clone();
+    let id_for_toggle = user.id.clone();
+    let role_id = format!("role-{}", user.id);
+    let role_label = format!("Role of {}", user.email);
+    let email = user.email.clone();
+    let email_attr = user.email.clone();
+    let name = user
+        .display_name
+        .clone()
+        .unwrap_or_else(|| user.email.clone());
+    let current_role = user.role.clone();
+    let toggle_to = (!user.disabled).to_string();
+    let toggle_text = if user.disabled { "Enable" } else { "Disable" };
+    let last_login = user.last_login_at.map_or_else(
+        || "Never".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    let policy = match (&user.max_keys, &user.allowed_scopes) {
+        (None, None) => "No limits".to_owned(),
+        (max, scopes) => format!(
+            "{} · {}",
+            max.map_or_else(
+                || "any number of keys".to_owned(),
+                |m| format!("up to {m} keys")
+            ),
+            scopes
+                .as_ref()
+                .map_or_else(|| "any scope".to_owned(), |s| s.join(", "))
+        ),
+    };
+    let (status_class, status_text) = if user.disabled {
+        ("bg-slate-200 text-slate-700", "Disabled")
+    } else {
+        ("bg-emerald-100 text-emerald-800", "Active")
+    };
+    view! {
+        <tr data-testid="user-row" data-email=email_attr>
+            <td class="px-4 py-3">
+                <div class="font-medium text-slate-900">{name}</div>
+                <div class="text-xs text-slate-500">{email}</div>
+            </td>
+            <td class="px-4 py-3">
+                <ActionForm action=update attr:class="flex items-center gap-2">
+                    <input type="hidden" name="id" value=id />
+                    <label for=role_id.clone() class="sr-only">{role_label}</label>
+                    <select id=role_id name="role" class="rounded-md border border-slate-300 px-2 py-1 text-sm">
+                        {["owner", "auditor", "admin"].into_iter().map(|r| view! {
+                            <option value=r selected=current_role == r>{r}</option>
+                        }).collect_view()}
+                    </select>
+                    <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Save"</button>
+                </ActionForm>
+            </td>
+            <td class="px-4 py-3">
+                <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {status_class}")>{status_text}</span>
+            </td>
+            <td class="px-4 py-3 text-slate-700">{policy}</td>
+            <td class="px-4 py-3 text-slate-600">{last_login}</td>
+            <td class="px-4 py-3 text-right">
+                <ActionForm action=update>
+                    <input type="hidden" name="id" value=id_for_toggle />
+                    <input type="hidden" name="disabled" value=toggle_to />
+                    <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">
+                        {toggle_text}
+                    </button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}

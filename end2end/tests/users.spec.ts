@@ -1,0 +1,50 @@
+import { test, expect, hydrated, signIn, PASSWORD } from "./fixtures";
+
+test.describe("users (admin)", () => {
+  test("an admin creates an owner, who then signs in", async ({ page, problems }, testInfo) => {
+    const email = `owner-${testInfo.retry}-${Date.now()}@e2e.test`;
+    await signIn(page, "admin@e2e.test");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+    await expect(page).toHaveURL(/\/users$/);
+    await hydrated(page);
+
+    await page.getByLabel("Email", { exact: true }).fill(email);
+    await page.getByLabel("Initial password").fill(PASSWORD);
+    await page.getByLabel("Role", { exact: true }).selectOption("owner");
+    await page.getByLabel("Key limit (owners; empty: none)").fill("3");
+    await page.getByLabel("Allowed scopes (comma-separated; empty: any)").fill("read:orders, write:orders");
+    await page.getByRole("button", { name: "Create user" }).click();
+
+    await expect(page.getByRole("status")).toHaveText(`Created ${email}.`);
+    const row = page.locator(`[data-testid="user-row"][data-email="${email}"]`);
+    await expect(row).toContainText("up to 3 keys · read:orders, write:orders");
+    await expect(row).toContainText("Active");
+    await page.screenshot({ path: testInfo.outputPath("users.png"), fullPage: true });
+    expect(problems.errors).toEqual([]);
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await expect(page).toHaveURL(/\/login$/);
+    await signIn(page, email);
+    await expect(page.getByTestId("signed-in-as")).toContainText(email);
+    await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" })).toHaveCount(0);
+  });
+
+  test("an invalid user is refused with a message naming the field", async ({ page }) => {
+    await signIn(page, "admin@e2e.test");
+    await page.goto("/users");
+    await hydrated(page);
+    await page.getByLabel("Email", { exact: true }).fill(`weak-${Date.now()}@e2e.test`);
+    await page.getByLabel("Initial password").fill("password1234");
+    await page.getByRole("button", { name: "Create user" }).click();
+    await expect(page.getByTestId("create-error")).toContainText("password:");
+  });
+
+  test("an owner is kept out of the users page", async ({ page }) => {
+    await signIn(page, "owner@e2e.test");
+    await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" })).toHaveCount(0);
+    const response = await page.goto("/users");
+    expect(response?.status()).toBe(403);
+    await expect(page.getByRole("heading", { name: "You do not have access to this page" })).toBeVisible();
+    await expect(page.getByTestId("users-table")).toHaveCount(0);
+  });
+});
