@@ -4,6 +4,7 @@
 //! callers of `locksmith-core` and return DTOs defined here, so the WASM bundle never
 //! depends on the core or the database.
 
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod error;
@@ -18,6 +19,7 @@ use leptos_router::{SsrMode, StaticSegment};
 
 use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
+use crate::pages::audit::AuditPage;
 use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound, users::UsersPage};
 
 /// The HTML document around the app, rendered on the server only.
@@ -63,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=LoginPage />
                     <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -29,6 +29,12 @@ const NAV: &[NavItem] = &[
         roles: &["admin"],
     },
     NavItem {
+        href: "/audit",
+        label: "Audit log",
+        external: false,
+        roles: READERS,
+    },
+    NavItem {
         href: "/readyz",
         label: "Readiness",
         external: true,

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod audit;
 pub mod forbidden;
 pub mod home;
 pub mod login;

@@ -326,3 +326,65 @@ async fn an_admin_creates_users_from_the_portal_and_it_is_audited(pool: PgPool) 
     let res = app.server_fn(&admin, "create_user", &bad).await;
     assert_eq!(res.status(), 400, "invalid input is a 400, never a 500");
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn the_audit_page_is_for_admins_and_auditors(pool: PgPool) {
+    create_user(&pool, "auditor@example.com", Role::Auditor).await;
+    create_user(&pool, "owner@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool).await;
+
+    let auditor = app.portal_session("auditor@example.com").await;
+    let page = auditor
+        .get(app.url("/audit?action=user.create"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("user.create") && html.contains("owner@example.com"),
+        "server-rendered entries"
+    );
+    assert!(
+        !html.contains(r#"data-action="user.login""#),
+        "the action filter applies"
+    );
+
+    let res = app.server_fn(&auditor, "verify_audit_chain", &[]).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+
+    let owner = app.portal_session("owner@example.com").await;
+    let page = owner
+        .get(app.url("/audit"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 403);
+    assert!(!page.text().await.expect("html").contains("user.create"));
+    let res = app.server_fn(&owner, "verify_audit_chain", &[]).await;
+    assert_eq!(res.status(), 403);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn bad_audit_filters_are_a_clear_error(pool: PgPool) {
+    create_user(&pool, "auditor@example.com", Role::Auditor).await;
+    let app = TestApp::spawn(pool).await;
+    let auditor = app.portal_session("auditor@example.com").await;
+    let page = auditor
+        .get(app.url("/audit?from=yesterday"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("sent");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("from: use the form YYYY-MM-DDTHH:MM (UTC)"),
+        "{html}"
+    );
+}

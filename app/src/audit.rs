@@ -1,0 +1,187 @@
+//! The audit trail in the portal: DTOs and thin server functions over
+//! `locksmith_core::audit`.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// One audit entry as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// Position in the chain.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (the email when the user still exists, else the id, else "system").
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Kind and id of the target.
+    pub target: String,
+    /// Caller's address.
+    pub source_ip: Option<String>,
+    /// Request id of the response.
+    pub request_id: Option<String>,
+    /// State before, pretty-printed JSON.
+    pub before: Option<String>,
+    /// State after, pretty-printed JSON.
+    pub after: Option<String>,
+}
+
+/// A page of entries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries.
+    pub items: Vec<AuditRow>,
+    /// The cursor of the next (older) page.
+    pub next_cursor: Option<i64>,
+}
+
+/// The filters of the page; empty strings mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilters {
+    /// Actor id.
+    pub actor_id: String,
+    /// Action, e.g. `user.update`.
+    pub action: String,
+    /// Target id.
+    pub target_id: String,
+    /// From (inclusive), `YYYY-MM-DDTHH:MM` in UTC.
+    pub from: String,
+    /// To (exclusive), `YYYY-MM-DDTHH:MM` in UTC.
+    pub to: String,
+    /// Cursor from a previous page.
+    pub cursor: String,
+}
+
+/// The result of checking the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// Entries verified intact.
+    pub checked: u64,
+    /// The first entry that does not match, if any.
+    pub first_broken: Option<i64>,
+}
+
+/// A page of entries matching the filters (admin, auditor).
+#[server(prefix = "/api", endpoint = "audit_entries")]
+pub async fn audit_entries(filters: AuditFilters) -> Result<AuditPage, AppError> {
+    server::entries(filters).await.map_err(AppError::respond)
+}
+
+/// Verifies the whole chain (admin, auditor).
+#[server(prefix = "/api", endpoint = "verify_audit_chain")]
+pub async fn verify_audit_chain() -> Result<ChainStatus, AppError> {
+    server::verify().await.map_err(AppError::respond)
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use std::collections::HashMap;
+
+    use chrono::{NaiveDateTime, Utc};
+    use leptos::prelude::*;
+    use locksmith_core::audit::{self, AuditFilter};
+    use locksmith_core::identity::Role;
+    use locksmith_core::identity::users;
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    use super::{AuditFilters, AuditPage, AuditRow, ChainStatus};
+    use crate::auth::server::require;
+    use crate::error::AppError;
+
+    const PAGE: i64 = 50;
+
+    fn pool() -> Result<PgPool, AppError> {
+        use_context::<PgPool>().ok_or(AppError::Internal)
+    }
+
+    fn optional(raw: &str) -> Option<String> {
+        let trimmed = raw.trim();
+        (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    }
+
+    fn time(field: &str, raw: &str) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
+        optional(raw)
+            .map(|v| {
+                NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M")
+                    .map(|t| t.and_utc())
+                    .map_err(|_| {
+                        AppError::Invalid(format!("{field}: use the form YYYY-MM-DDTHH:MM (UTC)"))
+                    })
+            })
+            .transpose()
+    }
+
+    pub(super) async fn entries(filters: AuditFilters) -> Result<AuditPage, AppError> {
+        require(&[Role::Admin, Role::Auditor]).await?;
+        let actor_id = optional(&filters.actor_id)
+            .map(|v| {
+                Uuid::parse_str(&v).map_err(|_| AppError::Invalid("actor: not a user id".into()))
+            })
+            .transpose()?;
+        let cursor = optional(&filters.cursor)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    AppError::Invalid("cursor: not a cursor from a previous page".into())
+                })
+            })
+            .transpose()?;
+        let filter = AuditFilter {
+            actor_id,
+            action: optional(&filters.action),
+            target_id: optional(&filters.target_id),
+            from: time("from", &filters.from)?,
+            to: time("to", &filters.to)?,
+        };
+        let pool = pool()?;
+        let entries = audit::list(&pool, &filter, cursor, PAGE).await?;
+        // Show actors by email: one lookup per distinct actor on the page.
+        let mut emails: HashMap<Uuid, String> = HashMap::new();
+        for id in entries.iter().filter_map(|e| e.actor_id) {
+            if !emails.contains_key(&id)
+                && let Some(user) = users::find(&pool, id).await?
+            {
+                emails.insert(id, user.email);
+            }
+        }
+        let next_cursor = (entries.len() as i64 == PAGE)
+            .then(|| entries.last().map(|e| e.id))
+            .flatten();
+        let pretty = |v: Option<serde_json::Value>| {
+            v.map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+        };
+        let items = entries
+            .into_iter()
+            .map(|e| AuditRow {
+                id: e.id,
+                at: e.at,
+                actor: e.actor_id.map_or_else(
+                    || "system".to_owned(),
+                    |id| emails.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+                ),
+                action: e.action,
+                target: format!("{} {}", e.target_type, e.target_id.unwrap_or_default())
+                    .trim()
+                    .to_owned(),
+                source_ip: e.source_ip,
+                request_id: e.request_id,
+                before: pretty(e.before),
+                after: pretty(e.after),
+            })
+            .collect();
+        Ok(AuditPage { items, next_cursor })
+    }
+
+    pub(super) async fn verify() -> Result<ChainStatus, AppError> {
+        require(&[Role::Admin, Role::Auditor]).await?;
+        let report = audit::verify(&pool()?).await?;
+        Ok(ChainStatus {
+            checked: report.checked,
+            first_broken: report.first_broken,
+        })
+    }
+}

@@ -1,0 +1,42 @@
+import { test, expect, hydrated, signIn } from "./fixtures";
+
+test.describe("audit log (admin, auditor)", () => {
+  test("an admin filters the log, reads a change and verifies the chain", async ({ page, problems }, testInfo) => {
+    await signIn(page, "admin@e2e.test");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
+    await expect(page).toHaveURL(/\/audit$/);
+    await hydrated(page);
+
+    // The users created by the start-up script are there, with their state after.
+    const created = page.locator('[data-testid="audit-entry"][data-action="user.create"]');
+    await expect(created.first()).toBeVisible();
+
+    await page.getByLabel("Action").fill("user.login");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect(page).toHaveURL(/action=user\.login/);
+    const entries = page.getByTestId("audit-entry");
+    await expect(entries.first()).toBeVisible();
+    const actions = await entries.evaluateAll((els) => els.map((e) => e.getAttribute("data-action")));
+    expect(new Set(actions)).toEqual(new Set(["user.login"]));
+
+    await page.getByRole("link", { name: "Clear" }).click();
+    await expect(page).toHaveURL(/\/audit$/);
+    const entry = page.locator('[data-testid="audit-entry"][data-action="user.create"]').first();
+    await entry.locator("summary").click();
+    await expect(entry.getByText("After", { exact: true })).toBeVisible();
+    await expect(entry.locator("pre").nth(1)).toContainText('"role"');
+
+    await page.getByRole("button", { name: "Verify chain" }).click();
+    await expect(page.getByTestId("chain-status")).toContainText("Intact");
+    await page.screenshot({ path: testInfo.outputPath("audit.png"), fullPage: true });
+    expect(problems.errors).toEqual([]);
+  });
+
+  test("an owner is kept out of the audit log", async ({ page }) => {
+    await signIn(page, "owner@e2e.test");
+    await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" })).toHaveCount(0);
+    const response = await page.goto("/audit");
+    expect(response?.status()).toBe(403);
+    await expect(page.getByTestId("audit-entries")).toHaveCount(0);
+  });
+});
