@@ -56,16 +56,26 @@ pub async fn create_user(
     .map_err(AppError::respond)
 }
 
-/// Changes a user's role, access or owner policy (admin). Absent fields stay as they are.
+/// Changes a user's role or access (admin). Absent fields stay as they are.
 #[server(prefix = "/api", endpoint = "update_user")]
 pub async fn update_user(
     id: String,
     role: Option<String>,
     disabled: Option<bool>,
-    max_keys: Option<String>,
-    allowed_scopes: Option<String>,
 ) -> Result<UserRow, AppError> {
-    server::update(id, role, disabled, max_keys, allowed_scopes)
+    server::update(id, role, disabled, None)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Sets an owner's policy (admin): an empty key limit means no limit, empty scopes any.
+#[server(prefix = "/api", endpoint = "set_owner_policy")]
+pub async fn set_owner_policy(
+    id: String,
+    max_keys: String,
+    allowed_scopes: String,
+) -> Result<UserRow, AppError> {
+    server::update(id, None, None, Some((max_keys, allowed_scopes)))
         .await
         .map_err(AppError::respond)
 }
@@ -168,8 +178,7 @@ mod server {
         id: String,
         role_name: Option<String>,
         disabled: Option<bool>,
-        max_keys_raw: Option<String>,
-        scopes_raw: Option<String>,
+        policy: Option<(String, String)>,
     ) -> Result<UserRow, AppError> {
         let admin_user = require(&[Role::Admin]).await?;
         let id = Uuid::parse_str(&id).map_err(|_| AppError::Invalid("id: not a user id".into()))?;
@@ -177,8 +186,8 @@ mod server {
             role: role_name.as_deref().map(role).transpose()?,
             disabled,
             display_name: None,
-            max_keys: max_keys_raw.as_deref().map(max_keys).transpose()?,
-            allowed_scopes: scopes_raw.as_deref().map(scopes),
+            max_keys: policy.as_ref().map(|(m, _)| max_keys(m)).transpose()?,
+            allowed_scopes: policy.as_ref().map(|(_, s)| scopes(s)),
         }
         .validate()?;
         let user = admin::update_user(&pool()?, admin_user.id, id, patch, &origin().await).await?;

@@ -19,6 +19,12 @@ test.describe("users (admin)", () => {
     const row = page.locator(`[data-testid="user-row"][data-email="${email}"]`);
     await expect(row).toContainText("up to 3 keys · read:orders, write:orders");
     await expect(row).toContainText("Active");
+
+    // The policy can be changed later.
+    await row.getByTestId("policy").click();
+    await row.getByLabel("Key limit").fill("5");
+    await row.getByRole("button", { name: "Save policy" }).click();
+    await expect(row.getByTestId("policy")).toHaveText("up to 5 keys · read:orders, write:orders");
     await page.screenshot({ path: testInfo.outputPath("users.png"), fullPage: true });
     expect(problems.errors).toEqual([]);
 

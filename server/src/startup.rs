@@ -193,14 +193,30 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
              (with the same LOCKSMITH_DATA_DIR or DATABASE_URL)"
         );
     }
-    app.run_until_stopped(shutdown_signal())
-        .await
-        .map_err(|source| StartupError::Io {
-            context: "serving".into(),
-            source,
-        })?;
+    let janitor = tokio::spawn(purge_expired_periodically(database.pool.clone()));
+    let served = app.run_until_stopped(shutdown_signal()).await;
+    janitor.abort();
+    served.map_err(|source| StartupError::Io {
+        context: "serving".into(),
+        source,
+    })?;
     tracing::info!("shut down gracefully");
     Ok(())
+}
+
+/// Every hour, deletes expired portal sessions, refresh tokens and token revocations, so
+/// those tables stay as small as their lifetimes.
+async fn purge_expired_periodically(pool: PgPool) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let sessions = locksmith_core::sessions::purge_expired(&pool).await;
+        let tokens = locksmith_core::identity::tokens::purge_expired(&pool).await;
+        match (sessions, tokens) {
+            (Ok(s), Ok(t)) => tracing::debug!(sessions = s, tokens = t, "purged expired rows"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
 }
 
 /// `locksmith migrate`.

@@ -3,8 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::error::AppError;
+
 use crate::auth::Protected;
-use crate::users::{CreateUser, UpdateUser, UserRow, list_users};
+use crate::users::{CreateUser, SetOwnerPolicy, UpdateUser, UserRow, list_users};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
 const BUTTON: &str = "rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-500 disabled:opacity-60";
@@ -23,9 +25,16 @@ pub fn UsersPage() -> impl IntoView {
 fn Users() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let update = ServerAction::<UpdateUser>::new();
+    let policy = ServerAction::<SetOwnerPolicy>::new();
     // The list reloads after every change (one round trip).
     let users = Resource::new(
-        move || (create.version().get(), update.version().get()),
+        move || {
+            (
+                create.version().get(),
+                update.version().get(),
+                policy.version().get(),
+            )
+        },
         |_| list_users(),
     );
     let create_error = move || {
@@ -35,12 +44,15 @@ fn Users() -> impl IntoView {
             .and_then(Result::err)
             .map(|e| e.to_string())
     };
+    // The last failed change to a row, whichever form it came from.
     let update_error = move || {
+        let failed = |e: AppError| e.to_string();
         update
             .value()
             .get()
             .and_then(Result::err)
-            .map(|e| e.to_string())
+            .map(failed)
+            .or_else(|| policy.value().get().and_then(Result::err).map(failed))
     };
     let created = move || create.value().get().and_then(Result::ok).map(|u| u.email);
     view! {
@@ -100,7 +112,7 @@ fn Users() -> impl IntoView {
             <Transition fallback=|| view! { <p class="p-5 text-sm text-slate-500">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
                     match users.await {
-                        Ok(list) => view! { <UserTable users=list update /> }.into_any(),
+                        Ok(list) => view! { <UserTable users=list update policy /> }.into_any(),
                         Err(e) => view! { <p role="alert" class="p-5 text-sm text-red-700">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -110,7 +122,11 @@ fn Users() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(users: Vec<UserRow>, update: ServerAction<UpdateUser>) -> impl IntoView {
+fn UserTable(
+    users: Vec<UserRow>,
+    update: ServerAction<UpdateUser>,
+    policy: ServerAction<SetOwnerPolicy>,
+) -> impl IntoView {
     view! {
         <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="users-table">
             <thead class="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
@@ -124,16 +140,27 @@ fn UserTable(users: Vec<UserRow>, update: ServerAction<UpdateUser>) -> impl Into
                 </tr>
             </thead>
             <tbody class="divide-y divide-slate-100">
-                {users.into_iter().map(|u| view! { <UserRowView user=u update /> }).collect_view()}
+                {users.into_iter().map(|u| view! { <UserRowView user=u update policy /> }).collect_view()}
             </tbody>
         </table>
     }
 }
 
 #[component]
-fn UserRowView(user: UserRow, update: ServerAction<UpdateUser>) -> impl IntoView {
+fn UserRowView(
+    user: UserRow,
+    update: ServerAction<UpdateUser>,
+    policy: ServerAction<SetOwnerPolicy>,
+) -> impl IntoView {
     let id = user.id.clone();
     let id_for_toggle = user.id.clone();
+    let id_for_policy = user.id.clone();
+    let max_keys_value = user.max_keys.map(|m| m.to_string()).unwrap_or_default();
+    let scopes_value = user
+        .allowed_scopes
+        .as_ref()
+        .map(|s| s.join(", "))
+        .unwrap_or_default();
     let role_id = format!("role-{}", user.id);
     let role_label = format!("Role of {}", user.email);
     let email = user.email.clone();
@@ -149,7 +176,7 @@ fn UserRowView(user: UserRow, update: ServerAction<UpdateUser>) -> impl IntoView
         || "Never".to_owned(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     );
-    let policy = match (&user.max_keys, &user.allowed_scopes) {
+    let policy_text = match (&user.max_keys, &user.allowed_scopes) {
         (None, None) => "No limits".to_owned(),
         (max, scopes) => format!(
             "{} · {}",
@@ -188,7 +215,23 @@ fn UserRowView(user: UserRow, update: ServerAction<UpdateUser>) -> impl IntoView
             <td class="px-4 py-3">
                 <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {status_class}")>{status_text}</span>
             </td>
-            <td class="px-4 py-3 text-slate-700">{policy}</td>
+            <td class="px-4 py-3 text-slate-700">
+                <details>
+                    <summary class="cursor-pointer" data-testid="policy">{policy_text}</summary>
+                    <ActionForm action=policy attr:class="mt-2 flex flex-wrap items-end gap-2">
+                        <input type="hidden" name="id" value=id_for_policy />
+                        <label class="text-xs">
+                            "Key limit"
+                            <input name="max_keys" type="number" min="0" value=max_keys_value class="mt-1 block w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                        </label>
+                        <label class="text-xs">
+                            "Allowed scopes"
+                            <input name="allowed_scopes" value=scopes_value class="mt-1 block w-48 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                        </label>
+                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Save policy"</button>
+                    </ActionForm>
+                </details>
+            </td>
             <td class="px-4 py-3 text-slate-600">{last_login}</td>
             <td class="px-4 py-3 text-right">
                 <ActionForm action=update>

@@ -187,3 +187,18 @@ pub async fn is_revoked(pool: &PgPool, jti: Uuid) -> Result<bool> {
     .fetch_one(pool)
     .await?)
 }
+
+/// Deletes refresh tokens expired for a day and revocations of expired access tokens;
+/// returns how many rows went.
+pub async fn purge_expired(pool: &PgPool) -> Result<u64> {
+    let refresh =
+        sqlx::query!("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected();
+    let revoked = sqlx::query!("DELETE FROM revoked_tokens WHERE expires_at < now()")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(refresh + revoked)
+}

@@ -388,3 +388,106 @@ async fn bad_audit_filters_are_a_clear_error(pool: PgPool) {
         "{html}"
     );
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_admin_edits_and_clears_an_owners_policy(pool: PgPool) {
+    create_user(&pool, "admin@example.com", Role::Admin).await;
+    let owner = create_user(&pool, "owner@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = app.portal_session("admin@example.com").await;
+    let id = owner.to_string();
+    let policy = |pool: PgPool| async move {
+        sqlx::query_as::<_, (Option<i32>, Option<Vec<String>>)>(
+            "SELECT max_keys, allowed_scopes FROM users WHERE email = 'owner@example.com'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("user")
+    };
+    let res = app
+        .server_fn(
+            &admin,
+            "set_owner_policy",
+            &[
+                ("id", &id),
+                ("max_keys", "5"),
+                ("allowed_scopes", "read:orders"),
+            ],
+        )
+        .await;
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
+    assert_eq!(
+        policy(pool.clone()).await,
+        (Some(5), Some(vec!["read:orders".to_owned()]))
+    );
+    // Empty fields mean "no limit" and "any scope".
+    app.server_fn(
+        &admin,
+        "set_owner_policy",
+        &[("id", &id), ("max_keys", ""), ("allowed_scopes", "")],
+    )
+    .await;
+    assert_eq!(policy(pool.clone()).await, (None, None));
+    let bad = app
+        .server_fn(
+            &admin,
+            "set_owner_policy",
+            &[
+                ("id", &id),
+                ("max_keys", ""),
+                ("allowed_scopes", "Not A Scope"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    locksmith_core::sessions::save(&pool, "old", b"{}", past)
+        .await
+        .expect("save");
+    locksmith_core::sessions::save(&pool, "live", b"{}", future)
+        .await
+        .expect("save");
+    assert_eq!(
+        locksmith_core::sessions::load(&pool, "old")
+            .await
+            .expect("load"),
+        None,
+        "expired sessions never load"
+    );
+    assert_eq!(
+        locksmith_core::sessions::purge_expired(&pool)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert!(
+        locksmith_core::sessions::load(&pool, "live")
+            .await
+            .expect("load")
+            .is_some()
+    );
+
+    sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2), ($3, $4)")
+        .bind(uuid::Uuid::new_v4())
+        .bind(past)
+        .bind(uuid::Uuid::new_v4())
+        .bind(future)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    assert_eq!(
+        locksmith_core::identity::tokens::purge_expired(&pool)
+            .await
+            .expect("purge"),
+        1
+    );
+}
