@@ -16,6 +16,7 @@ test.describe("users (admin)", () => {
     await page.getByRole("button", { name: "Create user" }).click();
 
     await expect(page.getByRole("status")).toHaveText(`Created ${email}.`);
+    await expect(page.getByLabel("Initial password")).toHaveValue("");
     const row = page.locator(`[data-testid="user-row"][data-email="${email}"]`);
     await expect(row).toContainText("up to 3 keys · read:orders, write:orders");
     await expect(row).toContainText("Active");

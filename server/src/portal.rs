@@ -53,7 +53,10 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
         >(context, shell))
         // Portal pages are GET only: every other request is a server function call and
         // must come from a page of this origin.
-        .layer(middleware::from_fn(csrf::same_origin))
+        .layer(middleware::from_fn_with_state(
+            settings.public_url.as_ref().and_then(csrf::authority),
+            csrf::same_origin,
+        ))
         .layer(sessions)
 }
 

@@ -1,6 +1,7 @@
 //! Components shared by the pages.
 
 pub mod layout;
+pub mod status_page;
 
 /// Loads `path` as a whole new page (not a client-side navigation), so that everything on
 /// it renders for the new session; used after signing in and out.

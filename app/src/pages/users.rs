@@ -55,6 +55,15 @@ fn Users() -> impl IntoView {
             .or_else(|| policy.value().get().and_then(Result::err).map(failed))
     };
     let created = move || create.value().get().and_then(Result::ok).map(|u| u.email);
+    // Clear the form once the user exists: the initial password must not linger in it.
+    let create_form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_)))
+            && let Some(form) = create_form.get()
+        {
+            form.reset();
+        }
+    });
     view! {
         <Title text="Users" />
         <h1 class="text-2xl font-bold tracking-tight">"Users"</h1>
@@ -62,7 +71,7 @@ fn Users() -> impl IntoView {
 
         <section aria-labelledby="new-user" class="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
             <h2 id="new-user" class="font-semibold">"New user"</h2>
-            <ActionForm action=create attr:class="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
+            <ActionForm action=create node_ref=create_form attr:class="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
                 <div>
                     <label for="new-email" class="block text-sm font-medium text-slate-700">"Email"</label>
                     <input id="new-email" name="email" type="email" required autocomplete="off" class=INPUT />
