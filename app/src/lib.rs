@@ -22,15 +22,28 @@ use crate::components::layout::Layout;
 use crate::pages::audit::AuditPage;
 use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound, users::UsersPage};
 
+/// The page's Content-Security-Policy: scripts only from this origin or carrying this
+/// response's nonce (Leptos puts it on its hydration scripts), WASM compilation allowed,
+/// no foreign connections. It travels in a meta tag, first in `<head>`; the header adds
+/// `frame-ancestors`, which a meta policy cannot carry.
+fn content_security_policy() -> Option<String> {
+    leptos::nonce::use_nonce().map(|nonce| {
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'"
+        )
+    })
+}
+
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    csp::set_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
+                <meta http-equiv="Content-Security-Policy" content=content_security_policy() />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
@@ -69,32 +82,5 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </Layout>
         </Router>
-    }
-}
-
-#[cfg(feature = "ssr")]
-mod csp {
-    //! The portal's Content-Security-Policy: scripts only from this origin or carrying the
-    //! per-response nonce that Leptos puts on its hydration scripts, WASM compilation
-    //! allowed, nothing framed, no plugins, no foreign connections.
-
-    use http::HeaderValue;
-    use http::header::CONTENT_SECURITY_POLICY;
-    use leptos::nonce::use_nonce;
-    use leptos::prelude::use_context;
-    use leptos_axum::ResponseOptions;
-
-    pub(crate) fn set_policy() {
-        let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
-            return;
-        };
-        let policy = format!(
-            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-             style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        );
-        if let Ok(value) = HeaderValue::from_str(&policy) {
-            response.insert_header(CONTENT_SECURITY_POLICY, value);
-        }
     }
 }

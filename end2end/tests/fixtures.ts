@@ -19,9 +19,13 @@ export const test = base.extend<{ problems: Problems }>({
   },
 });
 
-/** Waits until the WASM has hydrated the page (the layout flips a data attribute). */
+/**
+ * Waits until the WASM has hydrated the page (the layout flips a data attribute).
+ * An event, not a sleep; its budget is generous because the first page of a worker
+ * compiles the 3.7 MB debug WASM, which takes several seconds on a loaded 2-core machine.
+ */
 export async function hydrated(page: Page) {
-  await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1);
+  await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1, { timeout: 20_000 });
 }
 
 /** The password of every e2e user (created by start-server.sh). */

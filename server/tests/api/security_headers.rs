@@ -43,33 +43,48 @@ async fn the_portal_csp_allows_exactly_the_scripts_carrying_its_nonce(pool: PgPo
     let app = TestApp::spawn(pool).await;
     let res = app.get("/login").await;
     assert_eq!(res.status(), 200);
-    let csp = header(&res, "content-security-policy");
+    let header_csp = header(&res, "content-security-policy");
+    assert!(
+        header_csp.contains("frame-ancestors 'none'"),
+        "{header_csp}"
+    );
+    let html = res.text().await.expect("html");
+    // The script policy travels in the page, first in <head>, before any script.
+    let meta = regex::Regex::new(r#"<meta http-equiv="Content-Security-Policy" content="([^"]+)""#)
+        .expect("regex")
+        .captures(&html)
+        .map(|c| c[1].to_owned())
+        .expect("the page carries its CSP");
     let nonce = regex::Regex::new(r"'nonce-([A-Za-z0-9_\-]+)'")
         .expect("regex")
-        .captures(&csp)
+        .captures(&meta)
         .map(|c| c[1].to_owned())
         .expect("the portal CSP carries a nonce");
     assert!(
-        csp.contains("'wasm-unsafe-eval'"),
-        "WASM must be allowed to compile: {csp}"
+        meta.contains("'wasm-unsafe-eval'"),
+        "WASM must be allowed to compile: {meta}"
     );
     assert!(
-        !csp.contains("'unsafe-inline'") && !csp.contains("'unsafe-eval'"),
-        "{csp}"
+        !meta.contains("'unsafe-inline'") && !meta.contains("'unsafe-eval'"),
+        "{meta}"
     );
-    let html = res.text().await.expect("html");
+    let meta_at = html.find("Content-Security-Policy").expect("meta");
     let scripts = regex::Regex::new(r"<script[^>]*>").expect("regex");
-    let tags: Vec<&str> = scripts.find_iter(&html).map(|m| m.as_str()).collect();
+    let tags: Vec<(usize, &str)> = scripts
+        .find_iter(&html)
+        .map(|m| (m.start(), m.as_str()))
+        .collect();
     assert!(!tags.is_empty(), "the page has its hydration script");
-    for tag in tags {
+    for (at, tag) in tags {
+        assert!(at > meta_at, "a script before the policy: {tag}");
         assert!(
             tag.contains(&format!("nonce=\"{nonce}\"")),
             "inline script without the nonce: {tag}"
         );
     }
 
-    let again = header(&app.get("/login").await, "content-security-policy");
-    assert_ne!(again, csp, "a fresh nonce for every response");
+    let again = app.get("/login").await.text().await.expect("html");
+    assert!(!again.contains(&nonce), "a fresh nonce for every response");
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
