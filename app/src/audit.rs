@@ -82,27 +82,17 @@ mod server {
     use std::collections::HashMap;
 
     use chrono::{NaiveDateTime, Utc};
-    use leptos::prelude::*;
     use locksmith_core::audit::{self, AuditFilter};
     use locksmith_core::identity::Role;
     use locksmith_core::identity::users;
-    use sqlx::PgPool;
     use uuid::Uuid;
 
     use super::{AuditFilters, AuditPage, AuditRow, ChainStatus};
-    use crate::auth::server::require;
+    use crate::auth::server::{pool, require};
     use crate::error::AppError;
+    use crate::form::optional;
 
     const PAGE: i64 = 50;
-
-    fn pool() -> Result<PgPool, AppError> {
-        use_context::<PgPool>().ok_or(AppError::Internal)
-    }
-
-    fn optional(raw: &str) -> Option<String> {
-        let trimmed = raw.trim();
-        (!trimmed.is_empty()).then(|| trimmed.to_owned())
-    }
 
     fn time(field: &str, raw: &str) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
         optional(raw)

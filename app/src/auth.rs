@@ -101,7 +101,8 @@ pub mod server {
     /// cookie's, set by the session layer).
     pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
 
-    fn pool() -> Result<PgPool, AppError> {
+    /// The database pool of this request.
+    pub(crate) fn pool() -> Result<PgPool, AppError> {
         use_context::<PgPool>().ok_or(AppError::Internal)
     }
 

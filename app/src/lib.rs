@@ -8,6 +8,8 @@ pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod error;
+#[cfg(feature = "ssr")]
+mod form;
 pub mod pages;
 pub mod status;
 pub mod users;

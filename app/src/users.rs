@@ -82,17 +82,16 @@ pub async fn set_owner_policy(
 
 #[cfg(feature = "ssr")]
 mod server {
-    use leptos::prelude::*;
     use locksmith_core::identity::Role;
     use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
     use locksmith_core::identity::users::{self, User};
     use secrecy::SecretString;
-    use sqlx::PgPool;
     use uuid::Uuid;
 
     use super::UserRow;
-    use crate::auth::server::{origin, require};
+    use crate::auth::server::{origin, pool, require};
     use crate::error::AppError;
+    use crate::form::optional;
 
     fn row(u: User) -> UserRow {
         UserRow {
@@ -107,18 +106,9 @@ mod server {
         }
     }
 
-    fn pool() -> Result<PgPool, AppError> {
-        use_context::<PgPool>().ok_or(AppError::Internal)
-    }
-
     fn role(raw: &str) -> Result<Role, AppError> {
         Role::parse(raw)
             .ok_or_else(|| AppError::Invalid("role: must be admin, auditor or owner".into()))
-    }
-
-    fn optional(raw: &str) -> Option<String> {
-        let trimmed = raw.trim();
-        (!trimmed.is_empty()).then(|| trimmed.to_owned())
     }
 
     fn max_keys(raw: &str) -> Result<Option<i64>, AppError> {

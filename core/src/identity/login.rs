@@ -159,17 +159,13 @@ async fn address_locked_until(
 /// Records a lockout (`user.lock` or `address.lock`) in the caller's transaction.
 async fn audit_lock(
     conn: &mut sqlx::PgConnection,
+    action: &'static str,
     target_type: &'static str,
     target_id: String,
     origin: &Origin,
     until: DateTime<Utc>,
     failures: i32,
 ) -> Result<(), LoginError> {
-    let action = if target_type == "user" {
-        "user.lock"
-    } else {
-        "address.lock"
-    };
     audit::append(
         conn,
         NewEntry {
@@ -211,6 +207,7 @@ async fn record_account_failure(
         .await?;
         audit_lock(
             &mut tx,
+            "user.lock",
             "user",
             user_id.to_string(),
             origin,
@@ -258,6 +255,7 @@ async fn record_address_failure(
         .await?;
         audit_lock(
             &mut tx,
+            "address.lock",
             "address",
             source.to_owned(),
             origin,

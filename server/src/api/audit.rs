@@ -2,13 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use locksmith_core::audit::{self, AuditFilter, Entry};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::extract::{ApiQuery, Page};
+use super::extract::{ApiQuery, Page, page_limit};
 use crate::auth::AuthUser;
 use crate::http::problem::Problem;
 use crate::state::AppState;
@@ -33,17 +32,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<Entry>>, Problem> {
     caller.require_reader()?;
-    let limit = match query.limit {
-        None => 50,
-        Some(n @ 1..=200) => n,
-        Some(_) => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "limit: must be between 1 and 200",
-            ));
-        }
-    };
+    let limit = page_limit(query.limit)?;
     let filter = AuditFilter {
         actor_id: query.actor_id,
         action: query.action,

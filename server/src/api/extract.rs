@@ -122,15 +122,7 @@ pub struct PageParams {
 impl PageParams {
     /// The validated limit.
     pub fn limit(&self) -> Result<i64, Problem> {
-        match self.limit {
-            None => Ok(50),
-            Some(n @ 1..=200) => Ok(n),
-            Some(_) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "limit: must be between 1 and 200",
-            )),
-        }
+        page_limit(self.limit)
     }
 
     /// The cursor parsed as `T`; a malformed cursor is a 400.
@@ -147,6 +139,19 @@ impl PageParams {
                 })
             })
             .transpose()
+    }
+}
+
+/// A list's `?limit=`: 1 to 200, 50 when absent.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(n),
+        Some(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "limit: must be between 1 and 200",
+        )),
     }
 }
 
