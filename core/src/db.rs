@@ -61,7 +61,13 @@ impl PoolSettings {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.pool_options().connect_with(options.clone()).await {
+            // Custom plans for every execution: the list queries use optional filters
+            // (`$1 IS NULL OR col = $1`) that only fold away, letting the planner pick an
+            // index per filter shape, when the parameters are known at planning time.
+            let options = options
+                .clone()
+                .options([("plan_cache_mode", "force_custom_plan")]);
+            match self.pool_options().connect_with(options).await {
                 Ok(pool) => return Ok(pool),
                 Err(err) if is_transient(&err) => match delays.next() {
                     Some(delay) => {

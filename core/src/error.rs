@@ -16,6 +16,9 @@ pub enum Error {
     /// The caller may not do this; the message is safe to show.
     #[error("{0}")]
     Forbidden(String),
+    /// Items of an all-or-nothing batch that cannot be processed; nothing was changed.
+    #[error("{} item(s) of the batch cannot be processed; nothing was changed", .0.len())]
+    Batch(Vec<ItemError>),
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -33,6 +36,19 @@ pub enum Error {
         #[source]
         last: sqlx::Error,
     },
+}
+
+/// Why one item of a batch failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemError {
+    /// The item's position in the request (from 0).
+    pub index: usize,
+    /// The item's id, for batches of ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<uuid::Uuid>,
+    /// What is wrong with it; names the field.
+    pub detail: String,
 }
 
 impl Error {

@@ -1,4 +1,4 @@
-//! Locksmith's domain core: identity, the audit trail, database access, migrations and
+//! Locksmith's domain core: identity, keys, the audit trail, database access, migrations and
 //! the system status.
 //!
 //! This crate knows nothing of HTTP or Leptos; the REST handlers in `locksmith-server`
@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod db;
 pub mod error;
 pub mod identity;
+pub mod keys;
 pub mod scope;
 pub mod sessions;
 pub mod system;

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
+use crate::http::rate_limit::Rate;
+
 /// A setting that could not be loaded; the message always names the setting.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -132,6 +134,18 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Secrets.
     pub secrets: SecretSettings,
+    /// Abuse limits of the management API.
+    pub limits: LimitSettings,
+}
+
+/// Abuse limits of the management API; a rate of 0 per minute turns a limit off.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    /// `LOCKSMITH_API_RATE_LIMIT_PER_MINUTE` / `_BURST`: per authenticated caller.
+    pub per_caller: Rate,
+    /// `LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE` / `_BURST`: per client address on the
+    /// token endpoints.
+    pub per_address: Rate,
 }
 
 /// The raw shape read from the file and the environment, before validation.
@@ -162,6 +176,10 @@ struct Raw {
     session_secret_file: Option<PathBuf>,
     key_pepper: Option<String>,
     key_pepper_file: Option<PathBuf>,
+    api_rate_limit_per_minute: u32,
+    api_rate_limit_burst: u32,
+    auth_rate_limit_per_minute: u32,
+    auth_rate_limit_burst: u32,
 }
 
 impl Default for Raw {
@@ -192,6 +210,10 @@ impl Default for Raw {
             session_secret_file: None,
             key_pepper: None,
             key_pepper_file: None,
+            api_rate_limit_per_minute: 600,
+            api_rate_limit_burst: 120,
+            auth_rate_limit_per_minute: 60,
+            auth_rate_limit_burst: 30,
         }
     }
 }
@@ -415,6 +437,16 @@ impl Raw {
                 cookie_secure,
             },
             secrets,
+            limits: LimitSettings {
+                per_caller: Rate {
+                    per_minute: self.api_rate_limit_per_minute,
+                    burst: self.api_rate_limit_burst,
+                },
+                per_address: Rate {
+                    per_minute: self.auth_rate_limit_per_minute,
+                    burst: self.auth_rate_limit_burst,
+                },
+            },
         })
     }
 }

@@ -14,9 +14,11 @@ use tokio::net::TcpListener;
 use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
 use locksmith_core::identity::login::LockoutPolicy;
+use locksmith_core::keys::{KeyHasher, KeyService};
 
 use crate::auth::JwtKeys;
 use crate::auth::jwt::ACCESS_TTL;
+use crate::http::rate_limit::ApiLimits;
 use crate::state::{AppState, AuthConfig};
 use crate::{http, secrets};
 
@@ -133,13 +135,19 @@ impl Application {
         locksmith_core::identity::password::warm_up();
         let state = AppState {
             leptos_options,
+            keys: KeyService::new(pool.clone(), KeyHasher::new(&secrets.key_pepper)),
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
                 lockout: LockoutPolicy::default(),
                 refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             }),
+            limits: Arc::new(ApiLimits::new(
+                settings.limits.per_caller,
+                settings.limits.per_address,
+            )),
         };
+        tokio::spawn(forget_idle_limits(Arc::downgrade(&state.limits)));
         Ok(Self {
             router: http::router(state, settings, &secrets),
             listener,
@@ -215,6 +223,19 @@ async fn purge_expired_periodically(pool: PgPool) {
         match (sessions, tokens) {
             (Ok(s), Ok(t)) => tracing::debug!(sessions = s, tokens = t, "purged expired rows"),
             (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
+}
+
+/// Every minute, drops rate-limit state of clients that have been quiet long enough to be
+/// back at a full burst; ends when the application is dropped.
+async fn forget_idle_limits(limits: std::sync::Weak<ApiLimits>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        match limits.upgrade() {
+            Some(limits) => limits.forget_idle(),
+            None => return,
         }
     }
 }

@@ -8,7 +8,10 @@ use leptos::config::LeptosOptions;
 use locksmith_core::identity::login::LockoutPolicy;
 use sqlx::PgPool;
 
+use locksmith_core::keys::KeyService;
+
 use crate::auth::JwtKeys;
+use crate::http::rate_limit::ApiLimits;
 
 /// How API callers authenticate.
 #[derive(Debug)]
@@ -30,4 +33,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Authentication settings and keys.
     pub auth: Arc<AuthConfig>,
+    /// The key operations (pool plus the key hasher).
+    pub keys: KeyService,
+    /// Abuse limits of the management API.
+    pub limits: Arc<ApiLimits>,
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use store::{AuditFilter, VerifyReport, append, list, verify};
+pub use store::{AuditFilter, VerifyReport, append, append_all, list, verify};
 
 /// Where a change came from: the caller's address and the request id of the response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub struct NewEntry {
 
 /// A recorded entry, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     /// Position in the chain.
     pub id: i64,
@@ -62,8 +63,10 @@ pub struct Entry {
     /// The request id of the response.
     pub request_id: Option<String>,
     /// The state before.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub before: Option<Value>,
     /// The state after.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub after: Option<Value>,
     /// This row's chain hash, hex-encoded.
     pub hash: String,

@@ -13,53 +13,121 @@ use crate::error::Result;
 /// constant, Locksmith's own advisory-lock key for the audit log).
 const CHAIN_LOCK: i64 = 0x4c6f_636b_5f41_7564; // "Lock_Aud"
 
-/// Appends `entry` in the caller's transaction and returns its id. Concurrent writers wait
-/// for each other (a transaction-scoped advisory lock), so the chain never forks.
-pub async fn append(conn: &mut PgConnection, entry: NewEntry) -> Result<i64> {
+/// Appends `entry` in the caller's transaction. Concurrent writers wait for each other (a
+/// transaction-scoped advisory lock), so the chain never forks.
+pub async fn append(conn: &mut PgConnection, entry: NewEntry) -> Result<()> {
+    append_all(conn, vec![entry]).await
+}
+
+/// Appends `entries`, in order, in the caller's transaction with one statement (a batch of
+/// a thousand keys writes its thousand and one rows at once).
+pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
         .execute(&mut *conn)
         .await?;
-    let prev = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    let mut prev = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?
         .unwrap_or_else(|| GENESIS.to_vec());
     // PostgreSQL keeps microseconds; hash exactly what will be stored.
     let at = Utc::now().trunc_subsecs(6);
-    let source_ip = entry.origin.source_ip.map(|ip| ip.to_string());
-    let hash = chain::digest(
-        &prev,
-        &Fields {
-            at,
-            actor_id: entry.actor_id,
-            action: entry.action,
-            target_type: entry.target_type,
-            target_id: entry.target_id.as_deref(),
-            source_ip: source_ip.as_deref(),
-            request_id: entry.origin.request_id.as_deref(),
-            before: entry.before.as_ref(),
-            after: entry.after.as_ref(),
-        },
-    );
-    let id = sqlx::query_scalar!(
+    let n = entries.len();
+    let mut cols = Columns::with_capacity(n);
+    for mut entry in entries {
+        // A JSON null is stored as SQL NULL; hash what will be stored.
+        entry.before = entry.before.filter(|v| !v.is_null());
+        entry.after = entry.after.filter(|v| !v.is_null());
+        let source_ip = entry.origin.source_ip.map(|ip| ip.to_string());
+        let hash = chain::digest(
+            &prev,
+            &Fields {
+                at,
+                actor_id: entry.actor_id,
+                action: entry.action,
+                target_type: entry.target_type,
+                target_id: entry.target_id.as_deref(),
+                source_ip: source_ip.as_deref(),
+                request_id: entry.origin.request_id.as_deref(),
+                before: entry.before.as_ref(),
+                after: entry.after.as_ref(),
+            },
+        )
+        .to_vec();
+        cols.actor_id.push(entry.actor_id);
+        cols.action.push(entry.action.to_owned());
+        cols.target_type.push(entry.target_type.to_owned());
+        cols.target_id.push(entry.target_id);
+        cols.source_ip.push(source_ip);
+        cols.request_id.push(entry.origin.request_id);
+        // jsonb 'null' marks an absent value in the array (SQL NULLs cannot be told from
+        // JSON null inside a jsonb[] parameter); it is turned back into NULL below.
+        cols.before
+            .push(entry.before.unwrap_or(serde_json::Value::Null));
+        cols.after
+            .push(entry.after.unwrap_or(serde_json::Value::Null));
+        cols.prev_hash
+            .push(std::mem::replace(&mut prev, hash.clone()));
+        cols.hash.push(hash);
+    }
+    sqlx::query!(
         r#"INSERT INTO audit_log
                (at, actor_id, action, target_type, target_id, source_ip, request_id, before, after, prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           RETURNING id"#,
+           SELECT $1, actor_id, action, target_type, target_id, source_ip, request_id,
+                  nullif(before, 'null'::jsonb), nullif(after, 'null'::jsonb), prev_hash, hash
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::jsonb[], $9::jsonb[], $10::bytea[], $11::bytea[])
+                WITH ORDINALITY AS e(actor_id, action, target_type, target_id, source_ip,
+                                     request_id, before, after, prev_hash, hash, n)
+           ORDER BY n"#,
         at,
-        entry.actor_id,
-        entry.action,
-        entry.target_type,
-        entry.target_id,
-        source_ip,
-        entry.origin.request_id,
-        entry.before,
-        entry.after,
-        prev,
-        &hash[..],
+        &cols.actor_id as &[Option<uuid::Uuid>],
+        &cols.action,
+        &cols.target_type,
+        &cols.target_id as &[Option<String>],
+        &cols.source_ip as &[Option<String>],
+        &cols.request_id as &[Option<String>],
+        &cols.before,
+        &cols.after,
+        &cols.prev_hash,
+        &cols.hash,
     )
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// The entries of [`append_all`] as parallel arrays, for one `unnest` insert.
+struct Columns {
+    actor_id: Vec<Option<Uuid>>,
+    action: Vec<String>,
+    target_type: Vec<String>,
+    target_id: Vec<Option<String>>,
+    source_ip: Vec<Option<String>>,
+    request_id: Vec<Option<String>>,
+    before: Vec<serde_json::Value>,
+    after: Vec<serde_json::Value>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            actor_id: Vec::with_capacity(n),
+            action: Vec::with_capacity(n),
+            target_type: Vec::with_capacity(n),
+            target_id: Vec::with_capacity(n),
+            source_ip: Vec::with_capacity(n),
+            request_id: Vec::with_capacity(n),
+            before: Vec::with_capacity(n),
+            after: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+        }
+    }
 }
 
 /// Filters for [`list`]; every field is optional.

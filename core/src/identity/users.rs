@@ -11,6 +11,7 @@ use crate::scope::Scope;
 
 /// A user as the API shows it. Holds no secret: safe for audit rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// The id; the JWT `sub`.
     pub id: Uuid,
@@ -140,6 +141,20 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
     .await?)
 }
 
+/// One user by id, locked for the rest of the caller's transaction (serialises changes
+/// that check an owner's policy, such as creating keys against `max_keys`).
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
+                  allowed_scopes, created_at, last_login_at
+           FROM users WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// A page of users, oldest first; `after` is the id of the last user of the previous page.
 pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
     Ok(sqlx::query_as!(
@@ -169,16 +184,7 @@ pub async fn any_exists(pool: &PgPool) -> Result<bool> {
 
 /// Applies `patch` in the caller's transaction; returns the user before and after.
 pub async fn update(conn: &mut PgConnection, id: Uuid, patch: UserPatch) -> Result<(User, User)> {
-    let before = sqlx::query_as!(
-        User,
-        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
-                  allowed_scopes, created_at, last_login_at
-           FROM users WHERE id = $1 FOR UPDATE"#,
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::NotFound)?;
+    let before = lock(&mut *conn, id).await?.ok_or(Error::NotFound)?;
     let role = patch.role.unwrap_or(before.role);
     let disabled = patch.disabled.unwrap_or(before.disabled);
     let display_name = match patch.display_name {

@@ -13,19 +13,34 @@ use crate::http::problem::Problem;
 use crate::state::AppState;
 
 /// Filters and pagination.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only this actor's entries.
     actor_id: Option<Uuid>,
+    /// Only this action, e.g. `key.revoke`.
     action: Option<String>,
+    /// Only entries about this target.
     target_id: Option<String>,
+    /// At or after (RFC 3339).
     from: Option<DateTime<Utc>>,
+    /// Before (RFC 3339).
     to: Option<DateTime<Utc>>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<i64>,
 }
 
-/// Newest first.
+/// The audit trail, newest first (admin, auditor).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = Page<Entry>),
+        (status = 403, description = "Not an admin or auditor", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -33,6 +48,18 @@ pub async fn list(
 ) -> Result<Json<Page<Entry>>, Problem> {
     caller.require_reader()?;
     let limit = page_limit(query.limit)?;
+    for (field, value) in [("action", &query.action), ("target_id", &query.target_id)] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.len() > 200 || v.chars().any(char::is_control))
+        {
+            return Err(locksmith_core::Error::invalid(
+                field,
+                "must be at most 200 characters, without control characters",
+            )
+            .into());
+        }
+    }
     let filter = AuditFilter {
         actor_id: query.actor_id,
         action: query.action,

@@ -15,29 +15,39 @@ use serde::{Deserialize, Serialize};
 use super::extract::{ApiJson, RequestOrigin};
 use crate::auth::AuthUser;
 use crate::http::problem::Problem;
+use crate::http::rate_limit::AddressLimited;
 use crate::state::AppState;
 
 /// `{"email", "password"}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
+    /// The sign-in email.
     email: String,
+    /// The password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
 /// `{"refresh_token"}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// A refresh token from a previous pair; it works once.
+    #[schema(value_type = String, format = Password)]
     refresh_token: SecretString,
 }
 
 /// A token pair. The refresh token is a secret shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// A JWT (HS256) with `sub`, `role`, `jti`, `exp`, `iat`; lives at most 15 minutes.
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+    /// Trades for a new pair once, at `POST /v1/auth/refresh`.
     refresh_token: String,
 }
 
@@ -64,21 +74,16 @@ fn pair(state: &AppState, user: &User, refresh: &tokens::IssuedRefresh) -> Token
     }
 }
 
-fn locked(until: DateTime<Utc>) -> Response {
-    let retry = (until - Utc::now()).num_seconds().max(1);
-    let mut res = Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
+fn locked(until: DateTime<Utc>) -> Problem {
+    let retry = u64::try_from((until - Utc::now()).num_seconds()).unwrap_or(1);
+    Problem::too_many_requests(
         "account_locked",
         format!(
             "Too many failed sign-ins. Try again in {} minutes.",
-            (retry + 59) / 60
+            retry.div_ceil(60).max(1)
         ),
+        retry,
     )
-    .into_response();
-    if let Ok(value) = HeaderValue::from_str(&retry.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    res
 }
 
 fn invalid_credentials() -> Problem {
@@ -89,8 +94,16 @@ fn invalid_credentials() -> Problem {
     )
 }
 
-/// Signs in with email and password.
+/// Signs in with email and password. Wrong email and wrong password answer alike.
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A token pair", body = TokenPair),
+        (status = 401, description = "Invalid email or password", body = crate::http::problem::ProblemBody),
+        (status = 429, description = "Account or address locked out; see retry-after", body = crate::http::problem::ProblemBody),
+    ))]
 pub async fn token(
+    _: AddressLimited,
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<TokenRequest>,
@@ -106,7 +119,7 @@ pub async fn token(
     {
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => return Err(invalid_credentials()),
-        Err(LoginError::Locked { until }) => return Ok(locked(until)),
+        Err(LoginError::Locked { until }) => return Err(locked(until)),
         Err(LoginError::Core(e)) => return Err(e.into()),
     };
     let mut conn = state
@@ -119,7 +132,14 @@ pub async fn token(
 }
 
 /// Trades a refresh token for a new pair; a reused token revokes its family.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = crate::http::problem::ProblemBody),
+    ))]
 pub async fn refresh(
+    _: AddressLimited,
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -148,6 +168,12 @@ pub async fn refresh(
 }
 
 /// Revokes the caller's access token and its refresh family, on every instance at once.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Missing or invalid token", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,

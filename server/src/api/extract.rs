@@ -58,6 +58,37 @@ fn json_problem(rejection: &JsonRejection) -> Problem {
     }
 }
 
+/// Like [`ApiJson`], but an empty body (with or without a content type) is `T::default()`:
+/// for actions whose body is all optional, such as `POST /v1/keys/{id}/revoke`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, crate::http::BODY_LIMIT)
+            .await
+            .map_err(|_| Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| Self(value))
+    }
+}
+
+/// An id in the path; anything that is not a UUID cannot name an object, so it is a 404.
+pub fn path_id(raw: &str) -> Result<uuid::Uuid, Problem> {
+    uuid::Uuid::parse_str(raw).map_err(|_| Problem::from(locksmith_core::Error::NotFound))
+}
+
 /// A query string; a malformed one is a 400 naming the parameter.
 pub struct ApiQuery<T>(pub T);
 
@@ -110,8 +141,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
 }
 
 /// `?limit=&cursor=`: 1 to 200 items, 50 by default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size.
     pub limit: Option<i64>,
@@ -156,7 +188,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
 }
 
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

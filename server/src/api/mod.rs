@@ -3,10 +3,13 @@
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod keys;
+pub mod keyspaces;
+pub mod openapi;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
@@ -20,4 +23,20 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(users::get).patch(users::update))
         .route("/me", get(users::me))
         .route("/audit", get(audit::list))
+        .route("/keyspaces", post(keyspaces::create).get(keyspaces::list))
+        .route("/keyspaces/{id}", get(keyspaces::get))
+        .route(
+            "/keyspaces/{id}/verifiers",
+            post(keyspaces::create_verifier).get(keyspaces::list_verifiers),
+        )
+        .route(
+            "/keyspaces/{id}/verifiers/{verifier_id}",
+            delete(keyspaces::revoke_verifier),
+        )
+        .route("/keys", post(keys::create).get(keys::list))
+        .route("/keys/bulk", post(keys::bulk))
+        .route("/keys/{id}", get(keys::get).patch(keys::update))
+        .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/keys/{id}/rotate", post(keys::rotate))
+        .route("/openapi.json", get(openapi::document))
 }

@@ -16,28 +16,43 @@ use crate::http::problem::Problem;
 use crate::state::AppState;
 
 /// `POST /v1/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// Unique, case-insensitively.
     email: String,
+    /// At least 12 characters, not a common password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
+    /// What the user may do.
     role: Role,
+    /// A name to show.
     display_name: Option<String>,
+    /// Owner policy: most live keys (absent or null: no limit).
     max_keys: Option<i64>,
+    /// Owner policy: scopes their keys may carry (absent or null: any).
     allowed_scopes: Option<Vec<String>>,
 }
 
 /// `PATCH /v1/users/{id}` body: absent fields stay, `null` clears nullable ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// New role.
     role: Option<Role>,
+    /// Disable (tokens and sessions stop working at once) or re-enable.
     disabled: Option<bool>,
+    /// New name, or null to clear.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
     display_name: Option<Option<String>>,
+    /// New key limit, or null for none.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
     max_keys: Option<Option<i64>>,
+    /// New allowed scopes, or null for any.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
     allowed_scopes: Option<Option<Vec<String>>>,
 }
 
@@ -46,6 +61,15 @@ fn not_found() -> Problem {
 }
 
 /// Creates a user (admin).
+#[utoipa::path(post, path = "/v1/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 409, description = "Email taken", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -68,6 +92,13 @@ pub async fn create(
 }
 
 /// Lists users, oldest first (admin, auditor).
+#[utoipa::path(get, path = "/v1/users", tag = "users",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of users", body = Page<User>),
+        (status = 403, description = "Not an admin or auditor", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -80,6 +111,13 @@ pub async fn list(
 }
 
 /// One user (admin, auditor, or the user themselves).
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user, or not visible", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -97,6 +135,17 @@ pub async fn get(
 }
 
 /// Changes a user (admin).
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 404, description = "No such user", body = crate::http::problem::ProblemBody),
+        (status = 409, description = "Would disable or demote yourself", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -124,6 +173,9 @@ pub async fn update(
 }
 
 /// The caller.
+#[utoipa::path(get, path = "/v1/me", tag = "users",
+    responses((status = 200, description = "The caller", body = User)),
+    security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>, Problem> {
     users::find(&state.pool, caller.id)
         .await?

@@ -4,6 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use locksmith_core::identity::{Role, tokens, users};
+use locksmith_core::keys::Actor;
 use uuid::Uuid;
 
 use super::Claims;
@@ -23,6 +24,14 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// The caller as the key operations see it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.id,
+            role: self.role,
+        }
+    }
+
     /// 403 unless the caller is an admin.
     pub fn require_admin(&self) -> Result<(), Problem> {
         if self.role.is_admin() {
@@ -80,6 +89,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .map_err(|e| Problem::internal(&e))?
             .filter(|u| !u.disabled)
             .ok_or_else(|| unauthorized("Invalid or expired token."))?;
+        state.limits.check_caller(user.id)?;
         Ok(Self {
             id: user.id,
             role: user.role,

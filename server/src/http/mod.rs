@@ -1,9 +1,11 @@
 //! The HTTP stack: the router and the layers every response passes through.
 
 pub mod csrf;
+pub mod docs;
 pub mod metrics;
 pub mod ops;
 pub mod problem;
+pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
 
@@ -36,7 +38,8 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
     let ops = Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
-        .route("/metrics", axum::routing::get(metrics::render));
+        .route("/metrics", axum::routing::get(metrics::render))
+        .merge(docs::routes());
 
     let portal = portal::router(&state, settings, secrets)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -15,19 +15,28 @@ use super::problem::Problem;
 const READINESS_BUDGET: Duration = Duration::from_secs(2);
 
 /// `GET /healthz`: 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// The readiness answer when ready.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
+    /// Always `ready`.
     status: &'static str,
+    /// The last applied migration.
     schema_version: Option<i64>,
 }
 
 /// `GET /readyz`: 200 when the database answers and the schema is exactly the one this
 /// binary expects; 503 (problem details naming the failing check) otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Database unreachable or schema not current", body = crate::http::problem::ProblemBody),
+    ))]
 pub async fn readyz(State(pool): State<PgPool>) -> Result<Json<Ready>, Problem> {
     let not_ready = |detail: &str| {
         Problem::new(

@@ -9,6 +9,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use locksmith_core::error::ItemError;
 use serde::Serialize;
 
 use super::request_id;
@@ -25,6 +26,10 @@ pub struct Problem {
     pub code: &'static str,
     /// What went wrong, for a human; never internal causes.
     pub detail: String,
+    /// For all-or-nothing batches: each failing item and why.
+    pub errors: Vec<ItemError>,
+    /// Seconds after which a retry may succeed (sent as `retry-after`).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -34,6 +39,22 @@ impl Problem {
             status,
             code,
             detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// The same problem listing failing batch items.
+    pub fn with_errors(mut self, errors: Vec<ItemError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// A 429 asking the client to wait `seconds` (at least 1).
+    pub fn too_many_requests(code: &'static str, detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail)
         }
     }
 
@@ -75,27 +96,38 @@ impl Problem {
         Self::new(status, code, detail)
     }
 
-    fn body(&self, request_id: &str) -> ProblemBody<'_> {
+    fn body(&self, request_id: &str) -> ProblemBody {
         ProblemBody {
             r#type: format!("urn:locksmith:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: self.detail.clone(),
             code: self.code,
             request_id: request_id.to_owned(),
+            errors: self.errors.clone(),
         }
     }
 }
 
-/// The wire form.
-#[derive(Debug, Serialize)]
-struct ProblemBody<'a> {
+/// The wire form (RFC 9457 plus `code`, `request_id` and, for batches, `errors`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// `urn:locksmith:problem:<code>`.
     r#type: String,
-    title: &'a str,
+    /// The HTTP status's reason phrase.
+    title: &'static str,
+    /// The HTTP status.
     status: u16,
-    detail: &'a str,
-    code: &'a str,
+    /// What went wrong; names the offending field for 400s.
+    detail: String,
+    /// Stable machine-readable code, e.g. `invalid_request`.
+    code: &'static str,
+    /// The `x-request-id` of the response.
     request_id: String,
+    /// For all-or-nothing batches: each failing item and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ItemError>,
 }
 
 impl IntoResponse for Problem {
@@ -124,6 +156,11 @@ pub async fn render(req: Request, next: Next) -> Response {
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(seconds) = problem.retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        parts.headers.insert(header::RETRY_AFTER, value);
+    }
     if problem.status == StatusCode::UNAUTHORIZED {
         parts
             .headers
@@ -151,6 +188,15 @@ impl From<locksmith_core::Error> for Problem {
             E::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
             E::Forbidden(detail) => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            E::Batch(errors) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
+                    "{} item(s) of the batch cannot be processed; nothing was changed",
+                    errors.len()
+                ),
+            )
+            .with_errors(errors),
             other => Self::internal(&other),
         }
     }

@@ -37,6 +37,85 @@ pub async fn create_user(
         .id
 }
 
+/// Every field of the contract's key view.
+pub const KEY_VIEW_FIELDS: [&str; 20] = [
+    "id",
+    "keyspace_id",
+    "owner_id",
+    "name",
+    "start",
+    "status",
+    "enabled",
+    "scopes",
+    "ip_allowlist",
+    "meta",
+    "expires_at",
+    "created_at",
+    "created_by",
+    "last_used_at",
+    "revoked_at",
+    "revoked_reason",
+    "rotated_from",
+    "rotated_to",
+    "quota",
+    "rate_limit",
+];
+
+/// A keyspace with an admin, an auditor and two owners signed in: the cast of the key tests.
+pub struct KeyWorld {
+    pub app: TestApp,
+    pub admin: String,
+    pub auditor: String,
+    pub alice: String,
+    pub alice_id: uuid::Uuid,
+    pub bob: String,
+    pub keyspace: String,
+}
+
+impl KeyWorld {
+    pub async fn new(pool: PgPool) -> Self {
+        Self::with_settings(pool, &[]).await
+    }
+
+    pub async fn with_settings(pool: PgPool, extra: &[(&str, &str)]) -> Self {
+        use locksmith_core::identity::Role;
+        create_user(&pool, "admin@keys.test", Role::Admin).await;
+        create_user(&pool, "auditor@keys.test", Role::Auditor).await;
+        let alice_id = create_user(&pool, "alice@keys.test", Role::Owner).await;
+        create_user(&pool, "bob@keys.test", Role::Owner).await;
+        let app = TestApp::spawn_with(pool, extra).await;
+        let admin = app.bearer("admin@keys.test").await;
+        let (status, keyspace) = app
+            .post_json(
+                "/v1/keyspaces",
+                &admin,
+                &serde_json::json!({ "name": "Payments API", "prefix": "pay" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{keyspace}");
+        Self {
+            auditor: app.bearer("auditor@keys.test").await,
+            alice: app.bearer("alice@keys.test").await,
+            bob: app.bearer("bob@keys.test").await,
+            keyspace: keyspace["id"].as_str().expect("id").to_owned(),
+            admin,
+            alice_id,
+            app,
+        }
+    }
+
+    /// Creates a key as `token` with `fields` added to the keyspace; asserts 201.
+    pub async fn key(&self, token: &str, fields: serde_json::Value) -> serde_json::Value {
+        let mut body = serde_json::json!({ "keyspace_id": self.keyspace, "name": "test key" });
+        if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+            body.extend(fields.clone());
+        }
+        let (status, key) = self.app.post_json("/v1/keys", token, &body).await;
+        assert_eq!(status, 201, "{key}");
+        key
+    }
+}
+
 /// A server running in this process until dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -175,6 +254,37 @@ impl TestApp {
             .json()
             .await
             .expect("JSON body")
+    }
+
+    /// An authenticated request with a JSON body; returns the status and the JSON body
+    /// (`Null` when there is none).
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .with(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.send_json(reqwest::Method::POST, path, token, body)
+            .await
     }
 
     /// An authenticated request.

@@ -1,0 +1,166 @@
+//! The keyspaces and verifiers repository.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::digest::Digest;
+use crate::error::{Error, Result, is_unique_violation};
+
+/// A keyspace: one API or service whose callers present keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Keyspace {
+    /// Id.
+    pub id: Uuid,
+    /// A unique name (case-insensitive).
+    pub name: String,
+    /// Every key of this keyspace starts with `<prefix>_`.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Who created it.
+    pub created_by: Option<Uuid>,
+}
+
+/// A verifier as listed (never the token or its digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Verifier {
+    /// Id.
+    pub id: Uuid,
+    /// The keyspace whose keys it may verify.
+    pub keyspace_id: Uuid,
+    /// A name for people (e.g. the calling service).
+    pub name: String,
+    /// The first characters of the token.
+    pub start: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Who created it.
+    pub created_by: Option<Uuid>,
+    /// Last use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a keyspace; a taken prefix or name is a `Conflict`.
+pub async fn insert(
+    conn: &mut PgConnection,
+    name: &str,
+    prefix: &str,
+    created_by: Uuid,
+) -> Result<Keyspace> {
+    sqlx::query_as!(
+        Keyspace,
+        r#"INSERT INTO keyspaces (name, prefix, created_by) VALUES ($1, $2, $3)
+           RETURNING id, name, prefix, created_at, created_by"#,
+        name,
+        prefix,
+        created_by
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "keyspaces_prefix_key") {
+            Error::Conflict("prefix: a keyspace with this prefix already exists".into())
+        } else if is_unique_violation(&e, "keyspaces_name_lower_key") {
+            Error::Conflict("name: a keyspace with this name already exists".into())
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// One keyspace.
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Keyspace>> {
+    Ok(sqlx::query_as!(
+        Keyspace,
+        "SELECT id, name, prefix, created_at, created_by FROM keyspaces WHERE id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A page of keyspaces, oldest first; `after` is the last id of the previous page.
+pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Keyspace>> {
+    Ok(sqlx::query_as!(
+        Keyspace,
+        r#"SELECT id, name, prefix, created_at, created_by FROM keyspaces
+           WHERE $1::uuid IS NULL
+              OR (created_at, id) > (SELECT created_at, id FROM keyspaces WHERE id = $1)
+           ORDER BY created_at, id
+           LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Inserts a verifier.
+pub async fn insert_verifier(
+    conn: &mut PgConnection,
+    keyspace_id: Uuid,
+    name: &str,
+    start: &str,
+    digest: &Digest,
+    created_by: Uuid,
+) -> Result<Verifier> {
+    Ok(sqlx::query_as!(
+        Verifier,
+        r#"INSERT INTO verifiers (keyspace_id, name, start, digest, created_by)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, keyspace_id, name, start, created_at, created_by, last_used_at, revoked_at"#,
+        keyspace_id,
+        name,
+        start,
+        &digest[..],
+        created_by
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The verifiers of a keyspace, oldest first (a keyspace has few).
+pub async fn list_verifiers(pool: &PgPool, keyspace_id: Uuid) -> Result<Vec<Verifier>> {
+    Ok(sqlx::query_as!(
+        Verifier,
+        r#"SELECT id, keyspace_id, name, start, created_at, created_by, last_used_at, revoked_at
+           FROM verifiers WHERE keyspace_id = $1 ORDER BY created_at, id"#,
+        keyspace_id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Marks a verifier revoked (keeping the first revocation time); returns it before and
+/// after, or `NotFound` when it is not in this keyspace.
+pub async fn revoke_verifier(
+    conn: &mut PgConnection,
+    keyspace_id: Uuid,
+    id: Uuid,
+) -> Result<(Verifier, Verifier)> {
+    let before = sqlx::query_as!(
+        Verifier,
+        r#"SELECT id, keyspace_id, name, start, created_at, created_by, last_used_at, revoked_at
+           FROM verifiers WHERE id = $1 AND keyspace_id = $2 FOR UPDATE"#,
+        id,
+        keyspace_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let after = sqlx::query_as!(
+        Verifier,
+        r#"UPDATE verifiers SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+           RETURNING id, keyspace_id, name, start, created_at, created_by, last_used_at, revoked_at"#,
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((before, after))
+}

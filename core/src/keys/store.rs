@@ -1,0 +1,374 @@
+//! The keys repository: every SQL statement about the `keys` table.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::digest::Digest;
+use super::model::{IpAllowlist, KeyStatus, KeyView, QuotaPeriod, QuotaView, RateLimit};
+use crate::error::{Error, Result};
+
+/// A row of `keys`, minus the digest. The service changes it in memory and [`save`]s it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    /// Id.
+    pub id: Uuid,
+    /// Keyspace.
+    pub keyspace_id: Uuid,
+    /// Owner.
+    pub owner_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// `<prefix>_` plus 4 characters.
+    pub start: String,
+    /// Switched on.
+    pub enabled: bool,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Canonical allowlist entries.
+    pub ip_allowlist: Vec<String>,
+    /// Metadata object.
+    pub meta: Value,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Creator.
+    pub created_by: Option<Uuid>,
+    /// Last successful verification.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revocation time.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Revocation reason.
+    pub revoked_reason: Option<String>,
+    /// Predecessor.
+    pub rotated_from: Option<Uuid>,
+    /// Successor.
+    pub rotated_to: Option<Uuid>,
+    /// Quota credits per period.
+    pub quota_limit: Option<i64>,
+    /// Quota period.
+    pub quota_period: Option<QuotaPeriod>,
+    /// Credits spent in the period starting at `quota_period_start`.
+    pub quota_used: i64,
+    /// Start of the period `quota_used` belongs to.
+    pub quota_period_start: Option<DateTime<Utc>>,
+    /// Rate limit per window.
+    pub rate_limit: Option<i32>,
+    /// Rate window.
+    pub rate_window_secs: Option<i32>,
+    /// Bumped by every change.
+    pub generation: i64,
+}
+
+impl KeyRow {
+    /// The status at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        KeyStatus::derive(self.revoked_at, self.enabled, self.expires_at, now)
+    }
+
+    /// Credits spent in the period containing `now` (0 once a new period has begun).
+    pub fn quota_used_at(&self, now: DateTime<Utc>) -> i64 {
+        match (self.quota_period, self.quota_period_start) {
+            (Some(period), Some(start)) if start == period.start(now) => self.quota_used,
+            _ => 0,
+        }
+    }
+
+    /// The view at `now`.
+    pub fn view(&self, now: DateTime<Utc>) -> KeyView {
+        let quota = self
+            .quota_limit
+            .zip(self.quota_period)
+            .map(|(limit, period)| {
+                let used = self.quota_used_at(now);
+                QuotaView {
+                    limit,
+                    period,
+                    used,
+                    remaining: (limit - used).max(0),
+                    resets_at: period.resets_at(now),
+                }
+            });
+        KeyView {
+            id: self.id,
+            keyspace_id: self.keyspace_id,
+            owner_id: self.owner_id,
+            name: self.name.clone(),
+            start: self.start.clone(),
+            status: self.status(now),
+            enabled: self.enabled,
+            scopes: self.scopes.clone(),
+            ip_allowlist: IpAllowlist::from_stored(&self.ip_allowlist).to_strings(),
+            meta: self.meta.clone(),
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+            revoked_reason: self.revoked_reason.clone(),
+            rotated_from: self.rotated_from,
+            rotated_to: self.rotated_to,
+            quota,
+            rate_limit: self.rate_limit.zip(self.rate_window_secs).map(
+                |(limit, window_seconds)| RateLimit {
+                    limit,
+                    window_seconds,
+                },
+            ),
+        }
+    }
+}
+
+/// A key to insert (the digest travels separately, so a `KeyRow` never holds it).
+#[derive(Debug)]
+pub struct NewKeyRow<'a> {
+    /// The fields; `id`, `created_at` and `generation` are ignored (the database sets them).
+    pub row: &'a KeyRow,
+    /// HMAC of the secret.
+    pub digest: Digest,
+}
+
+/// Inserts a key in the caller's transaction.
+pub async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRow> {
+    let r = new.row;
+    let row = sqlx::query_as!(
+        KeyRow,
+        r#"INSERT INTO keys (keyspace_id, owner_id, name, start, digest, enabled, scopes,
+                             ip_allowlist, meta, expires_at, created_by, rotated_from,
+                             quota_limit, quota_period, quota_used, quota_period_start,
+                             rate_limit, rate_window_secs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           RETURNING id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
+                     expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
+                     rotated_from, rotated_to, quota_limit,
+                     quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
+                     rate_limit, rate_window_secs, generation"#,
+        r.keyspace_id,
+        r.owner_id,
+        r.name,
+        r.start,
+        &new.digest[..],
+        r.enabled,
+        &r.scopes,
+        &r.ip_allowlist,
+        r.meta,
+        r.expires_at,
+        r.created_by,
+        r.rotated_from,
+        r.quota_limit,
+        r.quota_period as Option<QuotaPeriod>,
+        r.quota_used,
+        r.quota_period_start,
+        r.rate_limit,
+        r.rate_window_secs,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row)
+}
+
+/// One key by id, or `None`.
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
+    Ok(sqlx::query_as!(
+        KeyRow,
+        r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
+                  expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
+                  rotated_from, rotated_to, quota_limit,
+                  quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
+                  rate_limit, rate_window_secs, generation
+           FROM keys WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Locks the given keys for the rest of the caller's transaction (in id order, so
+/// concurrent batches cannot deadlock) and returns those that exist.
+pub async fn lock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<KeyRow>> {
+    Ok(sqlx::query_as!(
+        KeyRow,
+        r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
+                  expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
+                  rotated_from, rotated_to, quota_limit,
+                  quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
+                  rate_limit, rate_window_secs, generation
+           FROM keys WHERE id = ANY($1) ORDER BY id FOR UPDATE"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes every mutable field of `row` back and bumps its generation.
+pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
+    sqlx::query_as!(
+        KeyRow,
+        r#"UPDATE keys
+           SET name = $2, enabled = $3, scopes = $4, ip_allowlist = $5, meta = $6,
+               expires_at = $7, revoked_at = $8, revoked_reason = $9, rotated_to = $10,
+               quota_limit = $11, quota_period = $12, quota_used = $13,
+               quota_period_start = $14, rate_limit = $15, rate_window_secs = $16,
+               generation = generation + 1, updated_at = now()
+           WHERE id = $1
+           RETURNING id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
+                     expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
+                     rotated_from, rotated_to, quota_limit,
+                     quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
+                     rate_limit, rate_window_secs, generation"#,
+        row.id,
+        row.name,
+        row.enabled,
+        &row.scopes,
+        &row.ip_allowlist,
+        row.meta,
+        row.expires_at,
+        row.revoked_at,
+        row.revoked_reason,
+        row.rotated_to,
+        row.quota_limit,
+        row.quota_period as Option<QuotaPeriod>,
+        row.quota_used,
+        row.quota_period_start,
+        row.rate_limit,
+        row.rate_window_secs,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound)
+}
+
+/// Keys of `owner` that still count against `max_keys`: neither revoked nor expired.
+pub async fn count_live(conn: &mut PgConnection, owner: Uuid, now: DateTime<Utc>) -> Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM keys
+           WHERE owner_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"#,
+        owner,
+        now
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Filters of the keys list; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// One keyspace.
+    pub keyspace_id: Option<Uuid>,
+    /// One owner.
+    pub owner_id: Option<Uuid>,
+    /// One status.
+    pub status: Option<KeyStatus>,
+    /// A substring of the name (case-insensitive) or a prefix of `start`.
+    pub q: Option<String>,
+}
+
+/// Where the previous page of the keys list ended. Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyCursor {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl KeyCursor {
+    /// The cursor after `row`.
+    pub fn after(view: &KeyView) -> Self {
+        Self {
+            created_at: view.created_at,
+            id: view.id,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let raw = format!("{}.{}", self.created_at.timestamp_micros(), self.id);
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    }
+}
+
+impl std::str::FromStr for KeyCursor {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| ())?;
+        let raw = String::from_utf8(raw).map_err(|_| ())?;
+        let (micros, id) = raw.split_once('.').ok_or(())?;
+        Ok(Self {
+            created_at: DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?)
+                .ok_or(())?,
+            id: id.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user input matches literally in a LIKE pattern.
+fn like_literal(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A page of keys, newest first.
+pub async fn list(
+    pool: &PgPool,
+    filter: &KeyFilter,
+    cursor: Option<KeyCursor>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<KeyRow>> {
+    let name_pattern = filter
+        .q
+        .as_deref()
+        .map(|q| format!("%{}%", like_literal(q)));
+    let start_pattern = filter.q.as_deref().map(|q| format!("{}%", like_literal(q)));
+    Ok(sqlx::query_file_as!(
+        KeyRow,
+        "queries/keys_list.sql",
+        now,
+        filter.keyspace_id,
+        filter.owner_id,
+        filter.status.map(KeyStatus::as_str),
+        name_pattern,
+        start_pattern,
+        cursor.map(|c| c.created_at),
+        cursor.map(|c| c.id),
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The text of the list query, for `EXPLAIN` checks.
+pub const LIST_SQL: &str = include_str!("../../queries/keys_list.sql");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = KeyCursor {
+            created_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time"),
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(c.to_string().parse::<KeyCursor>(), Ok(c));
+        for bad in ["", "abc", "MTIz", "' OR 1=1"] {
+            assert!(bad.parse::<KeyCursor>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(like_literal("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}

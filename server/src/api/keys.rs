@@ -1,0 +1,412 @@
+//! `/v1/keys`: create, list, get, change, revoke, rotate, and batches of create or revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use locksmith_core::error::ItemError;
+use locksmith_core::keys::store::{KeyCursor, KeyFilter};
+use locksmith_core::keys::{
+    CreatedKey, KeyPatchInput, KeyStatus, KeyView, NewKeyInput, QuotaSpec, RateLimit, RotatedKey,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::extract::{
+    ApiJson, ApiQuery, OptionalJson, Page, RequestOrigin, nullable, page_limit, path_id,
+};
+use crate::auth::AuthUser;
+use crate::http::problem::{Problem, ProblemBody};
+use crate::state::AppState;
+
+/// `POST /v1/keys` body, and each item of a bulk create.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The keyspace the key belongs to. Required for `POST /v1/keys`; in a bulk create it
+    /// may be left out, and must otherwise match the batch's `keyspace_id`.
+    keyspace_id: Option<Uuid>,
+    /// 1 to 200 characters, stored verbatim.
+    name: String,
+    /// The owner (admin only); the caller when absent.
+    owner_id: Option<Uuid>,
+    /// At most 100 scopes of `[a-z0-9:._/*-]`.
+    scopes: Option<Vec<String>>,
+    /// When the key stops working; must be in the future.
+    expires_at: Option<DateTime<Utc>>,
+    /// IPv4/IPv6 addresses and CIDR networks; absent or empty allows any address.
+    ip_allowlist: Option<Vec<String>>,
+    /// At most `limit` credits per `period`.
+    quota: Option<QuotaSpec>,
+    /// At most `limit` verifications per `window_seconds`.
+    rate_limit: Option<RateLimit>,
+    /// A JSON object of at most 4 KiB, returned on verification.
+    #[schema(value_type = Option<Object>)]
+    meta: Option<Value>,
+}
+
+impl From<CreateKey> for NewKeyInput {
+    fn from(f: CreateKey) -> Self {
+        Self {
+            name: f.name,
+            owner_id: f.owner_id,
+            scopes: f.scopes,
+            expires_at: f.expires_at,
+            ip_allowlist: f.ip_allowlist,
+            quota: f.quota,
+            rate_limit: f.rate_limit,
+            meta: f.meta,
+        }
+    }
+}
+
+/// `GET /v1/keys` filters and pagination.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListKeys {
+    /// Only keys of this keyspace.
+    keyspace_id: Option<Uuid>,
+    /// Only keys of this owner (owners always see only their own).
+    owner_id: Option<Uuid>,
+    /// Only keys with this status.
+    status: Option<KeyStatus>,
+    /// A case-insensitive substring of the name, or the beginning of `start`.
+    q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `PATCH /v1/keys/{id}` body: absent fields stay; `null` removes `expires_at`, `quota` or
+/// `rate_limit`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    /// New name.
+    name: Option<String>,
+    /// New scopes, replacing the old ones.
+    scopes: Option<Vec<String>>,
+    /// New expiry (a past time expires the key at once), or `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    expires_at: Option<Option<DateTime<Utc>>>,
+    /// Switch the key on or off.
+    enabled: Option<bool>,
+    /// New allowlist, replacing the old one (empty allows any address).
+    ip_allowlist: Option<Vec<String>>,
+    /// New quota, or `null` for none. Usage is kept while the period stays the same.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    quota: Option<Option<QuotaSpec>>,
+    /// New rate limit, or `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    rate_limit: Option<Option<RateLimit>>,
+    /// New metadata object, replacing the old one.
+    #[schema(value_type = Option<Object>)]
+    meta: Option<Value>,
+}
+
+/// `POST /v1/keys/{id}/revoke` body (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeKey {
+    /// Why, for the audit trail (at most 500 characters).
+    reason: Option<String>,
+}
+
+/// `POST /v1/keys/{id}/rotate` body (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// How long the old key keeps working: 0 to 2592000 seconds (default 86400).
+    grace_seconds: Option<i64>,
+}
+
+/// `POST /v1/keys/bulk` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BulkRequest {
+    /// Create up to 1000 keys in one keyspace.
+    Create {
+        /// The keyspace of every item.
+        keyspace_id: Uuid,
+        /// The keys.
+        items: Vec<CreateKey>,
+    },
+    /// Revoke up to 1000 keys.
+    Revoke {
+        /// The keys' ids.
+        ids: Vec<String>,
+        /// Why, for the audit trail.
+        reason: Option<String>,
+    },
+}
+
+/// `POST /v1/keys/bulk` answer for `create`: each key with its secret, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkCreated {
+    /// The created keys, each with its secret (shown only here).
+    items: Vec<CreatedKey>,
+}
+
+/// `POST /v1/keys/bulk` answer for `revoke`: each key as it is now, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkRevoked {
+    /// The keys.
+    items: Vec<KeyView>,
+}
+
+/// Creates a key. The secret (`key`) is in this response only.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created; `key` is the secret, shown only here", body = CreatedKey),
+        (status = 400, description = "Invalid field (named in `detail`)", body = ProblemBody),
+        (status = 403, description = "Beyond the owner's policy, or an auditor", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
+    let keyspace_id = body
+        .keyspace_id
+        .ok_or_else(|| locksmith_core::Error::invalid("keyspace_id", "is required"))?;
+    let created = state
+        .keys
+        .create(caller.actor(), keyspace_id, body.into(), &origin)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Lists the keys the caller may see, newest first.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+    params(ListKeys),
+    responses(
+        (status = 200, description = "A page of keys", body = Page<KeyView>),
+        (status = 400, description = "Invalid parameter", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(query): ApiQuery<ListKeys>,
+) -> Result<Json<Page<KeyView>>, Problem> {
+    let limit = page_limit(query.limit)?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<KeyCursor>().map_err(|()| {
+                Problem::from(locksmith_core::Error::invalid(
+                    "cursor",
+                    "not a cursor from a previous page",
+                ))
+            })
+        })
+        .transpose()?;
+    let filter = KeyFilter {
+        keyspace_id: query.keyspace_id,
+        owner_id: query.owner_id,
+        status: query.status,
+        q: query.q,
+    };
+    let items = state
+        .keys
+        .list(caller.actor(), filter, cursor, limit)
+        .await?;
+    Ok(Json(Page::new(items, limit, |k| {
+        KeyCursor::after(k).to_string()
+    })))
+}
+
+/// One key.
+#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key", body = KeyView),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, Problem> {
+    Ok(Json(state.keys.get(caller.actor(), path_id(&id)?).await?))
+}
+
+/// Changes a key. A revoked key cannot be changed (409).
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    request_body = UpdateKey,
+    responses(
+        (status = 200, description = "The key as changed", body = KeyView),
+        (status = 400, description = "Invalid field", body = ProblemBody),
+        (status = 403, description = "Beyond the owner's policy, or an auditor", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+        (status = 409, description = "The key is revoked", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateKey>,
+) -> Result<Json<KeyView>, Problem> {
+    let id = path_id(&id)?;
+    let patch = KeyPatchInput {
+        name: body.name,
+        scopes: body.scopes,
+        expires_at: body.expires_at,
+        enabled: body.enabled,
+        ip_allowlist: body.ip_allowlist,
+        quota: body.quota,
+        rate_limit: body.rate_limit,
+        meta: body.meta,
+    };
+    Ok(Json(
+        state
+            .keys
+            .update(caller.actor(), id, patch, &origin)
+            .await?,
+    ))
+}
+
+/// Revokes a key for good; idempotent (a second call changes nothing).
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    request_body(content = RevokeKey, description = "Optional; an empty body is the same as `{}`"),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RevokeKey>,
+) -> Result<Json<KeyView>, Problem> {
+    let id = path_id(&id)?;
+    Ok(Json(
+        state
+            .keys
+            .revoke(caller.actor(), id, body.reason, &origin)
+            .await?,
+    ))
+}
+
+/// Replaces a key by a new one with the same settings; the old one keeps working for
+/// the grace period. The new secret (`key`) is in this response only.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    request_body(content = RotateKey, description = "Optional; an empty body is the same as `{}`"),
+    responses(
+        (status = 201, description = "The new key with its secret, and the old one as `previous`", body = RotatedKey),
+        (status = 400, description = "Invalid grace period", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+        (status = 409, description = "The key is revoked, expired or already rotated", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RotateKey>,
+) -> Result<(StatusCode, Json<RotatedKey>), Problem> {
+    let id = path_id(&id)?;
+    let rotated = state
+        .keys
+        .rotate(caller.actor(), id, body.grace_seconds, &origin)
+        .await?;
+    Ok((StatusCode::CREATED, Json(rotated)))
+}
+
+/// Creates or revokes up to 1000 keys in one transaction: all or nothing. On failure the
+/// problem's `errors` lists every failing item and why.
+#[utoipa::path(post, path = "/v1/keys/bulk", tag = "keys",
+    request_body = BulkRequest,
+    responses(
+        (status = 201, description = "Created (action `create`)", body = BulkCreated),
+        (status = 200, description = "Revoked (action `revoke`)", body = BulkRevoked),
+        (status = 400, description = "Invalid items, listed in `errors`; nothing was changed", body = ProblemBody),
+        (status = 403, description = "Beyond the owner's policy, or an auditor", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<BulkRequest>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse as _;
+    match body {
+        BulkRequest::Create { keyspace_id, items } => {
+            check_item_keyspaces(keyspace_id, &items)?;
+            let items = items.into_iter().map(NewKeyInput::from).collect();
+            let created = state
+                .keys
+                .create_batch(caller.actor(), keyspace_id, items, &origin)
+                .await?;
+            Ok((StatusCode::CREATED, Json(BulkCreated { items: created })).into_response())
+        }
+        BulkRequest::Revoke { ids, reason } => {
+            let ids = parse_ids(&ids)?;
+            let items = state
+                .keys
+                .revoke_batch(caller.actor(), ids, reason, &origin)
+                .await?;
+            Ok(Json(BulkRevoked { items }).into_response())
+        }
+    }
+}
+
+/// Items naming another keyspace than the batch are refused, each reported.
+fn check_item_keyspaces(keyspace_id: Uuid, items: &[CreateKey]) -> Result<(), Problem> {
+    let errors: Vec<ItemError> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.keyspace_id.is_some_and(|k| k != keyspace_id))
+        .map(|(index, _)| ItemError {
+            index,
+            id: None,
+            detail: "keyspace_id: must match the batch's keyspace_id".into(),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(locksmith_core::Error::Batch(errors).into())
+    }
+}
+
+/// Parses every id, reporting each malformed one.
+fn parse_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
+    let mut ids = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    for (index, id) in raw.iter().enumerate() {
+        match Uuid::parse_str(id) {
+            Ok(id) => ids.push(id),
+            Err(_) => errors.push(ItemError {
+                index,
+                id: None,
+                detail: "ids: not a UUID".into(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ids)
+    } else {
+        Err(locksmith_core::Error::Batch(errors).into())
+    }
+}

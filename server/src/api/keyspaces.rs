@@ -1,0 +1,171 @@
+//! `/v1/keyspaces` and their verifiers.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use locksmith_core::keys::keyspace_store::{self, Keyspace, Verifier};
+use locksmith_core::keys::keyspaces::{self, CreatedVerifier};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::extract::{ApiJson, ApiQuery, Page, PageParams, RequestOrigin, path_id};
+use crate::auth::AuthUser;
+use crate::http::problem::Problem;
+use crate::state::AppState;
+
+/// `POST /v1/keyspaces` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyspace {
+    /// A unique name, 1 to 100 characters.
+    name: String,
+    /// 2 to 12 characters of `[a-z0-9]`, unique; every key starts with `<prefix>_`.
+    prefix: String,
+}
+
+/// `POST /v1/keyspaces/{id}/verifiers` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVerifier {
+    /// A name for people, e.g. the service that will call `/v1/verify`.
+    name: String,
+}
+
+/// Creates a keyspace (admin).
+#[utoipa::path(post, path = "/v1/keyspaces", tag = "keyspaces",
+    request_body = CreateKeyspace,
+    responses(
+        (status = 201, description = "Created", body = Keyspace),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 409, description = "Name or prefix taken", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<CreateKeyspace>,
+) -> Result<(StatusCode, Json<Keyspace>), Problem> {
+    let keyspace = keyspaces::create(
+        &state.pool,
+        caller.actor(),
+        &body.name,
+        &body.prefix,
+        &origin,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(keyspace)))
+}
+
+/// Lists keyspaces, oldest first (every role: owners choose one when creating a key).
+#[utoipa::path(get, path = "/v1/keyspaces", tag = "keyspaces",
+    params(PageParams),
+    responses((status = 200, description = "A page of keyspaces", body = Page<Keyspace>)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Keyspace>>, Problem> {
+    let limit = page.limit()?;
+    let items = keyspace_store::list(&state.pool, page.cursor::<Uuid>()?, limit).await?;
+    Ok(Json(Page::new(items, limit, |k| k.id.to_string())))
+}
+
+/// One keyspace.
+#[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces",
+    params(("id" = Uuid, Path, description = "Keyspace id")),
+    responses(
+        (status = 200, description = "The keyspace", body = Keyspace),
+        (status = 404, description = "No such keyspace", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Keyspace>, Problem> {
+    Ok(Json(keyspaces::get(&state.pool, path_id(&id)?).await?))
+}
+
+/// Issues a verifier token for this keyspace (admin). The token is shown only here.
+#[utoipa::path(post, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces",
+    params(("id" = Uuid, Path, description = "Keyspace id")),
+    request_body = CreateVerifier,
+    responses(
+        (status = 201, description = "Created; `token` is shown only in this response", body = CreatedVerifier),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 404, description = "No such keyspace", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_verifier(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CreateVerifier>,
+) -> Result<(StatusCode, Json<CreatedVerifier>), Problem> {
+    let keyspace_id = path_id(&id)?;
+    let created = keyspaces::create_verifier(
+        &state.pool,
+        state.keys.hasher(),
+        caller.actor(),
+        keyspace_id,
+        &body.name,
+        &origin,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The verifiers of a keyspace, revoked ones included (admin, auditor).
+#[utoipa::path(get, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces",
+    params(("id" = Uuid, Path, description = "Keyspace id")),
+    responses(
+        (status = 200, description = "Every verifier (one page)", body = Page<Verifier>),
+        (status = 403, description = "Not an admin or auditor", body = crate::http::problem::ProblemBody),
+        (status = 404, description = "No such keyspace", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_verifiers(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Page<Verifier>>, Problem> {
+    let items = keyspaces::list_verifiers(&state.pool, caller.actor(), path_id(&id)?).await?;
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Revokes a verifier token (admin); idempotent.
+#[utoipa::path(delete, path = "/v1/keyspaces/{id}/verifiers/{verifier_id}", tag = "keyspaces",
+    params(
+        ("id" = Uuid, Path, description = "Keyspace id"),
+        ("verifier_id" = Uuid, Path, description = "Verifier id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)"),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 404, description = "No such verifier in this keyspace", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_verifier(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path((id, verifier_id)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    keyspaces::revoke_verifier(
+        &state.pool,
+        caller.actor(),
+        path_id(&id)?,
+        path_id(&verifier_id)?,
+        &origin,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
