@@ -50,8 +50,10 @@ CREATE TABLE keys (
     -- Canonical addresses and networks (`203.0.113.7`, `10.0.0.0/8`), validated by the
     -- application; empty means any address.
     ip_allowlist       text[]       NOT NULL DEFAULT '{}',
+    -- The application allows 4 KiB as sent; PostgreSQL's text form can be larger (it
+    -- writes decimals out in full), hence the looser bound here.
     meta               jsonb        NOT NULL DEFAULT '{}'
-                                    CHECK (jsonb_typeof(meta) = 'object' AND octet_length(meta::text) <= 8192),
+                                    CHECK (jsonb_typeof(meta) = 'object' AND octet_length(meta::text) <= 65536),
     expires_at         timestamptz,
     created_at         timestamptz  NOT NULL DEFAULT now(),
     created_by         uuid         REFERENCES users (id) ON DELETE SET NULL,

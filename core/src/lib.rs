@@ -13,5 +13,6 @@ pub mod keys;
 pub mod scope;
 pub mod sessions;
 pub mod system;
+pub mod timestamp;
 
 pub use error::Error;

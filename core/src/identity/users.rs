@@ -142,17 +142,28 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
 }
 
 /// One user by id, locked for the rest of the caller's transaction (serialises changes
-/// that check an owner's policy, such as creating keys against `max_keys`).
+/// that check an owner's policy, such as creating keys against `max_keys`). `NO KEY
+/// UPDATE` leaves the row's key alone, so foreign-key checks of other transactions (keys
+/// inserted for this owner) are not blocked by it.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
         User,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
                   allowed_scopes, created_at, last_login_at
-           FROM users WHERE id = $1 FOR UPDATE"#,
+           FROM users WHERE id = $1 FOR NO KEY UPDATE"#,
         id
     )
     .fetch_optional(conn)
     .await?)
+}
+
+/// Which of `ids` name existing users.
+pub async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    Ok(
+        sqlx::query_scalar!("SELECT id FROM users WHERE id = ANY($1)", ids)
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// A page of users, oldest first; `after` is the id of the last user of the previous page.

@@ -74,14 +74,14 @@ pub async fn insert(
     })
 }
 
-/// One keyspace.
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Keyspace>> {
+/// One keyspace (through a pool or inside a transaction).
+pub async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
         "SELECT id, name, prefix, created_at, created_by FROM keyspaces WHERE id = $1",
         id
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }
 

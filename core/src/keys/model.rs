@@ -145,6 +145,14 @@ impl Meta {
                 "must not contain the character U+0000",
             ));
         }
+        if has_extreme_number(&value) {
+            // PostgreSQL writes numbers out in full (1e300 becomes 301 digits), so they
+            // would make the stored object far larger than what was measured here.
+            return Err(Error::invalid(
+                "meta",
+                "numbers must be integers, or decimals between 1e-6 and 1e15 in magnitude",
+            ));
+        }
         let size = serde_json::to_vec(&value)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -165,6 +173,18 @@ impl Meta {
     /// The JSON value.
     pub fn into_value(self) -> Value {
         self.0
+    }
+}
+
+fn has_extreme_number(value: &Value) -> bool {
+    match value {
+        Value::Number(n) if n.is_f64() => n.as_f64().is_some_and(|x| {
+            let x = x.abs();
+            x != 0.0 && !(1e-6..1e15).contains(&x)
+        }),
+        Value::Array(items) => items.iter().any(has_extreme_number),
+        Value::Object(map) => map.values().any(has_extreme_number),
+        _ => false,
     }
 }
 
@@ -512,6 +532,14 @@ mod tests {
         assert!(Meta::parse(serde_json::json!("x")).is_err());
         assert!(Meta::parse(serde_json::json!({ "a": ["\u{0}"] })).is_err());
         assert!(Meta::parse(serde_json::json!({ "\u{0}": 1 })).is_err());
+        for extreme in [1e300, -1e300, 1e-300, 1e15] {
+            assert!(
+                Meta::parse(serde_json::json!({ "n": [extreme] })).is_err(),
+                "{extreme}"
+            );
+        }
+        let fine = serde_json::json!({ "n": [1.5, -2e-3, 0.0, u64::MAX, i64::MIN] });
+        assert!(Meta::parse(fine).is_ok());
         let big = serde_json::json!({ "x": "y".repeat(MAX_META_BYTES) });
         let err = Meta::parse(big).expect_err("too big").to_string();
         assert!(err.starts_with("meta:"), "{err}");

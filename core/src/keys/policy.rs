@@ -52,6 +52,12 @@ impl Actor {
         }
     }
 
+    /// The owner whose keys alone this caller may see: `None` for admins and auditors.
+    /// Repository queries filter on it, so other owners' rows are never even locked.
+    pub fn only_own(self) -> Option<Uuid> {
+        (!self.role.reads_everything()).then_some(self.id)
+    }
+
     /// Whether an admin-set owner policy binds this caller (owners; admins are not bound).
     pub fn bound_by_policy(self) -> bool {
         self.role == Role::Owner

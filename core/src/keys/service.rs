@@ -11,12 +11,12 @@ use uuid::Uuid;
 use super::digest::KeyHasher;
 use super::format::{self, Secret};
 use super::keyspace_store::{self, Keyspace};
-use super::model::{IpAllowlist, KeyName, KeyView, Meta, QuotaSpec, RateLimit};
+use super::model::{IpAllowlist, KeyName, KeyStatus, KeyView, Meta, QuotaSpec, RateLimit};
 use super::policy::{self, Actor};
 use super::store::{self, KeyCursor, KeyFilter, KeyRow, NewKeyRow};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, ItemError, Result};
-use crate::identity::users;
+use crate::identity::users::{self, User};
 use crate::scope::Scope;
 
 /// Most items in one batch.
@@ -87,6 +87,7 @@ impl NewKeyInput {
 }
 
 fn check_expiry(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let at = crate::timestamp::check("expires_at", at)?;
     if at > now + Duration::days(365 * 100) {
         Err(Error::invalid("expires_at", "must be within 100 years"))
     } else {
@@ -340,14 +341,27 @@ impl KeyService {
             }
             return Ok(());
         }
-        let mut checked: Vec<Uuid> = Vec::new();
-        for owner in items.iter().filter_map(|i| i.owner_id) {
-            if !checked.contains(&owner) {
-                owner_exists(conn, owner).await?;
-                checked.push(owner);
-            }
+        // Users are never deleted, so existence needs no lock (the foreign key holds it).
+        let mut named: Vec<Uuid> = items.iter().filter_map(|i| i.owner_id).collect();
+        named.sort_unstable();
+        named.dedup();
+        let existing = users::existing(conn, &named).await?;
+        if named.len() != existing.len() {
+            return Err(Error::invalid("owner_id", "no such user"));
         }
         Ok(())
+    }
+
+    /// For an owner acting on their own key: their policy row, locked for the rest of the
+    /// transaction (so concurrent changes are checked one after the other).
+    async fn owner_policy(&self, conn: &mut PgConnection, actor: Actor) -> Result<Option<User>> {
+        if !actor.bound_by_policy() {
+            return Ok(None);
+        }
+        users::lock(conn, actor.id)
+            .await?
+            .ok_or(Error::NotFound)
+            .map(Some)
     }
 
     async fn insert_one(
@@ -470,13 +484,9 @@ impl KeyService {
                 "key is revoked; a revoked key cannot be changed".into(),
             ));
         }
-        if let Some(scopes) = &scopes
-            && actor.bound_by_policy()
-        {
-            let me = users::lock(&mut tx, actor.id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            policy::check_scopes(&me, scopes)?;
+        let policy = self.owner_policy(&mut tx, actor).await?;
+        if let (Some(me), Some(scopes)) = (&policy, &scopes) {
+            policy::check_scopes(me, scopes)?;
         }
         let mut after = before.clone();
         if let Some(name) = name {
@@ -506,6 +516,14 @@ impl KeyService {
         }
         if after == before {
             return Ok(before.view(now));
+        }
+        // Bringing an expired key back makes it count against `max_keys` again.
+        if let Some(me) = &policy
+            && before.status(now) == KeyStatus::Expired
+            && after.status(now) != KeyStatus::Expired
+        {
+            let live = store::count_live(&mut tx, actor.id, now).await?;
+            policy::check_key_count(me, live, 1)?;
         }
         let saved = store::save(&mut tx, &after).await?;
         let view = saved.view(now);
@@ -560,7 +578,7 @@ impl KeyService {
         check_batch_size("ids", ids.len())?;
         let reason = parse_reason(reason)?;
         let mut tx = self.pool.begin().await?;
-        let rows = store::lock(&mut tx, &ids).await?;
+        let rows = store::lock(&mut tx, &ids, actor.only_own()).await?;
         let mut errors = Vec::new();
         let mut ordered = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
@@ -574,8 +592,8 @@ impl KeyService {
                 continue;
             }
             match rows.iter().find(|r| r.id == *id) {
-                Some(row) if actor.sees(row.owner_id) => ordered.push(row.clone()),
-                _ => errors.push(item_error("ids: no such key")),
+                Some(row) => ordered.push(row.clone()),
+                None => errors.push(item_error("ids: no such key")),
             }
         }
         if !errors.is_empty() {
@@ -649,7 +667,24 @@ impl KeyService {
                 "key has expired; create a new key instead".into(),
             ));
         }
-        let keyspace = keyspace_store::find(&self.pool, old.keyspace_id)
+        // The new key carries the old one's scopes, so they must still be allowed; and
+        // during a grace period both keys work, so the new one needs a free place.
+        if let Some(me) = self.owner_policy(&mut tx, actor).await? {
+            let scopes = Scope::parse_list("scopes", &old.scopes)?;
+            policy::check_scopes(&me, &scopes)?;
+            if grace > 0 {
+                let live = store::count_live(&mut tx, actor.id, now).await?;
+                policy::check_key_count(&me, live, 1).map_err(|_| {
+                    Error::Forbidden(format!(
+                        "max_keys: your policy allows {} live keys and a rotation with a \
+                         grace period holds one more until it ends; rotate with \
+                         grace_seconds 0, or revoke a key first",
+                        me.max_keys.unwrap_or_default()
+                    ))
+                })?;
+            }
+        }
+        let keyspace = keyspace_store::find(&mut *tx, old.keyspace_id)
             .await?
             .ok_or(Error::NotFound)?;
         let secret = format::generate(&keyspace.prefix);
@@ -712,12 +747,10 @@ impl KeyService {
 
 /// Locks one key the caller may act on; another owner's key is `NotFound`.
 async fn lock_one(conn: &mut PgConnection, actor: Actor, id: Uuid) -> Result<KeyRow> {
-    let row = store::lock(conn, &[id])
+    store::lock(conn, &[id], actor.only_own())
         .await?
         .pop()
-        .ok_or(Error::NotFound)?;
-    actor.check_visible(row.owner_id)?;
-    Ok(row)
+        .ok_or(Error::NotFound)
 }
 
 /// Revokes `row` unless it is revoked already; returns the view and the audit entry to
@@ -796,13 +829,6 @@ fn check_batch_size(field: &str, len: usize) -> Result<()> {
             format!("must hold 1 to {MAX_BATCH} entries"),
         ))
     }
-}
-
-async fn owner_exists(conn: &mut PgConnection, owner: Uuid) -> Result<()> {
-    users::lock(conn, owner)
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| Error::invalid("owner_id", "no such user"))
 }
 
 #[cfg(test)]

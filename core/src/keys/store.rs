@@ -187,8 +187,13 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
 }
 
 /// Locks the given keys for the rest of the caller's transaction (in id order, so
-/// concurrent batches cannot deadlock) and returns those that exist.
-pub async fn lock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<KeyRow>> {
+/// concurrent batches cannot deadlock) and returns those that exist and, when `owner` is
+/// given, belong to that owner (others are neither returned nor locked).
+pub async fn lock(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    owner: Option<Uuid>,
+) -> Result<Vec<KeyRow>> {
     Ok(sqlx::query_as!(
         KeyRow,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
@@ -196,8 +201,10 @@ pub async fn lock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<KeyRow>> 
                   rotated_from, rotated_to, quota_limit,
                   quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
                   rate_limit, rate_window_secs, generation
-           FROM keys WHERE id = ANY($1) ORDER BY id FOR UPDATE"#,
-        ids
+           FROM keys WHERE id = ANY($1) AND ($2::uuid IS NULL OR owner_id = $2)
+           ORDER BY id FOR UPDATE"#,
+        ids,
+        owner
     )
     .fetch_all(conn)
     .await?)
@@ -298,9 +305,11 @@ impl std::str::FromStr for KeyCursor {
             .map_err(|_| ())?;
         let raw = String::from_utf8(raw).map_err(|_| ())?;
         let (micros, id) = raw.split_once('.').ok_or(())?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?)
+            .filter(|at| crate::timestamp::in_range(*at))
+            .ok_or(())?;
         Ok(Self {
-            created_at: DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?)
-                .ok_or(())?,
+            created_at,
             id: id.parse().map_err(|_| ())?,
         })
     }
@@ -362,7 +371,9 @@ mod tests {
             id: Uuid::new_v4(),
         };
         assert_eq!(c.to_string().parse::<KeyCursor>(), Ok(c));
-        for bad in ["", "abc", "MTIz", "' OR 1=1"] {
+        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("-300000000000000000.{}", Uuid::nil()));
+        for bad in ["", "abc", "MTIz", "' OR 1=1", &far] {
             assert!(bad.parse::<KeyCursor>().is_err(), "{bad}");
         }
     }

@@ -60,12 +60,16 @@ pub async fn list(
             .into());
         }
     }
+    let check = |field, at: Option<DateTime<Utc>>| {
+        at.map(|at| locksmith_core::timestamp::check(field, at))
+            .transpose()
+    };
     let filter = AuditFilter {
         actor_id: query.actor_id,
         action: query.action,
         target_id: query.target_id,
-        from: query.from,
-        to: query.to,
+        from: check("from", query.from)?,
+        to: check("to", query.to)?,
     };
     let items = audit::list(&state.pool, &filter, query.cursor, limit).await?;
     Ok(Json(Page::new(items, limit, |e| e.id.to_string())))

@@ -1,8 +1,7 @@
 //! `POST /v1/auth/token`, `/v1/auth/refresh`, `/v1/auth/logout`.
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use locksmith_core::audit::{self, NewEntry};
@@ -13,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ApiJson, RequestOrigin};
+use super::no_store::NoStore;
 use crate::auth::AuthUser;
 use crate::http::problem::Problem;
 use crate::http::rate_limit::AddressLimited;
@@ -53,11 +53,8 @@ pub struct TokenPair {
 
 impl IntoResponse for TokenPair {
     fn into_response(self) -> Response {
-        let mut res = Json(self).into_response();
         // Tokens must never be cached by a browser or a proxy.
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        res
+        NoStore(StatusCode::OK, self).into_response()
     }
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::extract::{
     ApiJson, ApiQuery, OptionalJson, Page, RequestOrigin, nullable, page_limit, path_id,
 };
+use super::no_store::NoStore;
 use crate::auth::AuthUser;
 use crate::http::problem::{Problem, ProblemBody};
 use crate::state::AppState;
@@ -24,8 +25,9 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// The keyspace the key belongs to. Required for `POST /v1/keys`; in a bulk create it
-    /// may be left out, and must otherwise match the batch's `keyspace_id`.
+    /// The keyspace the key belongs to. (In a bulk create it may be left out, and must
+    /// otherwise match the batch's `keyspace_id`.)
+    #[schema(required = true, nullable = false)]
     keyspace_id: Option<Uuid>,
     /// 1 to 200 characters, stored verbatim.
     name: String,
@@ -174,7 +176,7 @@ pub async fn create(
     caller: AuthUser,
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<CreateKey>,
-) -> Result<(StatusCode, Json<CreatedKey>), Problem> {
+) -> Result<NoStore<CreatedKey>, Problem> {
     let keyspace_id = body
         .keyspace_id
         .ok_or_else(|| locksmith_core::Error::invalid("keyspace_id", "is required"))?;
@@ -182,7 +184,7 @@ pub async fn create(
         .keys
         .create(caller.actor(), keyspace_id, body.into(), &origin)
         .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(NoStore(StatusCode::CREATED, created))
 }
 
 /// Lists the keys the caller may see, newest first.
@@ -323,13 +325,13 @@ pub async fn rotate(
     RequestOrigin(origin): RequestOrigin,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<RotateKey>,
-) -> Result<(StatusCode, Json<RotatedKey>), Problem> {
+) -> Result<NoStore<RotatedKey>, Problem> {
     let id = path_id(&id)?;
     let rotated = state
         .keys
         .rotate(caller.actor(), id, body.grace_seconds, &origin)
         .await?;
-    Ok((StatusCode::CREATED, Json(rotated)))
+    Ok(NoStore(StatusCode::CREATED, rotated))
 }
 
 /// Creates or revokes up to 1000 keys in one transaction: all or nothing. On failure the
@@ -350,6 +352,8 @@ pub async fn bulk(
     ApiJson(body): ApiJson<BulkRequest>,
 ) -> Result<axum::response::Response, Problem> {
     use axum::response::IntoResponse as _;
+    // Roles before contents: an auditor learns nothing about the batch's validity.
+    caller.actor().check_may_change_keys()?;
     match body {
         BulkRequest::Create { keyspace_id, items } => {
             check_item_keyspaces(keyspace_id, &items)?;
@@ -358,7 +362,7 @@ pub async fn bulk(
                 .keys
                 .create_batch(caller.actor(), keyspace_id, items, &origin)
                 .await?;
-            Ok((StatusCode::CREATED, Json(BulkCreated { items: created })).into_response())
+            Ok(NoStore(StatusCode::CREATED, BulkCreated { items: created }).into_response())
         }
         BulkRequest::Revoke { ids, reason } => {
             let ids = parse_ids(&ids)?;

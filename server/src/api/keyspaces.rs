@@ -9,6 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Page, PageParams, RequestOrigin, path_id};
+use super::no_store::NoStore;
 use crate::auth::AuthUser;
 use crate::http::problem::Problem;
 use crate::state::AppState;
@@ -106,7 +107,7 @@ pub async fn create_verifier(
     RequestOrigin(origin): RequestOrigin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreateVerifier>,
-) -> Result<(StatusCode, Json<CreatedVerifier>), Problem> {
+) -> Result<NoStore<CreatedVerifier>, Problem> {
     let keyspace_id = path_id(&id)?;
     let created = keyspaces::create_verifier(
         &state.pool,
@@ -117,7 +118,7 @@ pub async fn create_verifier(
         &origin,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(NoStore(StatusCode::CREATED, created))
 }
 
 /// The verifiers of a keyspace, revoked ones included (admin, auditor).

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod extract;
 pub mod keys;
 pub mod keyspaces;
+pub mod no_store;
 pub mod openapi;
 pub mod users;
 

@@ -31,7 +31,7 @@ use crate::http::ops;
         audit::list,
         ops::healthz, ops::readyz,
     ),
-    modifiers(&BearerAuth, &OptionalBodies),
+    modifiers(&BearerAuth, &OptionalBodies, &CommonResponses),
     tags(
         (name = "auth", description = "Access and refresh tokens"),
         (name = "users", description = "Users and roles (admin)"),
@@ -73,6 +73,72 @@ impl Modify for OptionalBodies {
         }
     }
 }
+
+/// The answers every operation can give besides its own: problem details under their
+/// real media type, 401 and 429 wherever a token is needed, 400, 413 and 415 wherever a
+/// body is read.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for response in op.responses.responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
+                        let is_problem = content
+                            .schema
+                            .as_ref()
+                            .is_some_and(|s| matches!(s, utoipa::openapi::RefOr::Ref(r) if r.ref_location.ends_with("/Problem")));
+                        let media = if is_problem {
+                            PROBLEM_JSON
+                        } else {
+                            "application/json"
+                        };
+                        response.content.insert(media.to_owned(), content);
+                    }
+                }
+                let mut add = |code: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if op.security.is_some() {
+                    add("401", "Missing, invalid or expired access token");
+                    add("429", "Over the caller's rate limit; see retry-after");
+                }
+                if op.request_body.is_some() {
+                    add("400", "Malformed or invalid body; `detail` names the field");
+                    add("413", "Body over 64 KiB");
+                    add("415", "Body not sent as application/json");
+                }
+            }
+        }
+    }
+}
+
+const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The document as served (and as snapshotted in `docs/openapi.json`).
 pub fn pretty_json() -> String {

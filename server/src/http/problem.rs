@@ -192,8 +192,11 @@ impl From<locksmith_core::Error> for Problem {
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 format!(
-                    "{} item(s) of the batch cannot be processed; nothing was changed",
-                    errors.len()
+                    "{} item(s) of the batch cannot be processed; nothing was changed \
+                     (first: item {}: {}); see errors",
+                    errors.len(),
+                    errors.first().map_or(0, |e| e.index),
+                    errors.first().map_or("", |e| e.detail.as_str()),
                 ),
             )
             .with_errors(errors),

@@ -380,6 +380,43 @@ async fn malformed_input_never_gets_a_server_error(pool: PgPool) {
         let (status, p) = w.app.post_json("/v1/keys", &w.admin, &body).await;
         assert_eq!(status, 400, "{body}: {p}");
     }
+    // Values PostgreSQL cannot hold, or would hold far larger than they were sent.
+    let huge: Vec<f64> = vec![1e300; 30];
+    for body in [
+        json!({ "keyspace_id": w.keyspace, "name": "k", "meta": { "a": huge } }),
+        json!({ "keyspace_id": w.keyspace, "name": "k", "expires_at": "-5000-01-01T00:00:00Z" }),
+        json!({ "keyspace_id": w.keyspace, "name": "k", "expires_at": "+200000-01-01T00:00:00Z" }),
+    ] {
+        let (status, p) = w.app.post_json("/v1/keys", &w.admin, &body).await;
+        assert_eq!(status, 400, "{body}: {p}");
+    }
+    let fresh = id(&w.key(&w.admin, json!({})).await);
+    let (status, _) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/keys/{fresh}"),
+            &w.admin,
+            &json!({ "expires_at": "-5000-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    use base64::Engine as _;
+    let far_cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("-300000000000000000.{fresh}"));
+    for query in [
+        format!("/v1/keys?cursor={far_cursor}"),
+        "/v1/audit?from=-5000-01-01T00:00:00Z".to_owned(),
+        "/v1/audit?to=%2B200000-01-01T00:00:00Z".to_owned(),
+    ] {
+        let res = w
+            .app
+            .with(Method::GET, &query, &w.admin)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 400, "{query}");
+    }
     let (status, _) = w
         .app
         .post_json(
@@ -833,6 +870,13 @@ async fn bulk_create_is_all_or_nothing_and_reports_every_bad_item(pool: PgPool) 
         )
         .await;
     assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("item 1: scopes:"),
+        "the detail names the first bad item's field: {bad}"
+    );
     let errors = bad["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0]["index"], 1);
@@ -1164,6 +1208,115 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 200);
+
+    // Rotation copies scopes, so they must still be allowed: Alice cannot rotate the key
+    // the admin gave "delete".
+    let (status, p) = w
+        .app
+        .post_json(&format!("/v1/keys/{second}/rotate"), &w.alice, &json!({}))
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(p["detail"].as_str().unwrap_or_default().contains("delete"));
+    // Alice holds 3 of 3: a rotation with grace would hold a fourth working key.
+    let third = id(created[2]);
+    let (status, p) = w
+        .app
+        .post_json(&format!("/v1/keys/{third}/rotate"), &w.alice, &json!({}))
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("grace_seconds 0")
+    );
+    let (status, rotated) = w
+        .app
+        .post_json(
+            &format!("/v1/keys/{third}/rotate"),
+            &w.alice,
+            &json!({ "grace_seconds": 0 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    // Expiring a key frees its place; bringing it back needs the place again.
+    let successor = id(&rotated);
+    let path = format!("/v1/keys/{successor}");
+    let (_, expired) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &w.alice,
+            &json!({ "expires_at": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(expired["status"], "expired");
+    w.key(&w.alice, json!({ "name": "takes the place" })).await;
+    let (status, p) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &w.alice,
+            &json!({ "expires_at": null }),
+        )
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("max_keys:")
+    );
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn responses_with_secrets_are_never_cached(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let no_store = |res: &reqwest::Response| {
+        res.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            == Some("no-store")
+    };
+    let send =
+        |path: String, body: Value| w.app.with(Method::POST, &path, &w.admin).json(&body).send();
+    let res = send(
+        "/v1/keys".into(),
+        json!({ "keyspace_id": w.keyspace, "name": "k" }),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert!(no_store(&res));
+    let key: Value = res.json().await.expect("json");
+    let res = send(format!("/v1/keys/{}/rotate", id(&key)), json!({}))
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert!(no_store(&res));
+    let bulk = json!({ "action": "create", "keyspace_id": w.keyspace, "items": [{ "name": "b" }] });
+    let res = send("/v1/keys/bulk".into(), bulk).await.expect("sent");
+    assert_eq!(res.status(), 201);
+    assert!(no_store(&res));
+    let res = send(
+        format!("/v1/keyspaces/{}/verifiers", w.keyspace),
+        json!({ "name": "v" }),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert!(no_store(&res));
+    // An auditor's batch is refused for the role before its contents are looked at.
+    let res = w
+        .app
+        .with(Method::POST, "/v1/keys/bulk", &w.auditor)
+        .json(&json!({ "action": "revoke", "ids": ["not-an-id"] }))
+        .send()
+        .await
+        .expect("sent");
+    problem(res, 403).await;
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -1171,9 +1324,10 @@ async fn management_calls_are_rate_limited_per_caller(pool: PgPool) {
     let w = KeyWorld::with_settings(
         pool,
         &[
-            ("LOCKSMITH_API_RATE_LIMIT_PER_MINUTE", "60"),
+            // One a minute: nothing refills while the test runs, however slow the machine.
+            ("LOCKSMITH_API_RATE_LIMIT_PER_MINUTE", "1"),
             ("LOCKSMITH_API_RATE_LIMIT_BURST", "5"),
-            ("LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE", "60"),
+            ("LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE", "1"),
             ("LOCKSMITH_AUTH_RATE_LIMIT_BURST", "6"),
         ],
     )
