@@ -14,5 +14,6 @@ pub mod scope;
 pub mod sessions;
 pub mod system;
 pub mod timestamp;
+pub mod verify;
 
 pub use error::Error;
