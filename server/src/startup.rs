@@ -15,6 +15,7 @@ use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
 use locksmith_core::identity::login::LockoutPolicy;
 use locksmith_core::keys::{KeyHasher, KeyService};
+use locksmith_core::verify::VerifyService;
 
 use crate::auth::JwtKeys;
 use crate::auth::jwt::ACCESS_TTL;
@@ -136,6 +137,7 @@ impl Application {
         let state = AppState {
             leptos_options,
             keys: KeyService::new(pool.clone(), KeyHasher::new(&secrets.key_pepper)),
+            verify: VerifyService::new(pool.clone(), KeyHasher::new(&secrets.key_pepper)),
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),

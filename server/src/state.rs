@@ -9,6 +9,7 @@ use locksmith_core::identity::login::LockoutPolicy;
 use sqlx::PgPool;
 
 use locksmith_core::keys::KeyService;
+use locksmith_core::verify::VerifyService;
 
 use crate::auth::JwtKeys;
 use crate::http::rate_limit::ApiLimits;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub keys: KeyService,
     /// Abuse limits of the management API.
     pub limits: Arc<ApiLimits>,
+    /// Key verification.
+    pub verify: VerifyService,
 }

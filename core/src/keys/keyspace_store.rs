@@ -101,6 +101,30 @@ pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<
     .await?)
 }
 
+/// A verifier allowed to verify keys of one keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierAuth {
+    /// The verifier.
+    pub id: Uuid,
+    /// Its keyspace.
+    pub keyspace_id: Uuid,
+    /// The keyspace's prefix (a key with another prefix cannot be of this keyspace).
+    pub prefix: String,
+}
+
+/// The unrevoked verifier whose token has `digest`.
+pub async fn verifier_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<VerifierAuth>> {
+    Ok(sqlx::query_as!(
+        VerifierAuth,
+        r#"SELECT v.id, v.keyspace_id, k.prefix
+           FROM verifiers v JOIN keyspaces k ON k.id = v.keyspace_id
+           WHERE v.digest = $1 AND v.revoked_at IS NULL"#,
+        &digest[..]
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Inserts a verifier.
 pub async fn insert_verifier(
     conn: &mut PgConnection,

@@ -248,6 +248,63 @@ pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
     .ok_or(Error::NotFound)
 }
 
+/// The key whose secret has `digest` (verification).
+pub async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<KeyRow>> {
+    Ok(sqlx::query_as!(
+        KeyRow,
+        r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
+                  expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
+                  rotated_from, rotated_to, quota_limit,
+                  quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
+                  rate_limit, rate_window_secs, generation
+           FROM keys WHERE digest = $1"#,
+        &digest[..]
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Spends `cost` credits of a key's quota in the period starting at `period_start`,
+/// atomically: the row's lock orders concurrent spenders on every instance, and nothing
+/// is spent when not enough is left. A period that has moved on starts from zero. Returns
+/// what is left, or `None` when the quota cannot cover `cost`.
+pub async fn spend_quota(
+    pool: &PgPool,
+    id: Uuid,
+    cost: i64,
+    period_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE keys
+           SET quota_used = (CASE WHEN quota_period_start = $3 THEN quota_used ELSE 0 END) + $2,
+               quota_period_start = $3,
+               last_used_at = $4
+           WHERE id = $1
+             AND quota_limit IS NOT NULL
+             AND (CASE WHEN quota_period_start = $3 THEN quota_used ELSE 0 END) + $2 <= quota_limit
+           RETURNING quota_limit - quota_used AS "remaining!""#,
+        id,
+        cost,
+        period_start,
+        now
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Records a successful verification of a key without a quota.
+pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        "UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+        id,
+        now
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Keys of `owner` that still count against `max_keys`: neither revoked nor expired.
 pub async fn count_live(conn: &mut PgConnection, owner: Uuid, now: DateTime<Utc>) -> Result<i64> {
     Ok(sqlx::query_scalar!(

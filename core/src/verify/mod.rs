@@ -1,6 +1,9 @@
-//! Key verification (issue 5, in progress): the pure decision the hot path will call on
-//! every request. The endpoint, the caches and the limit state come next.
+//! Key verification: the pure decision, the per-key rate windows, and the service that
+//! authenticates verifiers and verifies keys around them.
 
 pub mod decision;
+pub mod rate;
+pub mod service;
 
 pub use decision::{Code, KeyRecord, LimitState, Request, covers, decide};
+pub use service::{Verdict, VerifyInput, VerifyService};

@@ -8,9 +8,11 @@ pub mod keyspaces;
 pub mod no_store;
 pub mod openapi;
 pub mod users;
+pub mod verify;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::state::AppState;
 
@@ -40,4 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/openapi.json", get(openapi::document))
+        .route(
+            "/verify",
+            post(verify::verify).layer(RequestBodyLimitLayer::new(verify::BODY_LIMIT)),
+        )
 }

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, keys, keyspaces, users};
+use super::{audit, auth, keys, keyspaces, users, verify};
 use crate::http::ops;
 
 /// The document.
@@ -28,6 +28,7 @@ use crate::http::ops;
         keyspaces::create, keyspaces::list, keyspaces::get,
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::bulk,
+        verify::verify,
         audit::list,
         ops::healthz, ops::readyz,
     ),
@@ -37,6 +38,7 @@ use crate::http::ops;
         (name = "users", description = "Users and roles (admin)"),
         (name = "keyspaces", description = "Keyspaces and their verifier tokens"),
         (name = "keys", description = "API keys"),
+        (name = "verify", description = "Key verification, for services (verifier tokens)"),
         (name = "audit", description = "The audit trail"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -93,7 +95,9 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in &mut doc.paths.paths {
+            // Management calls are rate limited per caller; verification is not.
+            let limited = path != "/v1/verify";
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -125,8 +129,10 @@ impl Modify for CommonResponses {
                         .or_insert_with(|| problem(description).into());
                 };
                 if op.security.is_some() {
-                    add("401", "Missing, invalid or expired access token");
-                    add("429", "Over the caller's rate limit; see retry-after");
+                    add("401", "Missing, invalid or expired token");
+                    if limited {
+                        add("429", "Over the caller's rate limit; see retry-after");
+                    }
                 }
                 if op.request_body.is_some() {
                     add("400", "Malformed or invalid body; `detail` names the field");

@@ -16,3 +16,4 @@ mod portal;
 mod request_ids;
 mod security_headers;
 mod users;
+mod verify;

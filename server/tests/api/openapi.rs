@@ -49,6 +49,7 @@ fn the_document_covers_the_contract() {
         ("/v1/keys/{id}/rotate", "post"),
         ("/v1/keys/{id}/revoke", "post"),
         ("/v1/keys/bulk", "post"),
+        ("/v1/verify", "post"),
         ("/v1/audit", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -1,0 +1,207 @@
+//! Per-key rate limits, enforced in this process: a sliding-window counter (the current
+//! fixed window plus the previous one weighted by how much of it still overlaps the
+//! sliding window). It allows at most `limit` requests in any window of
+//! `window_seconds`, to within the usual approximation of the method (it assumes the
+//! previous window's requests were spread evenly), and it reports `remaining` and when
+//! the current window ends (`reset_at`).
+//!
+//! Each instance counts on its own: with N instances behind a balancer, a key gets up to
+//! N times its limit (the README says so; a global mode is later work).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::keys::model::RateLimit;
+
+/// The counters of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    limit: RateLimit,
+    start: DateTime<Utc>,
+    current: u32,
+    previous: u32,
+}
+
+/// The answer of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCheck {
+    /// Whether the request may go through (it was counted if so).
+    pub allowed: bool,
+    /// Requests left in the sliding window after this one.
+    pub remaining: u32,
+    /// When the current fixed window ends and its count starts to fade.
+    pub reset_at: DateTime<Utc>,
+}
+
+impl Window {
+    /// A fresh window starting at `now`.
+    pub fn new(limit: RateLimit, now: DateTime<Utc>) -> Self {
+        Self {
+            limit,
+            start: now,
+            current: 0,
+            previous: 0,
+        }
+    }
+
+    fn length(&self) -> Duration {
+        Duration::seconds(i64::from(self.limit.window_seconds))
+    }
+
+    /// Counts one request at `now` if the limit allows it.
+    pub fn check(&mut self, now: DateTime<Utc>) -> RateCheck {
+        let length = self.length();
+        // Roll forward: one window later the current count becomes the previous one; two
+        // or more windows later both are gone.
+        let elapsed = now - self.start;
+        if elapsed >= length + length {
+            self.previous = 0;
+            self.current = 0;
+            self.start = now;
+        } else if elapsed >= length {
+            self.previous = self.current;
+            self.current = 0;
+            self.start += length;
+        }
+        let into = (now - self.start).num_milliseconds().max(0) as f64;
+        let overlap = 1.0 - into / length.num_milliseconds().max(1) as f64;
+        let estimated = f64::from(self.previous) * overlap + f64::from(self.current);
+        let limit = f64::from(self.limit.limit.max(0) as u32);
+        let allowed = estimated + 1.0 <= limit;
+        if allowed {
+            self.current = self.current.saturating_add(1);
+        }
+        let used = estimated + if allowed { 1.0 } else { 0.0 };
+        RateCheck {
+            allowed,
+            remaining: (limit - used).floor().max(0.0) as u32,
+            reset_at: self.start + length,
+        }
+    }
+}
+
+/// The windows of every recently used key. Entries idle for a day are dropped; a key
+/// whose limit changed starts a fresh window.
+#[derive(Clone)]
+pub struct RateLimits {
+    windows: moka::sync::Cache<Uuid, Arc<Mutex<Window>>>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("keys", &self.windows.entry_count())
+            .finish()
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            windows: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(StdDuration::from_secs(86_400))
+                .build(),
+        }
+    }
+}
+
+impl RateLimits {
+    /// Counts one request of `key` under `limit` at `now`.
+    pub fn check(&self, key: Uuid, limit: RateLimit, now: DateTime<Utc>) -> RateCheck {
+        let window = self
+            .windows
+            .get_with(key, || Arc::new(Mutex::new(Window::new(limit, now))));
+        let mut window = window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.limit != limit {
+            *window = Window::new(limit, now);
+        }
+        window.check(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + ms).expect("time")
+    }
+
+    #[test]
+    fn allows_the_limit_then_refuses_until_the_window_slides() {
+        let limit = RateLimit {
+            limit: 3,
+            window_seconds: 10,
+        };
+        let mut w = Window::new(limit, at(0));
+        let remaining: Vec<u32> = (0..3).map(|i| w.check(at(i)).remaining).collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = w.check(at(5));
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_at, at(10_000));
+        // Just into the next window the previous 3 still weigh almost fully.
+        assert!(!w.check(at(10_100)).allowed);
+        // Two thirds into it, one third of them (1) weighs: two more fit.
+        assert!(w.check(at(16_700)).allowed);
+        assert!(w.check(at(16_800)).allowed);
+        assert!(!w.check(at(16_900)).allowed);
+        // After two quiet windows everything is forgotten.
+        let fresh = w.check(at(60_000));
+        assert!(fresh.allowed);
+        assert_eq!(fresh.remaining, 2);
+    }
+
+    #[test]
+    fn never_more_than_the_limit_in_any_window() {
+        // A steady stream of a request every 100 ms against 5 per second: count what got
+        // through in every sliding one-second span.
+        let limit = RateLimit {
+            limit: 5,
+            window_seconds: 1,
+        };
+        let mut w = Window::new(limit, at(0));
+        let passed: Vec<i64> = (0..200)
+            .map(|i| i * 37)
+            .filter(|&ms| w.check(at(ms)).allowed)
+            .collect();
+        for &start in &passed {
+            let in_span = passed
+                .iter()
+                .filter(|&&t| t >= start && t < start + 1000)
+                .count();
+            assert!(
+                in_span <= 5,
+                "{in_span} requests in the second from {start} ms"
+            );
+        }
+        assert!(
+            passed.len() >= 30,
+            "and it does let traffic through: {}",
+            passed.len()
+        );
+    }
+
+    #[test]
+    fn a_changed_limit_starts_afresh_and_keys_are_separate() {
+        let limits = RateLimits::default();
+        let key = Uuid::new_v4();
+        let one = RateLimit {
+            limit: 1,
+            window_seconds: 60,
+        };
+        assert!(limits.check(key, one, at(0)).allowed);
+        assert!(!limits.check(key, one, at(1)).allowed);
+        assert!(limits.check(Uuid::new_v4(), one, at(2)).allowed);
+        let two = RateLimit {
+            limit: 2,
+            window_seconds: 60,
+        };
+        assert!(limits.check(key, two, at(3)).allowed);
+    }
+}

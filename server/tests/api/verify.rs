@@ -1,0 +1,399 @@
+//! `POST /v1/verify`: every outcome code, verifier authentication, input errors, and
+//! quotas that are never overspent, also across two instances.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{KeyWorld, TestApp, problem};
+
+/// A verifier token for the world's keyspace.
+async fn verifier(w: &KeyWorld) -> String {
+    let (status, created) = w
+        .app
+        .post_json(
+            &format!("/v1/keyspaces/{}/verifiers", w.keyspace),
+            &w.admin,
+            &json!({ "name": "checkout service" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    created["token"].as_str().expect("token").to_owned()
+}
+
+async fn verify(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    app.post_json("/v1/verify", token, body).await
+}
+
+/// Verifies and returns the code, asserting the answer is a 200.
+async fn code(app: &TestApp, token: &str, body: Value) -> String {
+    let (status, answer) = verify(app, token, &body).await;
+    assert_eq!(status, 200, "{body}: {answer}");
+    if answer["valid"] != true {
+        // A refusal discloses nothing about the key.
+        let fields: Vec<&String> = answer.as_object().expect("object").keys().collect();
+        assert_eq!(fields, ["code", "valid"], "{answer}");
+    }
+    answer["code"].as_str().expect("code").to_owned()
+}
+
+fn secret(key: &Value) -> String {
+    key["key"].as_str().expect("secret").to_owned()
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn every_outcome_in_the_contracts_order(pool: PgPool) {
+    let w = KeyWorld::new(pool.clone()).await;
+    let token = verifier(&w).await;
+    let app = &w.app;
+    let key = w
+        .key(
+            &w.admin,
+            json!({
+                "owner_id": w.alice_id,
+                "name": "checkout",
+                "scopes": ["orders:*", "reports:read"],
+                "meta": { "plan": "pro" },
+                "expires_at": "2099-01-01T00:00:00Z",
+            }),
+        )
+        .await;
+    let k = secret(&key);
+
+    let (status, valid) = verify(
+        app,
+        &token,
+        &json!({ "key": k, "scopes": ["orders:refund"] }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(valid["valid"], true);
+    assert_eq!(valid["code"], "VALID");
+    assert_eq!(valid["key_id"], key["id"]);
+    assert_eq!(valid["owner_id"], json!(w.alice_id));
+    assert_eq!(valid["name"], "checkout");
+    assert_eq!(valid["scopes"], json!(["orders:*", "reports:read"]));
+    assert_eq!(valid["meta"], json!({ "plan": "pro" }));
+    assert_eq!(valid["expires_at"], "2099-01-01T00:00:00Z");
+    assert!(valid.get("quota").is_none() && valid.get("rate_limit").is_none());
+    let seen = w
+        .app
+        .get_json(
+            &format!("/v1/keys/{}", key["id"].as_str().expect("id")),
+            &w.admin,
+        )
+        .await;
+    assert!(
+        seen["last_used_at"].is_string(),
+        "a valid verification is recorded"
+    );
+
+    // NOT_FOUND: unknown, mistyped, malformed, or of another keyspace.
+    let mut typo = k.clone().into_bytes();
+    typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).expect("ascii");
+    let unknown = locksmith_core::keys::format::generate("pay")
+        .expose()
+        .to_owned();
+    for presented in [
+        unknown.as_str(),
+        typo.as_str(),
+        "pay_short",
+        "",
+        "' OR 1=1 --",
+    ] {
+        assert_eq!(
+            code(app, &token, json!({ "key": presented })).await,
+            "NOT_FOUND",
+            "{presented}"
+        );
+    }
+    let (_, other) = app
+        .post_json(
+            "/v1/keyspaces",
+            &w.admin,
+            &json!({ "name": "Maps", "prefix": "map" }),
+        )
+        .await;
+    let (_, foreign) = app
+        .post_json(
+            "/v1/keys",
+            &w.admin,
+            &json!({ "keyspace_id": other["id"], "name": "maps" }),
+        )
+        .await;
+    assert_eq!(
+        code(app, &token, json!({ "key": secret(&foreign) })).await,
+        "NOT_FOUND"
+    );
+
+    assert_eq!(
+        code(app, &token, json!({ "key": k, "scopes": ["admin"] })).await,
+        "INSUFFICIENT_SCOPES"
+    );
+    let fenced = secret(
+        &w.key(
+            &w.admin,
+            json!({ "ip_allowlist": ["10.0.0.0/8", "2001:db8::/32"] }),
+        )
+        .await,
+    );
+    assert_eq!(
+        code(
+            app,
+            &token,
+            json!({ "key": fenced, "client_ip": "10.9.8.7" })
+        )
+        .await,
+        "VALID"
+    );
+    assert_eq!(
+        code(
+            app,
+            &token,
+            json!({ "key": fenced, "client_ip": "2001:db8::1" })
+        )
+        .await,
+        "VALID"
+    );
+    assert_eq!(
+        code(
+            app,
+            &token,
+            json!({ "key": fenced, "client_ip": "11.0.0.1" })
+        )
+        .await,
+        "FORBIDDEN_IP"
+    );
+    assert_eq!(
+        code(app, &token, json!({ "key": fenced })).await,
+        "FORBIDDEN_IP"
+    );
+
+    let limited = secret(
+        &w.key(
+            &w.admin,
+            json!({ "rate_limit": { "limit": 2, "window_seconds": 3600 } }),
+        )
+        .await,
+    );
+    let (_, first) = verify(app, &token, &json!({ "key": limited })).await;
+    assert_eq!(first["rate_limit"]["limit"], 2);
+    assert_eq!(first["rate_limit"]["remaining"], 1);
+    assert!(first["rate_limit"]["reset_at"].is_string());
+    assert_eq!(code(app, &token, json!({ "key": limited })).await, "VALID");
+    assert_eq!(
+        code(app, &token, json!({ "key": limited })).await,
+        "RATE_LIMITED"
+    );
+
+    let quota = secret(
+        &w.key(
+            &w.admin,
+            json!({ "quota": { "limit": 3, "period": "day" } }),
+        )
+        .await,
+    );
+    let (_, spent) = verify(app, &token, &json!({ "key": quota, "cost": 2 })).await;
+    assert_eq!(spent["quota"]["limit"], 3);
+    assert_eq!(spent["quota"]["remaining"], 1);
+    assert!(spent["quota"]["resets_at"].is_string());
+    assert_eq!(
+        code(app, &token, json!({ "key": quota, "cost": 2 })).await,
+        "QUOTA_EXCEEDED"
+    );
+    assert_eq!(
+        code(app, &token, json!({ "key": quota, "scopes": ["x"] })).await,
+        "INSUFFICIENT_SCOPES"
+    );
+    assert_eq!(
+        code(app, &token, json!({ "key": quota })).await,
+        "VALID",
+        "refusals spend nothing"
+    );
+    assert_eq!(
+        code(app, &token, json!({ "key": quota })).await,
+        "QUOTA_EXCEEDED"
+    );
+    let total = secret(
+        &w.key(
+            &w.admin,
+            json!({ "quota": { "limit": 5, "period": "total" } }),
+        )
+        .await,
+    );
+    let (_, answer) = verify(app, &token, &json!({ "key": total, "cost": 0 })).await;
+    assert_eq!(answer["quota"]["remaining"], 5, "cost 0 spends nothing");
+    assert!(answer["quota"]["resets_at"].is_null());
+
+    // EXPIRED, DISABLED, REVOKED; and revoked beats disabled beats expired.
+    let id = key["id"].as_str().expect("id");
+    let path = format!("/v1/keys/{id}");
+    let patch = |body: Value| {
+        let (app, admin, path) = (&w.app, &w.admin, &path);
+        async move {
+            let (status, _) = app.send_json(Method::PATCH, path, admin, &body).await;
+            assert_eq!(status, 200);
+        }
+    };
+    patch(json!({ "expires_at": "2020-01-01T00:00:00Z" })).await;
+    assert_eq!(code(app, &token, json!({ "key": k })).await, "EXPIRED");
+    patch(json!({ "enabled": false })).await;
+    assert_eq!(code(app, &token, json!({ "key": k })).await, "DISABLED");
+    app.post_json(&format!("/v1/keys/{id}/revoke"), &w.admin, &json!({}))
+        .await;
+    assert_eq!(code(app, &token, json!({ "key": k })).await, "REVOKED");
+
+    // A rotated key works during its grace and is expired after it.
+    let old = w.key(&w.admin, json!({ "name": "rotating" })).await;
+    let (_, rotated) = app
+        .post_json(
+            &format!("/v1/keys/{}/rotate", old["id"].as_str().expect("id")),
+            &w.admin,
+            &json!({ "grace_seconds": 0 }),
+        )
+        .await;
+    assert_eq!(
+        code(app, &token, json!({ "key": secret(&old) })).await,
+        "EXPIRED"
+    );
+    assert_eq!(
+        code(app, &token, json!({ "key": secret(&rotated) })).await,
+        "VALID"
+    );
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn verifiers_authenticate_and_bad_input_is_a_400(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let token = verifier(&w).await;
+    let k = secret(&w.key(&w.admin, json!({})).await);
+    let app = &w.app;
+
+    // No token, an access token, a made-up token: 401 with the challenge.
+    for bad in [
+        "",
+        w.admin.as_str(),
+        "lsv_notarealtokenatallnotarealtokenat",
+    ] {
+        let res = app
+            .with(Method::POST, "/v1/verify", bad)
+            .json(&json!({ "key": k }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
+        problem(res, 401).await;
+    }
+    for body in [
+        json!({}),
+        json!({ "key": 5 }),
+        json!({ "key": k, "cost": 1001 }),
+        json!({ "key": k, "cost": -1 }),
+        json!({ "key": k, "client_ip": "not an ip" }),
+        json!({ "key": k, "scopes": ["Not A Scope"] }),
+        json!({ "key": k, "extra": true }),
+    ] {
+        let res = app
+            .with(Method::POST, "/v1/verify", &token)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        let p = problem(res, 400).await;
+        assert_eq!(p["code"], "invalid_request", "{body}");
+    }
+    let big = json!({ "key": k, "scopes": vec!["a"; 3000] });
+    let res = app
+        .with(Method::POST, "/v1/verify", &token)
+        .json(&big)
+        .send()
+        .await
+        .expect("sent");
+    problem(res, 413).await;
+
+    // A revoked verifier stops working at once.
+    let list = app
+        .get_json(&format!("/v1/keyspaces/{}/verifiers", w.keyspace), &w.admin)
+        .await;
+    let verifier_id = list["items"][0]["id"].as_str().expect("id");
+    let res = app
+        .with(
+            Method::DELETE,
+            &format!("/v1/keyspaces/{}/verifiers/{verifier_id}", w.keyspace),
+            &w.admin,
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 204);
+    let res = app
+        .with(Method::POST, "/v1/verify", &token)
+        .json(&json!({ "key": k }))
+        .send()
+        .await
+        .expect("sent");
+    problem(res, 401).await;
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_quota_is_never_overspent_under_concurrency_across_instances(pool: PgPool) {
+    let w = KeyWorld::new(pool.clone()).await;
+    let token = verifier(&w).await;
+    let second = TestApp::spawn(pool.clone()).await;
+    let key = w
+        .key(
+            &w.admin,
+            json!({ "quota": { "limit": 100, "period": "month" } }),
+        )
+        .await;
+    let body = json!({ "key": secret(&key) });
+
+    // 200 verifications at once, half on each instance.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let client = w.app.client.clone();
+        let url = if i % 2 == 0 {
+            w.app.url("/v1/verify")
+        } else {
+            second.url("/v1/verify")
+        };
+        let (token, body) = (token.clone(), body.clone());
+        tasks.spawn(async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(res.status(), 200);
+            let answer: Value = res.json().await.expect("json");
+            answer["code"].as_str().expect("code").to_owned()
+        });
+    }
+    let mut valid = 0;
+    let mut exceeded = 0;
+    while let Some(code) = tasks.join_next().await {
+        match code.expect("task").as_str() {
+            "VALID" => valid += 1,
+            "QUOTA_EXCEEDED" => exceeded += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((valid, exceeded), (100, 100));
+    let view = w
+        .app
+        .get_json(
+            &format!("/v1/keys/{}", key["id"].as_str().expect("id")),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(view["quota"]["used"], 100);
+    assert_eq!(view["quota"]["remaining"], 0);
+}
