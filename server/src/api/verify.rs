@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use locksmith_core::keys::keyspace_store::VerifierAuth;
 use locksmith_core::scope::Scope;
@@ -17,6 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::ApiJson;
+use crate::auth::bearer_token;
 use crate::http::problem::{Problem, ProblemBody};
 use crate::state::AppState;
 
@@ -37,15 +38,10 @@ impl FromRequestParts<AppState> for Verifier {
                 "Missing or invalid verifier token.",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(refused)?;
+        let token = bearer_token(parts).ok_or_else(refused)?;
         state
             .verify
-            .authenticate(token.trim())
+            .authenticate(token)
             .await?
             .map(Self)
             .ok_or_else(refused)

@@ -59,6 +59,16 @@ impl AuthUser {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.to_owned())
 }
@@ -67,16 +77,11 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("Missing bearer token."))?;
+        let token = bearer_token(parts).ok_or_else(|| unauthorized("Missing bearer token."))?;
         let claims = state
             .auth
             .jwt
-            .verify(token.trim())
+            .verify(token)
             .ok_or_else(|| unauthorized("Invalid or expired token."))?;
         if tokens::is_revoked(&state.pool, claims.jti)
             .await

@@ -138,37 +138,15 @@ async fn every_outcome_in_the_contracts_order(pool: PgPool) {
         )
         .await,
     );
-    assert_eq!(
-        code(
-            app,
-            &token,
-            json!({ "key": fenced, "client_ip": "10.9.8.7" })
-        )
-        .await,
-        "VALID"
-    );
-    assert_eq!(
-        code(
-            app,
-            &token,
-            json!({ "key": fenced, "client_ip": "2001:db8::1" })
-        )
-        .await,
-        "VALID"
-    );
-    assert_eq!(
-        code(
-            app,
-            &token,
-            json!({ "key": fenced, "client_ip": "11.0.0.1" })
-        )
-        .await,
-        "FORBIDDEN_IP"
-    );
-    assert_eq!(
-        code(app, &token, json!({ "key": fenced })).await,
-        "FORBIDDEN_IP"
-    );
+    for (client_ip, expected) in [
+        (json!("10.9.8.7"), "VALID"),
+        (json!("2001:db8::1"), "VALID"),
+        (json!("11.0.0.1"), "FORBIDDEN_IP"),
+        (json!(null), "FORBIDDEN_IP"),
+    ] {
+        let body = json!({ "key": fenced, "client_ip": client_ip });
+        assert_eq!(code(app, &token, body).await, expected, "{client_ip}");
+    }
 
     let limited = secret(
         &w.key(
