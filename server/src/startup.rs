@@ -93,6 +93,7 @@ impl Database {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    verify: VerifyService,
 }
 
 impl Application {
@@ -151,6 +152,7 @@ impl Application {
         };
         tokio::spawn(forget_idle_limits(Arc::downgrade(&state.limits)));
         Ok(Self {
+            verify: state.verify.clone(),
             router: http::router(state, settings, &secrets),
             listener,
         })
@@ -168,13 +170,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        // Cache invalidations for verification, for as long as this instance serves.
+        let invalidations = tokio::spawn(locksmith_core::verify::listener::listen(
+            self.verify.pool().clone(),
+            self.verify.cache(),
+        ));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        invalidations.abort();
+        let _ = invalidations.await;
+        served
     }
 }
 

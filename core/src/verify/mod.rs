@@ -1,7 +1,10 @@
-//! Key verification: the pure decision, the per-key rate windows, and the service that
-//! authenticates verifiers and verifies keys around them.
+//! Key verification: the pure decision, the per-key rate windows, the caches with their
+//! invalidation listener, and the service that authenticates verifiers and verifies keys
+//! around them.
 
+pub mod cache;
 pub mod decision;
+pub mod listener;
 pub mod rate;
 pub mod service;
 

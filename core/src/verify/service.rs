@@ -1,15 +1,18 @@
 //! `VerifyService`: authenticates verifiers and verifies keys around the pure
 //! [`decide`](super::decide).
 //!
-//! This first version reads the key from PostgreSQL on every call and spends quota with
-//! one atomic `UPDATE` (exact across instances and restarts). Malformed keys and keys
-//! with another keyspace's prefix are refused without any I/O.
+//! Keys and verifiers come from the instance's [`VerifyCache`] (invalidated by the
+//! database's announcements), so a plain valid key is answered without a database round
+//! trip. Quota is spent with one atomic `UPDATE` (exact across instances and restarts).
+//! Malformed keys and keys with another keyspace's prefix are refused without any I/O.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use super::cache::{Lookup, VerifyCache};
 use super::decision::{Code, KeyRecord, LimitState, Request, decide};
 use super::rate::{RateCheck, RateLimits};
 use crate::error::{Error, Result};
@@ -53,7 +56,7 @@ pub struct Verdict {
     /// The code.
     pub code: Code,
     /// The key, for `VALID` only.
-    pub key: Option<KeyRow>,
+    pub key: Option<Arc<KeyRow>>,
     /// The quota after spending, for `VALID` keys that have one.
     pub quota: Option<QuotaAfter>,
     /// The rate limit state, for `VALID` keys that have one.
@@ -77,6 +80,7 @@ pub struct VerifyService {
     pool: PgPool,
     hasher: KeyHasher,
     rates: RateLimits,
+    cache: Arc<VerifyCache>,
 }
 
 impl VerifyService {
@@ -86,7 +90,18 @@ impl VerifyService {
             pool,
             hasher,
             rates: RateLimits::default(),
+            cache: Arc::new(VerifyCache::default()),
         }
+    }
+
+    /// The caches, for the invalidation listener.
+    pub fn cache(&self) -> Arc<VerifyCache> {
+        Arc::clone(&self.cache)
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// The verifier presenting `token`, if it is well formed, known and not revoked.
@@ -94,7 +109,30 @@ impl VerifyService {
         if format::parse(token).is_none_or(|t| t.prefix != format::VERIFIER_PREFIX) {
             return Ok(None);
         }
-        keyspace_store::verifier_by_digest(&self.pool, &self.hasher.digest(token)).await
+        let digest = self.hasher.digest(token);
+        if let Some(known) = self.cache.verifier(&digest) {
+            return Ok(known);
+        }
+        let epoch = self.cache.epoch();
+        let found = keyspace_store::verifier_by_digest(&self.pool, &digest).await?;
+        self.cache.fill_verifier(digest, found.clone(), epoch);
+        Ok(found)
+    }
+
+    /// The key with `digest`: from the cache, or read and cached.
+    async fn key(&self, digest: [u8; 32]) -> Result<Option<Arc<KeyRow>>> {
+        match self.cache.key(&digest) {
+            Lookup::Hit(row) => Ok(Some(row)),
+            Lookup::Unknown => Ok(None),
+            Lookup::Miss => {
+                let epoch = self.cache.epoch();
+                let row = store::find_by_digest(&self.pool, &digest)
+                    .await?
+                    .map(Arc::new);
+                self.cache.fill_key(digest, row.clone(), epoch);
+                Ok(row)
+            }
+        }
     }
 
     /// Verifies `input` for `verifier`'s keyspace.
@@ -109,11 +147,12 @@ impl VerifyService {
         if format::parse(&input.key).is_none_or(|k| k.prefix != verifier.prefix) {
             return Ok(Verdict::refused(Code::NotFound));
         }
-        let row = store::find_by_digest(&self.pool, &self.hasher.digest(&input.key))
+        let row = self
+            .key(self.hasher.digest(&input.key))
             .await?
             .filter(|row| row.keyspace_id == verifier.keyspace_id);
         let now = Utc::now();
-        let record = row.as_ref().map(record_of);
+        let record = row.as_deref().map(record_of);
         let request = Request {
             scopes: &input.scopes,
             cost: input.cost,
@@ -162,11 +201,8 @@ impl VerifyService {
                 })
             }
             _ => {
-                // `last_used_at` is kept to the second: no write when it already is.
-                if row
-                    .last_used_at
-                    .is_none_or(|at| now - at >= chrono::Duration::seconds(1))
-                {
+                // `last_used_at` is kept to the second: at most one write a second.
+                if self.cache.should_touch(row.id) {
                     store::touch(&self.pool, row.id, now).await?;
                 }
                 None

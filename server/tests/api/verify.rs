@@ -375,3 +375,138 @@ async fn a_quota_is_never_overspent_under_concurrency_across_instances(pool: PgP
     assert_eq!(view["quota"]["used"], 100);
     assert_eq!(view["quota"]["remaining"], 0);
 }
+
+/// Verifies on `app` until the answer is `expected`, for at most `within`; returns how
+/// long it took. Polls every 10 ms: the event is another instance's cache invalidation,
+/// which has no handle to await from here.
+async fn settles_to(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+    expected: u16,
+    code_wanted: Option<&str>,
+    within: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, answer) = verify(app, token, body).await;
+        if status == expected && code_wanted.is_none_or(|c| answer["code"] == c) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still {status} {answer} after {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_revocation_on_one_instance_is_refused_on_another_within_a_second(pool: PgPool) {
+    let w = KeyWorld::new(pool.clone()).await;
+    let token = verifier(&w).await;
+    let b = TestApp::spawn(pool.clone()).await;
+    let key = w.key(&w.admin, json!({})).await;
+    let body = json!({ "key": secret(&key) });
+    let second = std::time::Duration::from_secs(1);
+
+    // B answers from its cache once it has seen the key.
+    for _ in 0..3 {
+        assert_eq!(code(&b, &token, body.clone()).await, "VALID");
+    }
+    let (status, _) = w
+        .app
+        .post_json(
+            &format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id")),
+            &w.admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    settles_to(&b, &token, &body, 200, Some("REVOKED"), second).await;
+
+    // The same for a change that is not a revocation, and for the verifier itself.
+    let other = w.key(&w.admin, json!({})).await;
+    let other_body = json!({ "key": secret(&other) });
+    assert_eq!(code(&b, &token, other_body.clone()).await, "VALID");
+    w.app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/keys/{}", other["id"].as_str().expect("id")),
+            &w.admin,
+            &json!({ "enabled": false }),
+        )
+        .await;
+    settles_to(&b, &token, &other_body, 200, Some("DISABLED"), second).await;
+    let list = w
+        .app
+        .get_json(&format!("/v1/keyspaces/{}/verifiers", w.keyspace), &w.admin)
+        .await;
+    let verifier_id = list["items"][0]["id"].as_str().expect("id").to_owned();
+    let res = w
+        .app
+        .with(
+            Method::DELETE,
+            &format!("/v1/keyspaces/{}/verifiers/{verifier_id}", w.keyspace),
+            &w.admin,
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 204);
+    settles_to(&b, &token, &body, 401, None, second).await;
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_instance_that_loses_its_listener_reconnects_and_forgets_its_cache(pool: PgPool) {
+    let w = KeyWorld::new(pool.clone()).await;
+    let token = verifier(&w).await;
+    let key = w.key(&w.admin, json!({})).await;
+    let body = json!({ "key": secret(&key) });
+    assert_eq!(code(&w.app, &token, body.clone()).await, "VALID");
+
+    // Cut the listener's connection, then change the key behind the instance's back
+    // (straight in the database, as another instance would, but with no one to hear it).
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%') t",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("terminate");
+    assert_eq!(cut, 1, "one listener per instance");
+    sqlx::query("UPDATE keys SET enabled = false, generation = generation + 1 WHERE id = $1::uuid")
+        .bind(key["id"].as_str().expect("id"))
+        .execute(&pool)
+        .await
+        .expect("disable");
+    settles_to(
+        &w.app,
+        &token,
+        &body,
+        200,
+        Some("DISABLED"),
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    // And it listens again: the next change arrives the usual way.
+    let other = w.key(&w.admin, json!({})).await;
+    let other_body = json!({ "key": secret(&other) });
+    assert_eq!(code(&w.app, &token, other_body.clone()).await, "VALID");
+    w.app
+        .post_json(
+            &format!("/v1/keys/{}/revoke", other["id"].as_str().expect("id")),
+            &w.admin,
+            &json!({}),
+        )
+        .await;
+    settles_to(
+        &w.app,
+        &token,
+        &other_body,
+        200,
+        Some("REVOKED"),
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+}

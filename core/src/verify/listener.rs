@@ -1,0 +1,59 @@
+//! The invalidation listener: one connection per instance that `LISTEN`s on
+//! `locksmith_invalidate` and applies every announcement to this instance's
+//! [`VerifyCache`]. On a lost connection it flushes the cache (announcements may have
+//! been missed) and reconnects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use super::cache::VerifyCache;
+
+/// The channel the database announces changes on (see the migration
+/// `verification_invalidation`).
+pub const CHANNEL: &str = "locksmith_invalidate";
+
+/// Listens until the task is aborted.
+pub async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(err) = listener.listen(CHANNEL).await {
+                    tracing::warn!(error = %err, "cannot LISTEN for cache invalidations");
+                } else {
+                    // Whatever was cached before the LISTEN took effect may be stale.
+                    cache.flush();
+                    pause = Duration::from_millis(100);
+                    tracing::debug!("listening for cache invalidations");
+                    relay(&mut listener, &cache).await;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot connect the invalidation listener"),
+        }
+        // Disconnected: nothing cached can be trusted any more.
+        cache.flush();
+        metrics::counter!("verify_cache_flushes_total").increment(1);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Applies announcements until the connection is lost.
+async fn relay(listener: &mut PgListener, cache: &VerifyCache) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => cache.announce(notification.payload()),
+            Ok(None) => {
+                tracing::warn!("invalidation listener lost its connection; flushing the cache");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "invalidation listener failed; flushing the cache");
+                return;
+            }
+        }
+    }
+}
