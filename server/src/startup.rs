@@ -135,10 +135,11 @@ impl Application {
                 }
             })?;
         locksmith_core::identity::password::warm_up();
+        let hasher = KeyHasher::new(&secrets.key_pepper);
         let state = AppState {
             leptos_options,
-            keys: KeyService::new(pool.clone(), KeyHasher::new(&secrets.key_pepper)),
-            verify: VerifyService::new(pool.clone(), KeyHasher::new(&secrets.key_pepper)),
+            keys: KeyService::new(pool.clone(), hasher.clone()),
+            verify: VerifyService::new(pool.clone(), hasher),
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),

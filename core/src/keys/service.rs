@@ -210,11 +210,6 @@ impl KeyService {
         &self.hasher
     }
 
-    /// The database pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Creates one key.
     pub async fn create(
         &self,
@@ -324,7 +319,7 @@ impl KeyService {
         items: &[ValidNewKey],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        if actor.bound_by_policy() {
+        if let Some(me) = self.owner_policy(conn, actor).await? {
             if items
                 .iter()
                 .any(|i| i.owner_id.is_some_and(|o| o != actor.id))
@@ -333,7 +328,6 @@ impl KeyService {
                     "owner_id: only admins may create keys for another user".into(),
                 ));
             }
-            let me = users::lock(conn, actor.id).await?.ok_or(Error::NotFound)?;
             let live = store::count_live(conn, actor.id, now).await?;
             policy::check_key_count(&me, live, i64::try_from(items.len()).unwrap_or(i64::MAX))?;
             for item in items {

@@ -15,9 +15,49 @@ use std::time::Duration;
 use moka::sync::Cache;
 use uuid::Uuid;
 
+use super::decision::KeyRecord;
 use crate::keys::digest::Digest;
 use crate::keys::keyspace_store::VerifierAuth;
+use crate::keys::model::IpAllowlist;
 use crate::keys::store::KeyRow;
+use crate::scope::Scope;
+
+/// A key as verification keeps it: the row, and the decision's view of it, parsed once
+/// when it is read rather than on every verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedKey {
+    /// The row.
+    pub row: KeyRow,
+    /// What [`decide`](super::decide) needs, with allowlist and scopes parsed.
+    pub record: KeyRecord,
+}
+
+impl CachedKey {
+    /// Parses `row` once.
+    pub fn new(row: KeyRow) -> Self {
+        Self {
+            record: record_of(&row),
+            row,
+        }
+    }
+}
+
+fn record_of(row: &KeyRow) -> KeyRecord {
+    KeyRecord {
+        id: row.id,
+        owner_id: row.owner_id,
+        revoked_at: row.revoked_at,
+        enabled: row.enabled,
+        expires_at: row.expires_at,
+        ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
+        // Stored scopes were validated on the way in.
+        scopes: row
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect(),
+    }
+}
 
 /// What the cache knows of a digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +72,7 @@ pub enum Lookup<T> {
 
 /// The caches of one instance.
 pub struct VerifyCache {
-    keys: Cache<Digest, Arc<KeyRow>>,
+    keys: Cache<Digest, Arc<CachedKey>>,
     unknown_keys: Cache<Digest, ()>,
     verifiers: Cache<Digest, Option<VerifierAuth>>,
     touched: Cache<Uuid, ()>,
@@ -84,10 +124,10 @@ impl VerifyCache {
     }
 
     /// The key with `digest`.
-    pub fn key(&self, digest: &Digest) -> Lookup<Arc<KeyRow>> {
-        if let Some(row) = self.keys.get(digest) {
+    pub fn key(&self, digest: &Digest) -> Lookup<Arc<CachedKey>> {
+        if let Some(key) = self.keys.get(digest) {
             metrics::counter!("verify_cache_total", "result" => "hit").increment(1);
-            Lookup::Hit(row)
+            Lookup::Hit(key)
         } else if self.unknown_keys.contains_key(digest) {
             metrics::counter!("verify_cache_total", "result" => "negative_hit").increment(1);
             Lookup::Unknown
@@ -98,7 +138,7 @@ impl VerifyCache {
     }
 
     /// Keeps what a read that began at `epoch` found, unless something changed since.
-    pub fn fill_key(&self, digest: Digest, row: Option<Arc<KeyRow>>, epoch: u64) {
+    pub fn fill_key(&self, digest: Digest, key: Option<Arc<CachedKey>>, epoch: u64) {
         let _guard = self
             .fill_lock
             .lock()
@@ -106,8 +146,8 @@ impl VerifyCache {
         if self.epoch() != epoch {
             return;
         }
-        match row {
-            Some(row) => self.keys.insert(digest, row),
+        match key {
+            Some(key) => self.keys.insert(digest, key),
             None => self.unknown_keys.insert(digest, ()),
         }
     }

@@ -54,6 +54,21 @@ impl Code {
         Self::Valid,
     ];
 
+    /// The wire name, e.g. `FORBIDDEN_IP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::Revoked => "REVOKED",
+            Self::Disabled => "DISABLED",
+            Self::Expired => "EXPIRED",
+            Self::ForbiddenIp => "FORBIDDEN_IP",
+            Self::InsufficientScopes => "INSUFFICIENT_SCOPES",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
+            Self::Valid => "VALID",
+        }
+    }
+
     /// Whether the key may be used.
     pub fn is_valid(self) -> bool {
         self == Self::Valid
@@ -291,6 +306,13 @@ mod tests {
         );
         let free = Request { cost: 0, ..costly };
         assert_eq!(decide(Some(&key()), &free, left(0), now), Code::Valid);
+    }
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in Code::ORDER {
+            assert_eq!(serde_json::to_value(code).expect("json"), code.as_str());
+        }
     }
 
     #[test]

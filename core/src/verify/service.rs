@@ -12,15 +12,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::cache::{Lookup, VerifyCache};
-use super::decision::{Code, KeyRecord, LimitState, Request, decide};
+use super::cache::{CachedKey, Lookup, VerifyCache};
+use super::decision::{Code, LimitState, Request, decide};
 use super::rate::{RateCheck, RateLimits};
 use crate::error::{Error, Result};
 use crate::keys::digest::KeyHasher;
 use crate::keys::format;
 use crate::keys::keyspace_store::{self, VerifierAuth};
-use crate::keys::model::{IpAllowlist, RateLimit};
-use crate::keys::store::{self, KeyRow};
+use crate::keys::model::RateLimit;
+use crate::keys::store;
 use crate::scope::Scope;
 
 /// Most credits one verification may spend.
@@ -56,7 +56,7 @@ pub struct Verdict {
     /// The code.
     pub code: Code,
     /// The key, for `VALID` only.
-    pub key: Option<Arc<KeyRow>>,
+    pub key: Option<Arc<CachedKey>>,
     /// The quota after spending, for `VALID` keys that have one.
     pub quota: Option<QuotaAfter>,
     /// The rate limit state, for `VALID` keys that have one.
@@ -120,17 +120,17 @@ impl VerifyService {
     }
 
     /// The key with `digest`: from the cache, or read and cached.
-    async fn key(&self, digest: [u8; 32]) -> Result<Option<Arc<KeyRow>>> {
+    async fn key(&self, digest: [u8; 32]) -> Result<Option<Arc<CachedKey>>> {
         match self.cache.key(&digest) {
             Lookup::Hit(row) => Ok(Some(row)),
             Lookup::Unknown => Ok(None),
             Lookup::Miss => {
                 let epoch = self.cache.epoch();
-                let row = store::find_by_digest(&self.pool, &digest)
+                let key = store::find_by_digest(&self.pool, &digest)
                     .await?
-                    .map(Arc::new);
-                self.cache.fill_key(digest, row.clone(), epoch);
-                Ok(row)
+                    .map(|row| Arc::new(CachedKey::new(row)));
+                self.cache.fill_key(digest, key.clone(), epoch);
+                Ok(key)
             }
         }
     }
@@ -147,22 +147,23 @@ impl VerifyService {
         if format::parse(&input.key).is_none_or(|k| k.prefix != verifier.prefix) {
             return Ok(Verdict::refused(Code::NotFound));
         }
-        let row = self
+        let key = self
             .key(self.hasher.digest(&input.key))
             .await?
-            .filter(|row| row.keyspace_id == verifier.keyspace_id);
+            .filter(|key| key.row.keyspace_id == verifier.keyspace_id);
         let now = Utc::now();
-        let record = row.as_deref().map(record_of);
+        let record = key.as_ref().map(|key| &key.record);
         let request = Request {
             scopes: &input.scopes,
             cost: input.cost,
             client_ip: input.client_ip,
         };
         // The checks before the limits first: a refused request spends nothing.
-        let code = decide(record.as_ref(), &request, LimitState::default(), now);
-        let Some(row) = row.filter(|_| code.is_valid()) else {
+        let code = decide(record, &request, LimitState::default(), now);
+        let Some(key) = key.filter(|_| code.is_valid()) else {
             return Ok(Verdict::refused(code));
         };
+        let row = &key.row;
         let rate_limit = row
             .rate_limit
             .zip(row.rate_window_secs)
@@ -175,7 +176,7 @@ impl VerifyService {
             rate_allows: rate.map(|(_, check)| check.allowed),
             quota_remaining: row.quota_limit.map(|limit| limit - row.quota_used_at(now)),
         };
-        let code = decide(record.as_ref(), &request, limits, now);
+        let code = decide(Some(&key.record), &request, limits, now);
         if !code.is_valid() {
             return Ok(Verdict::refused(code));
         }
@@ -210,26 +211,9 @@ impl VerifyService {
         };
         Ok(Verdict {
             code,
-            key: Some(row),
+            key: Some(Arc::clone(&key)),
             quota,
             rate,
         })
-    }
-}
-
-fn record_of(row: &KeyRow) -> KeyRecord {
-    KeyRecord {
-        id: row.id,
-        owner_id: row.owner_id,
-        revoked_at: row.revoked_at,
-        enabled: row.enabled,
-        expires_at: row.expires_at,
-        ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
-        // Stored scopes were validated on the way in.
-        scopes: row
-            .scopes
-            .iter()
-            .filter_map(|s| Scope::parse(s).ok())
-            .collect(),
     }
 }

@@ -120,16 +120,16 @@ pub struct VerifyResponse {
 
 impl From<Verdict> for VerifyResponse {
     fn from(v: Verdict) -> Self {
-        let key = v.key;
+        let key = v.key.as_ref().map(|k| &k.row);
         Self {
             valid: v.code.is_valid(),
             code: v.code,
-            key_id: key.as_ref().map(|k| k.id),
-            owner_id: key.as_ref().map(|k| k.owner_id),
-            name: key.as_ref().map(|k| k.name.clone()),
-            scopes: key.as_ref().map(|k| k.scopes.clone()),
-            meta: key.as_ref().map(|k| k.meta.clone()),
-            expires_at: key.as_ref().and_then(|k| k.expires_at),
+            key_id: key.map(|k| k.id),
+            owner_id: key.map(|k| k.owner_id),
+            name: key.map(|k| k.name.clone()),
+            scopes: key.map(|k| k.scopes.clone()),
+            meta: key.map(|k| k.meta.clone()),
+            expires_at: key.and_then(|k| k.expires_at),
             quota: v.quota.map(|q| QuotaState {
                 limit: q.limit,
                 remaining: q.remaining,
@@ -176,20 +176,6 @@ pub async fn verify(
         client_ip,
     };
     let verdict = state.verify.verify(&verifier, &input).await?;
-    metrics::counter!("verifications_total", "code" => code_label(verdict.code)).increment(1);
+    metrics::counter!("verifications_total", "code" => verdict.code.as_str()).increment(1);
     Ok(Json(verdict.into()))
-}
-
-fn code_label(code: Code) -> &'static str {
-    match code {
-        Code::NotFound => "NOT_FOUND",
-        Code::Revoked => "REVOKED",
-        Code::Disabled => "DISABLED",
-        Code::Expired => "EXPIRED",
-        Code::ForbiddenIp => "FORBIDDEN_IP",
-        Code::InsufficientScopes => "INSUFFICIENT_SCOPES",
-        Code::RateLimited => "RATE_LIMITED",
-        Code::QuotaExceeded => "QUOTA_EXCEEDED",
-        Code::Valid => "VALID",
-    }
 }
