@@ -24,6 +24,8 @@ command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 pg_binaries_present || packages+=(postgresql)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v curl >/dev/null 2>&1 || packages+=(curl)
 if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     as_root apt-get update -qq

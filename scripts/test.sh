@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests against a real PostgreSQL, then the
+# Runs every test: Rust unit and integration tests against a real PostgreSQL (and Redis,
+# for the shared rate-limit mode), then the
 # Playwright suite in Debian's Chromium against the real server.
 # On a fresh machine it installs what it needs first (scripts/bootstrap.sh).
 set -euo pipefail
@@ -9,8 +10,11 @@ started=$(date +%s)
 scripts/bootstrap.sh
 source scripts/env.sh
 source scripts/test-postgres.sh
+source scripts/test-redis.sh
 ensure_test_postgres
-trap stop_private_test_cluster EXIT
+ensure_test_redis
+stop_services() { stop_private_test_cluster; stop_private_test_redis; }
+trap stop_services EXIT
 
 step() { printf '\n[test] == %s (%ss)\n' "$*" "$(( $(date +%s) - started ))" >&2; }
 
@@ -25,7 +29,7 @@ cargo test --workspace --exclude locksmith-frontend --no-fail-fast
 step "Playwright end-to-end tests in Chromium"
 e2e_db="locksmith_e2e_$$"
 psql "$DATABASE_URL" -qAtc "CREATE DATABASE $e2e_db" >/dev/null
-drop_e2e_db() { psql "$DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true; stop_private_test_cluster; }
+drop_e2e_db() { psql "$DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true; stop_services; }
 trap drop_e2e_db EXIT
 export LOCKSMITH_E2E_DATABASE_URL="${DATABASE_URL%/*}/$e2e_db"
 (cd end2end && npx playwright test)

@@ -80,6 +80,10 @@ impl From<locksmith_core::Error> for AppError {
             E::Invalid(m) | E::Conflict(m) => Self::Invalid(m),
             E::Forbidden(_) => Self::Forbidden,
             E::NotFound => Self::Invalid("Not found.".into()),
+            E::Unavailable(m) => {
+                tracing::warn!(reason = %m, "server function: unavailable");
+                Self::DatabaseUnavailable
+            }
             E::Database(cause) => {
                 tracing::warn!(error = %cause, "server function: database error");
                 Self::DatabaseUnavailable

@@ -19,6 +19,13 @@ pub enum Error {
     /// Items of an all-or-nothing batch that cannot be processed; nothing was changed.
     #[error("{} item(s) of the batch cannot be processed; nothing was changed", .0.len())]
     Batch(Vec<ItemError>),
+    /// A dependency is away and the request cannot be answered safely without it (e.g.
+    /// an unknown key while the database is unreachable); the message is safe to show.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The caller is over an abuse limit; it may try again after the duration.
+    #[error("too many requests; retry after {} s", .0.as_secs())]
+    Throttled(std::time::Duration),
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

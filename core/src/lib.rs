@@ -14,6 +14,7 @@ pub mod scope;
 pub mod sessions;
 pub mod system;
 pub mod timestamp;
+pub mod usage;
 pub mod verify;
 
 pub use error::Error;

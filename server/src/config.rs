@@ -136,6 +136,22 @@ pub struct Settings {
     pub secrets: SecretSettings,
     /// Abuse limits of the management API.
     pub limits: LimitSettings,
+    /// Verification.
+    pub verify: VerifySettings,
+}
+
+/// Verification behaviour.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// `LOCKSMITH_VERIFY_DEGRADED_SECS`: how long cached keys keep verifying while the
+    /// database is unreachable (0: not at all).
+    pub degraded_for: Duration,
+    /// `LOCKSMITH_VERIFY_UNKNOWN_KEYS_PER_MINUTE` / `_BURST`: unknown keys a verifier may
+    /// send before it is throttled (0 per minute: never).
+    pub unknown_keys: Rate,
+    /// `LOCKSMITH_REDIS_URL` (or `_FILE`): rate limits shared by every instance through
+    /// this Redis; without it each instance counts on its own.
+    pub redis_url: Option<SecretString>,
 }
 
 /// Abuse limits of the management API; a rate of 0 per minute turns a limit off.
@@ -180,6 +196,11 @@ struct Raw {
     api_rate_limit_burst: u32,
     auth_rate_limit_per_minute: u32,
     auth_rate_limit_burst: u32,
+    verify_degraded_secs: u64,
+    verify_unknown_keys_per_minute: u32,
+    verify_unknown_keys_burst: u32,
+    redis_url: Option<String>,
+    redis_url_file: Option<PathBuf>,
 }
 
 impl Default for Raw {
@@ -214,6 +235,11 @@ impl Default for Raw {
             api_rate_limit_burst: 120,
             auth_rate_limit_per_minute: 60,
             auth_rate_limit_burst: 30,
+            verify_degraded_secs: 300,
+            verify_unknown_keys_per_minute: 600,
+            verify_unknown_keys_burst: 100,
+            redis_url: None,
+            redis_url_file: None,
         }
     }
 }
@@ -405,6 +431,17 @@ impl Raw {
             )?,
         };
 
+        let redis_url = pick_secret("redis_url", self.redis_url, self.redis_url_file.as_deref())?;
+        if let Some(url) = &redis_url {
+            let scheme = Url::parse(url.expose_secret()).map(|u| u.scheme().to_owned());
+            if !matches!(scheme.as_deref(), Ok("redis" | "rediss")) {
+                return Err(ConfigError::setting(
+                    "redis_url",
+                    "must be a redis:// or rediss:// URL",
+                ));
+            }
+        }
+
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
 
@@ -446,6 +483,14 @@ impl Raw {
                     per_minute: self.auth_rate_limit_per_minute,
                     burst: self.auth_rate_limit_burst,
                 },
+            },
+            verify: VerifySettings {
+                degraded_for: Duration::from_secs(self.verify_degraded_secs),
+                unknown_keys: Rate {
+                    per_minute: self.verify_unknown_keys_per_minute,
+                    burst: self.verify_unknown_keys_burst,
+                },
+                redis_url,
             },
         })
     }

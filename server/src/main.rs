@@ -8,6 +8,11 @@ use locksmith_server::cli::{AuditCommand, Cli, Command, UserCommand};
 use locksmith_server::config::Settings;
 use locksmith_server::{commands, startup, telemetry};
 
+/// mimalloc instead of glibc's malloc: the verification hot path allocates per request
+/// on every worker thread, and glibc's arena locks showed up in its profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {

@@ -15,7 +15,10 @@ use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
 use locksmith_core::identity::login::LockoutPolicy;
 use locksmith_core::keys::{KeyHasher, KeyService};
-use locksmith_core::verify::VerifyService;
+use locksmith_core::verify::rate::{RateLimits, SharedRates};
+use locksmith_core::verify::throttle::UnknownKeyBudget;
+use locksmith_core::verify::{VerifyConfig, VerifyService};
+use secrecy::ExposeSecret as _;
 
 use crate::auth::JwtKeys;
 use crate::auth::jwt::ACCESS_TTL;
@@ -32,6 +35,9 @@ pub enum StartupError {
     /// Connecting or migrating failed.
     #[error("database: {0}")]
     Database(#[from] locksmith_core::Error),
+    /// The Redis of `LOCKSMITH_REDIS_URL` could not be reached.
+    #[error("LOCKSMITH_REDIS_URL: cannot connect to Redis: {0}")]
+    Redis(String),
     /// Binding the port, or reading/writing the data dir.
     #[error("{context}: {source}")]
     Io {
@@ -136,10 +142,11 @@ impl Application {
             })?;
         locksmith_core::identity::password::warm_up();
         let hasher = KeyHasher::new(&secrets.key_pepper);
+        let verify_config = verify_config(settings).await?;
         let state = AppState {
             leptos_options,
             keys: KeyService::new(pool.clone(), hasher.clone()),
-            verify: VerifyService::new(pool.clone(), hasher),
+            verify: VerifyService::new(pool.clone(), hasher, verify_config),
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
@@ -159,6 +166,11 @@ impl Application {
         })
     }
 
+    /// The verification service (tests read its quota ledger).
+    pub fn verify(&self) -> VerifyService {
+        self.verify.clone()
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -176,6 +188,8 @@ impl Application {
             self.verify.pool().clone(),
             self.verify.cache(),
         ));
+        // Usage and quota leases, written back every second.
+        let flusher = tokio::spawn(flush_verification_periodically(self.verify.clone()));
         let served = axum::serve(
             self.listener,
             self.router
@@ -183,9 +197,72 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        flusher.abort();
+        let _ = flusher.await;
+        // The last requests are done: nothing counted or leased may be lost.
+        match self.verify.shut_down().await {
+            Ok(()) => tracing::debug!("verification usage written and quota leases returned"),
+            Err(err) => tracing::error!(
+                error = %err,
+                "could not write the last verification usage or return quota leases"
+            ),
+        }
         invalidations.abort();
         let _ = invalidations.await;
         served
+    }
+}
+
+/// Verification settings, with the Redis connection when one is configured.
+async fn verify_config(settings: &Settings) -> Result<VerifyConfig, StartupError> {
+    let rates = match &settings.verify.redis_url {
+        None => RateLimits::default(),
+        Some(url) => {
+            let connect = SharedRates::connect(url.expose_secret());
+            let shared = tokio::time::timeout(Duration::from_secs(10), connect)
+                .await
+                .map_err(|_| StartupError::Redis("no answer within 10 s".into()))?
+                // The error names the problem; the URL (which may hold a password) is
+                // never shown.
+                .map_err(|e| StartupError::Redis(format!("{:?}", e.kind())))?;
+            RateLimits::shared(shared)
+        }
+    };
+    Ok(VerifyConfig {
+        degraded_for: settings.verify.degraded_for,
+        unknown_keys: UnknownKeyBudget {
+            per_minute: settings.verify.unknown_keys.per_minute,
+            burst: settings.verify.unknown_keys.burst,
+        },
+        rates,
+    })
+}
+
+/// Every second, writes verification usage and gives back expired quota leases; while
+/// the database is away, keeps them for later (warning once per outage).
+async fn flush_verification_periodically(verify: VerifyService) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    let mut ticks: u64 = 0;
+    loop {
+        every.tick().await;
+        ticks += 1;
+        match verify.flush().await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("verification usage written again");
+            }
+            Ok(()) => {}
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "cannot write verification usage; keeping it for later");
+            }
+            Err(_) => {}
+        }
+        if ticks.is_multiple_of(60) {
+            verify.forget_idle();
+        }
     }
 }
 

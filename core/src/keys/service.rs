@@ -405,6 +405,18 @@ impl KeyService {
         Ok(row.view(Utc::now()))
     }
 
+    /// Verifications of a key the caller may see, bucket by bucket over `range`.
+    pub async fn usage(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        range: &crate::usage::UsageRange,
+    ) -> Result<Vec<crate::usage::UsageBucket>> {
+        let row = store::find(&self.pool, id).await?.ok_or(Error::NotFound)?;
+        actor.check_visible(row.owner_id)?;
+        crate::usage::store::series(&self.pool, id, range).await
+    }
+
     /// A page of the keys the caller may see, newest first.
     pub async fn list(
         &self,

@@ -264,41 +264,69 @@ pub async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<Key
     .await?)
 }
 
-/// Spends `cost` credits of a key's quota in the period starting at `period_start`,
-/// atomically: the row's lock orders concurrent spenders on every instance, and nothing
-/// is spent when not enough is left. A period that has moved on starts from zero. Returns
-/// what is left, or `None` when the quota cannot cover `cost`.
-pub async fn spend_quota(
+/// Credit leased by [`lease_quota`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaGrant {
+    /// The key that pays: the key itself, or the newest key of its rotation chain.
+    pub account: Uuid,
+    /// The paying key's limit.
+    pub limit: i64,
+    /// Its period.
+    pub period: QuotaPeriod,
+    /// The start of the period the credit belongs to.
+    pub period_start: DateTime<Utc>,
+    /// Spent or leased in that period, this grant included.
+    pub used: i64,
+    /// Credits granted: between `need` and `want`, or 0 when fewer than `need` are left.
+    pub granted: i64,
+}
+
+/// Leases up to `want` credits (at least `need`, else none) of the quota that pays for
+/// verifications of `key` at `at`; `None` when that quota does not exist. One atomic call:
+/// the paying row is locked, so concurrent leases never exceed the limit.
+pub async fn lease_quota(
     pool: &PgPool,
-    id: Uuid,
-    cost: i64,
-    period_start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar!(
-        r#"UPDATE keys
-           SET quota_used = (CASE WHEN quota_period_start = $3 THEN quota_used ELSE 0 END) + $2,
-               quota_period_start = $3,
-               last_used_at = $4
-           WHERE id = $1
-             AND quota_limit IS NOT NULL
-             AND (CASE WHEN quota_period_start = $3 THEN quota_used ELSE 0 END) + $2 <= quota_limit
-           RETURNING quota_limit - quota_used AS "remaining!""#,
-        id,
-        cost,
-        period_start,
-        now
+    key: Uuid,
+    want: i64,
+    need: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<QuotaGrant>> {
+    Ok(sqlx::query_as!(
+        QuotaGrant,
+        r#"SELECT account AS "account!", quota_limit AS "limit!",
+                  quota_period AS "period!: QuotaPeriod", period_start AS "period_start!",
+                  used AS "used!", granted AS "granted!"
+           FROM locksmith_lease_quota($1, $2, $3, $4)"#,
+        key,
+        want,
+        need,
+        at
     )
     .fetch_optional(pool)
     .await?)
 }
 
-/// Records a successful verification of a key without a quota.
-pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+/// Gives back unused leased credit: `(paying key, period start, credits)`. Credit of a
+/// period that has ended is void and left alone.
+pub async fn return_quota(pool: &PgPool, returns: &[(Uuid, DateTime<Utc>, i64)]) -> Result<()> {
+    let mut sorted = returns.to_vec();
+    // One lock order for every writer.
+    sorted.sort_unstable_by_key(|r| r.0);
+    let (mut ids, mut starts, mut credits) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, start, n) in sorted {
+        ids.push(id);
+        starts.push(start);
+        credits.push(n);
+    }
     sqlx::query!(
-        "UPDATE keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
-        id,
-        now
+        r#"UPDATE keys k SET quota_used = greatest(k.quota_used - r.n, 0)
+           FROM (SELECT id, sum(n)::int8 AS n, start
+                 FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[]) AS r(id, start, n)
+                 GROUP BY id, start) r
+           WHERE k.id = r.id AND k.quota_period_start = r.start"#,
+        &ids,
+        &starts,
+        &credits
     )
     .execute(pool)
     .await?;

@@ -1,7 +1,7 @@
 //! The invalidation listener: one connection per instance that `LISTEN`s on
 //! `locksmith_invalidate` and applies every announcement to this instance's
-//! [`VerifyCache`]. On a lost connection it flushes the cache (announcements may have
-//! been missed) and reconnects.
+//! [`VerifyCache`]. On a lost connection it marks every entry stale (announcements may
+//! have been missed), reconnects, and flushes the cache once it listens again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +33,9 @@ pub async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
             }
             Err(err) => tracing::warn!(error = %err, "cannot connect the invalidation listener"),
         }
-        // Disconnected: nothing cached can be trusted any more.
-        cache.flush();
+        // Disconnected: nothing cached can be trusted without a fresh read (stale
+        // entries stay only for degraded mode); the cache is flushed on reconnection.
+        cache.distrust();
         metrics::counter!("verify_cache_flushes_total").increment(1);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));

@@ -1,12 +1,14 @@
-//! Key verification: the pure decision, the per-key rate windows, the caches with their
-//! invalidation listener, and the service that authenticates verifiers and verifies keys
-//! around them.
+//! Key verification: the pure decision, the per-key rate windows, the quota leases, the
+//! unknown-key throttle, the caches with their invalidation listener, and the service
+//! that authenticates verifiers and verifies keys around them.
 
 pub mod cache;
 pub mod decision;
 pub mod listener;
+pub mod quota;
 pub mod rate;
 pub mod service;
+pub mod throttle;
 
 pub use decision::{Code, KeyRecord, LimitState, Request, covers, decide};
-pub use service::{Verdict, VerifyInput, VerifyService};
+pub use service::{Verdict, VerifyConfig, VerifyInput, VerifyService};

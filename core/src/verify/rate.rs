@@ -1,12 +1,15 @@
-//! Per-key rate limits, enforced in this process: a sliding-window counter (the current
-//! fixed window plus the previous one weighted by how much of it still overlaps the
-//! sliding window). It allows at most `limit` requests in any window of
-//! `window_seconds`, to within the usual approximation of the method (it assumes the
-//! previous window's requests were spread evenly), and it reports `remaining` and when
-//! the current window ends (`reset_at`).
+//! Per-key rate limits: a sliding-window counter (the current fixed window plus the
+//! previous one weighted by how much of it still overlaps the sliding window). It allows
+//! at most `limit` requests in any window of `window_seconds`, to within the usual
+//! approximation of the method (it assumes the previous window's requests were spread
+//! evenly), and it reports `remaining` and when the current window ends (`reset_at`).
 //!
-//! Each instance counts on its own: with N instances behind a balancer, a key gets up to
-//! N times its limit (the README says so; a global mode is later work).
+//! By default each instance counts on its own ([`LocalRates`]): with N instances behind
+//! a balancer, a key gets up to N times its limit. With `LOCKSMITH_REDIS_URL` set, the
+//! same counter lives in Redis ([`SharedRates`], one script call per check, windows
+//! aligned to Redis' clock), so the limit holds across all instances. If Redis cannot
+//! be reached, checks fall back to the local counters (counted in
+//! `verify_rate_fallbacks_total`) rather than failing verification.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -83,22 +86,22 @@ impl Window {
     }
 }
 
-/// The windows of every recently used key. Entries idle for a day are dropped; a key
-/// whose limit changed starts a fresh window.
+/// The windows of every recently used key, in this process. Entries idle for a day are
+/// dropped; a key whose limit changed starts a fresh window.
 #[derive(Clone)]
-pub struct RateLimits {
+pub struct LocalRates {
     windows: moka::sync::Cache<Uuid, Arc<Mutex<Window>>>,
 }
 
-impl std::fmt::Debug for RateLimits {
+impl std::fmt::Debug for LocalRates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimits")
+        f.debug_struct("LocalRates")
             .field("keys", &self.windows.entry_count())
             .finish()
     }
 }
 
-impl Default for RateLimits {
+impl Default for LocalRates {
     fn default() -> Self {
         Self {
             windows: moka::sync::Cache::builder()
@@ -109,7 +112,7 @@ impl Default for RateLimits {
     }
 }
 
-impl RateLimits {
+impl LocalRates {
     /// Counts one request of `key` under `limit` at `now`.
     pub fn check(&self, key: Uuid, limit: RateLimit, now: DateTime<Utc>) -> RateCheck {
         let window = self
@@ -122,6 +125,109 @@ impl RateLimits {
             *window = Window::new(limit, now);
         }
         window.check(now)
+    }
+}
+
+/// The sliding-window counter as a Redis script: windows are aligned to multiples of
+/// the window length on Redis' own clock, so every instance agrees on them.
+const SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local index = math.floor(now / window)
+local current_key = KEYS[1] .. ':' .. index
+local current = tonumber(redis.call('GET', current_key) or '0')
+local previous = tonumber(redis.call('GET', KEYS[1] .. ':' .. (index - 1)) or '0')
+local estimated = previous * (1 - (now - index * window) / window) + current
+local allowed = 0
+if estimated + 1 <= limit then
+  redis.call('INCR', current_key)
+  redis.call('PEXPIRE', current_key, window * 2 + 1000)
+  allowed = 1
+  estimated = estimated + 1
+end
+local remaining = math.floor(limit - estimated)
+if remaining < 0 then remaining = 0 end
+return {allowed, remaining, (index + 1) * window}
+";
+
+/// Rate windows kept in Redis, shared by every instance.
+#[derive(Clone)]
+pub struct SharedRates {
+    connection: redis::aio::ConnectionManager,
+    script: Arc<redis::Script>,
+}
+
+impl std::fmt::Debug for SharedRates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedRates").finish_non_exhaustive()
+    }
+}
+
+impl SharedRates {
+    /// Connects to the Redis at `url` (the connection reconnects by itself later).
+    pub async fn connect(url: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let connection = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Self {
+            connection,
+            script: Arc::new(redis::Script::new(SCRIPT)),
+        })
+    }
+
+    /// Counts one request of `key` under `limit`.
+    pub async fn check(&self, key: Uuid, limit: RateLimit) -> redis::RedisResult<RateCheck> {
+        let mut connection = self.connection.clone();
+        // The limit is part of the name: a changed limit starts fresh windows.
+        let name = format!(
+            "locksmith:rate:{key}:{}:{}",
+            limit.limit, limit.window_seconds
+        );
+        let (allowed, remaining, reset_ms): (i64, i64, i64) = self
+            .script
+            .key(name)
+            .arg(limit.limit)
+            .arg(i64::from(limit.window_seconds) * 1000)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(RateCheck {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_at: DateTime::from_timestamp_millis(reset_ms).unwrap_or_else(Utc::now),
+        })
+    }
+}
+
+/// The rate limiter verification uses: local, or shared through Redis with the local
+/// counters as the fallback.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits {
+    local: LocalRates,
+    shared: Option<SharedRates>,
+}
+
+impl RateLimits {
+    /// Limits shared through `shared`.
+    pub fn shared(shared: SharedRates) -> Self {
+        Self {
+            local: LocalRates::default(),
+            shared: Some(shared),
+        }
+    }
+
+    /// Counts one request of `key` under `limit` at `now`.
+    pub async fn check(&self, key: Uuid, limit: RateLimit, now: DateTime<Utc>) -> RateCheck {
+        if let Some(shared) = &self.shared {
+            match shared.check(key, limit).await {
+                Ok(check) => return check,
+                Err(err) => {
+                    tracing::debug!(error = %err, "Redis rate check failed; counting locally");
+                    metrics::counter!("verify_rate_fallbacks_total").increment(1);
+                }
+            }
+        }
+        self.local.check(key, limit, now)
     }
 }
 
@@ -189,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_changed_limit_starts_afresh_and_keys_are_separate() {
-        let limits = RateLimits::default();
+        let limits = LocalRates::default();
         let key = Uuid::new_v4();
         let one = RateLimit {
             limit: 1,

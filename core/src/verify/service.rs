@@ -3,18 +3,28 @@
 //!
 //! Keys and verifiers come from the instance's [`VerifyCache`] (invalidated by the
 //! database's announcements), so a plain valid key is answered without a database round
-//! trip. Quota is spent with one atomic `UPDATE` (exact across instances and restarts).
-//! Malformed keys and keys with another keyspace's prefix are refused without any I/O.
+//! trip. Quota is spent from credit leased in blocks ([`QuotaLedger`]); usage is
+//! counted in memory ([`UsageBuffer`]) and written by [`VerifyService::flush`] at most
+//! once a second. Malformed keys and keys with another keyspace's prefix are refused
+//! without any I/O, and a verifier sending a flood of unknown keys is throttled
+//! ([`UnknownKeyThrottle`]).
+//!
+//! Degraded mode: when the database cannot be reached, keys and verifiers in the cache
+//! keep verifying for the configured time ([`VerifyCache::usable_while_degraded`]);
+//! anything else is [`Error::Unavailable`] (503), never `VALID`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgPool;
 
-use super::cache::{CachedKey, Lookup, VerifyCache};
+use super::cache::{CachedKey, Lookup, Stale, VerifyCache};
 use super::decision::{Code, LimitState, Request, decide};
+use super::quota::{QuotaLedger, Spend};
 use super::rate::{RateCheck, RateLimits};
+use super::throttle::{UnknownKeyBudget, UnknownKeyThrottle};
 use crate::error::{Error, Result};
 use crate::keys::digest::KeyHasher;
 use crate::keys::format;
@@ -22,9 +32,34 @@ use crate::keys::keyspace_store::{self, VerifierAuth};
 use crate::keys::model::RateLimit;
 use crate::keys::store;
 use crate::scope::Scope;
+use crate::usage::{self, Outcome, UsageBuffer};
+
+pub use super::quota::QuotaAfter;
 
 /// Most credits one verification may spend.
 pub const MAX_COST: u32 = 1000;
+
+/// How verification behaves; the server reads it from its settings.
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// How long cached keys and verifiers keep answering while the database is
+    /// unreachable (zero: not at all).
+    pub degraded_for: Duration,
+    /// How many unknown keys a verifier may send before it is throttled.
+    pub unknown_keys: UnknownKeyBudget,
+    /// The rate limiter: this instance's own, or one shared through Redis.
+    pub rates: RateLimits,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            degraded_for: Duration::from_secs(300),
+            unknown_keys: UnknownKeyBudget::default(),
+            rates: RateLimits::default(),
+        }
+    }
+}
 
 /// A verification as the calling service asked it.
 #[derive(Debug, Clone)]
@@ -37,17 +72,6 @@ pub struct VerifyInput {
     pub cost: u32,
     /// The end user's address.
     pub client_ip: Option<IpAddr>,
-}
-
-/// The quota after a verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaAfter {
-    /// Credits per period.
-    pub limit: i64,
-    /// Left in this period.
-    pub remaining: i64,
-    /// When the period ends; `None` for a total quota.
-    pub resets_at: Option<DateTime<Utc>>,
 }
 
 /// The outcome, with the key and its limits for a `VALID` answer.
@@ -74,23 +98,30 @@ impl Verdict {
     }
 }
 
-/// Verification over the database, the key hasher and this instance's rate windows.
+/// Verification over the database, the key hasher and this instance's caches, rate
+/// windows, quota leases and usage counts.
 #[derive(Debug, Clone)]
 pub struct VerifyService {
     pool: PgPool,
     hasher: KeyHasher,
     rates: RateLimits,
     cache: Arc<VerifyCache>,
+    quotas: QuotaLedger,
+    usage: Arc<UsageBuffer>,
+    throttle: Arc<UnknownKeyThrottle>,
 }
 
 impl VerifyService {
     /// A service over `pool`, hashing with `hasher` (the same pepper as key creation).
-    pub fn new(pool: PgPool, hasher: KeyHasher) -> Self {
+    pub fn new(pool: PgPool, hasher: KeyHasher, config: VerifyConfig) -> Self {
         Self {
+            quotas: QuotaLedger::new(pool.clone()),
             pool,
             hasher,
-            rates: RateLimits::default(),
-            cache: Arc::new(VerifyCache::default()),
+            rates: config.rates,
+            cache: Arc::new(VerifyCache::new(config.degraded_for)),
+            usage: Arc::default(),
+            throttle: Arc::new(UnknownKeyThrottle::new(config.unknown_keys)),
         }
     }
 
@@ -104,34 +135,90 @@ impl VerifyService {
         &self.pool
     }
 
+    /// The quota leases of this instance.
+    pub fn quotas(&self) -> &QuotaLedger {
+        &self.quotas
+    }
+
     /// The verifier presenting `token`, if it is well formed, known and not revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Option<VerifierAuth>> {
         if format::parse(token).is_none_or(|t| t.prefix != format::VERIFIER_PREFIX) {
             return Ok(None);
         }
         let digest = self.hasher.digest(token);
-        if let Some(known) = self.cache.verifier(&digest) {
-            return Ok(known);
-        }
+        let stale = match self.cache.verifier(&digest) {
+            Lookup::Hit(verifier) => return Ok(Some(verifier)),
+            Lookup::Unknown => return Ok(None),
+            Lookup::Miss => None,
+            Lookup::Stale(stale) => Some(stale),
+        };
         let epoch = self.cache.epoch();
-        let found = keyspace_store::verifier_by_digest(&self.pool, &digest).await?;
-        self.cache.fill_verifier(digest, found.clone(), epoch);
-        Ok(found)
+        match keyspace_store::verifier_by_digest(&self.pool, &digest).await {
+            Ok(found) => {
+                self.cache.fill_verifier(digest, found.clone(), epoch);
+                Ok(found)
+            }
+            Err(Error::Database(err)) => self.degraded(stale, &err, "the verifier token").map(Some),
+            Err(err) => Err(err),
+        }
     }
 
-    /// The key with `digest`: from the cache, or read and cached.
-    async fn key(&self, digest: [u8; 32]) -> Result<Option<Arc<CachedKey>>> {
-        match self.cache.key(&digest) {
-            Lookup::Hit(row) => Ok(Some(row)),
-            Lookup::Unknown => Ok(None),
-            Lookup::Miss => {
-                let epoch = self.cache.epoch();
-                let key = store::find_by_digest(&self.pool, &digest)
-                    .await?
-                    .map(|row| Arc::new(CachedKey::new(row)));
+    /// Answers from a stale cache entry while the database is unreachable, if it may.
+    fn degraded<T>(&self, stale: Option<Stale<T>>, err: &sqlx::Error, what: &str) -> Result<T> {
+        tracing::debug!(error = %err, "verification could not read the database");
+        match stale.filter(|s| self.cache.usable_while_degraded(s)) {
+            Some(Stale {
+                value: Some(value), ..
+            }) => {
+                metrics::counter!("verify_degraded_total", "result" => "served").increment(1);
+                Ok(value)
+            }
+            _ => {
+                metrics::counter!("verify_degraded_total", "result" => "unavailable").increment(1);
+                Err(Error::Unavailable(format!(
+                    "The database is unreachable and {what} is not known to this instance; \
+                     try again shortly."
+                )))
+            }
+        }
+    }
+
+    /// The key with `digest`: from the cache, or read and cached. A verifier over its
+    /// budget of unknown keys gets only what the cache already knows.
+    async fn key(
+        &self,
+        digest: [u8; 32],
+        verifier: &VerifierAuth,
+    ) -> Result<Option<Arc<CachedKey>>> {
+        let lookup = self.cache.key(&digest);
+        if !matches!(lookup, Lookup::Hit(_))
+            && let Some(wait) = self.throttle.throttled(verifier.id)
+        {
+            return Err(Error::Throttled(wait));
+        }
+        let stale = match lookup {
+            Lookup::Hit(key) => return Ok(Some(key)),
+            Lookup::Unknown => return Ok(None),
+            Lookup::Miss => None,
+            Lookup::Stale(stale) => Some(stale),
+        };
+        let epoch = self.cache.epoch();
+        match store::find_by_digest(&self.pool, &digest).await {
+            Ok(found) => {
+                let key = found.map(|row| Arc::new(CachedKey::new(row)));
                 self.cache.fill_key(digest, key.clone(), epoch);
                 Ok(key)
             }
+            Err(Error::Database(err)) => self.degraded(stale, &err, "this key").map(Some),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A `NOT_FOUND` answer, spent from the verifier's budget of unknown keys.
+    fn not_found(&self, verifier: &VerifierAuth) -> Result<Verdict> {
+        match self.throttle.spend(verifier.id) {
+            Some(wait) => Err(Error::Throttled(wait)),
+            None => Ok(Verdict::refused(Code::NotFound)),
         }
     }
 
@@ -143,26 +230,30 @@ impl VerifyService {
                 format!("must be between 0 and {MAX_COST}"),
             ));
         }
-        // Malformed keys, and keys of another keyspace's prefix, never reach the database.
+        // Malformed keys, and keys of another keyspace's prefix, never reach the cache
+        // or the database.
         if format::parse(&input.key).is_none_or(|k| k.prefix != verifier.prefix) {
-            return Ok(Verdict::refused(Code::NotFound));
+            return self.not_found(verifier);
         }
-        let key = self
-            .key(self.hasher.digest(&input.key))
+        let Some(key) = self
+            .key(self.hasher.digest(&input.key), verifier)
             .await?
-            .filter(|key| key.row.keyspace_id == verifier.keyspace_id);
+            .filter(|key| key.row.keyspace_id == verifier.keyspace_id)
+        else {
+            return self.not_found(verifier);
+        };
         let now = Utc::now();
-        let record = key.as_ref().map(|key| &key.record);
         let request = Request {
             scopes: &input.scopes,
             cost: input.cost,
             client_ip: input.client_ip,
         };
         // The checks before the limits first: a refused request spends nothing.
-        let code = decide(record, &request, LimitState::default(), now);
-        let Some(key) = key.filter(|_| code.is_valid()) else {
+        let code = decide(Some(&key.record), &request, LimitState::default(), now);
+        if !code.is_valid() {
+            self.count(&key, code, now);
             return Ok(Verdict::refused(code));
-        };
+        }
         let row = &key.row;
         let rate_limit = row
             .rate_limit
@@ -171,49 +262,87 @@ impl VerifyService {
                 limit,
                 window_seconds,
             });
-        let rate = rate_limit.map(|limit| (limit, self.rates.check(row.id, limit, now)));
+        let rate = match rate_limit {
+            Some(limit) => Some((limit, self.rates.check(row.id, limit, now).await)),
+            None => None,
+        };
+        let rate_allows = rate.map(|(_, check)| check.allowed);
+        // Quota is spent only once the rate limit let the request through.
+        let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
+            let cost = i64::from(input.cost);
+            match self.quotas.spend(row.id, cost, now).await {
+                Ok(spend) => Some(spend),
+                Err(Error::Database(err)) => {
+                    tracing::debug!(error = %err, "quota lease failed");
+                    metrics::counter!("verify_degraded_total", "result" => "unavailable")
+                        .increment(1);
+                    return Err(Error::Unavailable(
+                        "The database is unreachable and this instance holds no quota \
+                         credit for the key; try again shortly."
+                            .into(),
+                    ));
+                }
+                Err(err) => return Err(err),
+            }
+        } else {
+            None
+        };
+        let quota_remaining = match spend {
+            // What was left before this verification spent its cost.
+            Some(Spend::Spent(after)) => Some(after.remaining + i64::from(input.cost)),
+            Some(Spend::Exceeded) => Some(i64::from(input.cost) - 1),
+            Some(Spend::Unlimited) | None => None,
+        };
         let limits = LimitState {
-            rate_allows: rate.map(|(_, check)| check.allowed),
-            quota_remaining: row.quota_limit.map(|limit| limit - row.quota_used_at(now)),
+            rate_allows,
+            quota_remaining,
         };
         let code = decide(Some(&key.record), &request, limits, now);
+        self.count(&key, code, now);
         if !code.is_valid() {
             return Ok(Verdict::refused(code));
         }
-        let quota = match (row.quota_limit, row.quota_period) {
-            (Some(limit), Some(period)) => {
-                let spent = store::spend_quota(
-                    &self.pool,
-                    row.id,
-                    i64::from(input.cost),
-                    period.start(now),
-                    now,
-                )
-                .await?;
-                // Another request (perhaps on another instance) took the last credits
-                // between the read and the spend.
-                let Some(remaining) = spent else {
-                    return Ok(Verdict::refused(Code::QuotaExceeded));
-                };
-                Some(QuotaAfter {
-                    limit,
-                    remaining,
-                    resets_at: period.resets_at(now),
-                })
-            }
-            _ => {
-                // `last_used_at` is kept to the second: at most one write a second.
-                if self.cache.should_touch(row.id) {
-                    store::touch(&self.pool, row.id, now).await?;
-                }
-                None
-            }
-        };
         Ok(Verdict {
             code,
-            key: Some(Arc::clone(&key)),
-            quota,
+            quota: match spend {
+                Some(Spend::Spent(after)) => Some(after),
+                _ => None,
+            },
             rate,
+            key: Some(key),
         })
+    }
+
+    fn count(&self, key: &CachedKey, code: Code, now: chrono::DateTime<Utc>) {
+        if let Some(outcome) = Outcome::of(code) {
+            self.usage.record(key.row.id, outcome, now);
+        }
+    }
+
+    /// Writes the usage counted since the last flush; on failure (the database is away)
+    /// keeps it for the next one. Gives back the credit of expired quota leases.
+    pub async fn flush(&self) -> Result<()> {
+        let batch = self.usage.take();
+        if !batch.is_empty() {
+            if let Err(err) = usage::store::write(&self.pool, &batch).await {
+                self.usage.restore(batch);
+                return Err(err);
+            }
+            metrics::counter!("verify_usage_flushed_total").increment(batch.total() as u64);
+        }
+        self.quotas.sweep().await?;
+        Ok(())
+    }
+
+    /// The instance is stopping: writes all usage and gives back all leased credit.
+    pub async fn shut_down(&self) -> Result<()> {
+        let usage = self.flush().await;
+        let quotas = self.quotas.return_all().await;
+        usage.and(quotas.map(drop))
+    }
+
+    /// Forgets idle throttle budgets (call every minute or so).
+    pub fn forget_idle(&self) {
+        self.throttle.forget_idle();
     }
 }

@@ -9,6 +9,7 @@ use locksmith_core::keys::store::{KeyCursor, KeyFilter};
 use locksmith_core::keys::{
     CreatedKey, KeyPatchInput, KeyStatus, KeyView, NewKeyInput, QuotaSpec, RateLimit, RotatedKey,
 };
+use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -242,6 +243,51 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, Problem> {
     Ok(Json(state.keys.get(caller.actor(), path_id(&id)?).await?))
+}
+
+/// `GET /v1/keys/{id}/usage` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// Start (RFC 3339), rounded down to its bucket; default: a day (hours) or 30 days
+    /// (days) before `to`.
+    from: Option<DateTime<Utc>>,
+    /// End, exclusive (RFC 3339); default: the end of the current bucket.
+    to: Option<DateTime<Utc>>,
+    /// `hour` (default; at most 2208 buckets) or `day` (at most 731), in UTC.
+    granularity: Option<Granularity>,
+}
+
+/// The usage series of a key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageSeries {
+    /// Every bucket of the range, oldest first, zeros included. Counts reach the
+    /// database within about a second of the verification.
+    series: Vec<UsageBucket>,
+}
+
+/// Verifications of a key by outcome over time.
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+    params(("id" = Uuid, Path, description = "Key id"), UsageQuery),
+    responses(
+        (status = 200, description = "Counts by bucket and outcome", body = UsageSeries),
+        (status = 400, description = "Invalid range or granularity", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageSeries>, Problem> {
+    let range = UsageRange::new(query.from, query.to, query.granularity, Utc::now())?;
+    let series = state
+        .keys
+        .usage(caller.actor(), path_id(&id)?, &range)
+        .await?;
+    Ok(Json(UsageSeries { series }))
 }
 
 /// Changes a key. A revoked key cannot be changed (409).

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/keys/{id}", get(keys::get).patch(keys::update))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
+        .route("/keys/{id}/usage", get(keys::usage))
         .route("/openapi.json", get(openapi::document))
         .route(
             "/verify",

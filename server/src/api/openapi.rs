@@ -28,6 +28,7 @@ use crate::http::ops;
         keyspaces::create, keyspaces::list, keyspaces::get,
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::bulk,
+        keys::usage,
         verify::verify,
         audit::list,
         ops::healthz, ops::readyz,

@@ -1,13 +1,17 @@
 //! `POST /v1/verify`: a service asks whether a key may be used. Every processed
-//! verification answers 200, valid or not; only a bad verifier token (401) or a malformed
-//! body (400, 413) is an error.
+//! verification answers 200, valid or not. Errors: a bad verifier token (401), a
+//! malformed body (400, 413), a verifier throttled for sending too many unknown keys
+//! (429), and degraded mode without the database for what this instance does not know
+//! (503).
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, Utc};
 use locksmith_core::keys::keyspace_store::VerifierAuth;
 use locksmith_core::scope::Scope;
@@ -92,8 +96,9 @@ pub struct RateState {
 }
 
 /// The answer: `valid` and `code` always; the key's details only when `VALID`.
+// It borrows from the cached key rather than copying it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VerifyResponse {
+pub struct VerifyResponse<'a> {
     /// Whether the key may be used.
     valid: bool,
     /// Why (or `VALID`).
@@ -103,12 +108,12 @@ pub struct VerifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     owner_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<Vec<String>>,
+    scopes: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    meta: Option<Value>,
+    meta: Option<&'a Value>,
     /// Present for a `VALID` key that expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<DateTime<Utc>>,
@@ -118,17 +123,17 @@ pub struct VerifyResponse {
     rate_limit: Option<RateState>,
 }
 
-impl From<Verdict> for VerifyResponse {
-    fn from(v: Verdict) -> Self {
+impl<'a> From<&'a Verdict> for VerifyResponse<'a> {
+    fn from(v: &'a Verdict) -> Self {
         let key = v.key.as_ref().map(|k| &k.row);
         Self {
             valid: v.code.is_valid(),
             code: v.code,
             key_id: key.map(|k| k.id),
             owner_id: key.map(|k| k.owner_id),
-            name: key.map(|k| k.name.clone()),
-            scopes: key.map(|k| k.scopes.clone()),
-            meta: key.map(|k| k.meta.clone()),
+            name: key.map(|k| k.name.as_str()),
+            scopes: key.map(|k| k.scopes.as_slice()),
+            meta: key.map(|k| &k.meta),
             expires_at: key.and_then(|k| k.expires_at),
             quota: v.quota.map(|q| QuotaState {
                 limit: q.limit,
@@ -144,21 +149,42 @@ impl From<Verdict> for VerifyResponse {
     }
 }
 
+/// `verifications_total` by code, registered once rather than looked up per request.
+fn count(code: Code) {
+    static COUNTERS: OnceLock<Vec<(Code, metrics::Counter)>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        Code::ORDER
+            .iter()
+            .map(|&c| {
+                (
+                    c,
+                    metrics::counter!("verifications_total", "code" => c.as_str()),
+                )
+            })
+            .collect()
+    });
+    if let Some((_, counter)) = counters.iter().find(|(c, _)| *c == code) {
+        counter.increment(1);
+    }
+}
+
 /// Verifies a key for the calling verifier's keyspace.
 #[utoipa::path(post, path = "/v1/verify", tag = "verify",
     request_body = VerifyRequest,
     responses(
-        (status = 200, description = "Processed: `valid` says whether the key may be used, `code` why", body = VerifyResponse),
+        (status = 200, description = "Processed: `valid` says whether the key may be used, `code` why", body = VerifyResponse<'_>),
         (status = 400, description = "Malformed body; `detail` names the field", body = ProblemBody),
         (status = 401, description = "Missing, invalid or revoked verifier token", body = ProblemBody),
         (status = 413, description = "Body over 8 KiB", body = ProblemBody),
+        (status = 429, description = "This verifier sent too many unknown keys: until `retry-after`, only keys this instance already knows are verified", body = ProblemBody),
+        (status = 503, description = "The database is unreachable and the key (or the verifier token, or the quota credit) is not known to this instance; never a `VALID` guess", body = ProblemBody),
     ),
     security(("bearer" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     Verifier(verifier): Verifier,
     ApiJson(body): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, Problem> {
+) -> Result<Response, Problem> {
     let client_ip = body
         .client_ip
         .as_deref()
@@ -176,6 +202,6 @@ pub async fn verify(
         client_ip,
     };
     let verdict = state.verify.verify(&verifier, &input).await?;
-    metrics::counter!("verifications_total", "code" => verdict.code.as_str()).increment(1);
-    Ok(Json(verdict.into()))
+    count(verdict.code);
+    Ok(Json(VerifyResponse::from(&verdict)).into_response())
 }

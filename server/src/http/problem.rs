@@ -200,6 +200,15 @@ impl From<locksmith_core::Error> for Problem {
                 ),
             )
             .with_errors(errors),
+            E::Unavailable(detail) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
+            E::Throttled(wait) => Self::too_many_requests(
+                "rate_limited",
+                "Too many unknown keys from this verifier; only keys already known are \
+                 verified until retry-after.",
+                wait.as_secs_f64().ceil() as u64,
+            ),
             other => Self::internal(&other),
         }
     }

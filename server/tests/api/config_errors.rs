@@ -32,6 +32,14 @@ fn a_malformed_database_url_stops_start_up_without_echoing_it() {
 }
 
 #[test]
+fn a_redis_url_that_is_not_redis_stops_start_up_without_echoing_it() {
+    let (code, stderr) = run(&[("LOCKSMITH_REDIS_URL", "http://user:s3cr3t@cache:6379")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("LOCKSMITH_REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+}
+
+#[test]
 fn production_without_secrets_stops_start_up() {
     let (code, stderr) = run(&[("LOCKSMITH_PROFILE", "production")]);
     assert_eq!(code, 2);

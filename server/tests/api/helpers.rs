@@ -120,6 +120,8 @@ impl KeyWorld {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The instance's verification service.
+    pub verify: locksmith_core::verify::VerifyService,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -154,6 +156,7 @@ impl TestApp {
             .await
             .expect("server builds");
         let addr = app.local_addr();
+        let verify = app.verify();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -165,6 +168,7 @@ impl TestApp {
         Self {
             addr,
             client,
+            verify,
             stop: Some(stop),
             task: Some(task),
         }
@@ -369,4 +373,85 @@ pub async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
         assert!(body[field].is_string(), "problem lacks {field}: {body}");
     }
     body
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut: the database becomes
+/// unreachable for whoever connects through it, while it keeps running for everyone else.
+pub struct DbProxy {
+    pub port: u16,
+    state: std::sync::Arc<ProxyState>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    links: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl DbProxy {
+    /// A proxy to the server `pool` connects to.
+    pub async fn start(pool: &PgPool) -> Self {
+        let options = pool.connect_options();
+        let upstream = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = std::sync::Arc::clone(&state);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if shared.cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused at once
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                shared.links.lock().expect("links").push(link);
+            }
+        });
+        Self {
+            port,
+            state,
+            accept,
+        }
+    }
+
+    /// A pool to the same database through this proxy (1 s acquire timeout).
+    pub fn pool(&self, pool: &PgPool) -> PgPool {
+        let options = (*pool.connect_options()).clone().port(self.port);
+        locksmith_core::db::PoolSettings {
+            acquire_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
+        }
+        .connect_lazy(options)
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.state
+            .cut
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.state.links.lock().expect("links").drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.state
+            .cut
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for DbProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
 }

@@ -17,3 +17,4 @@ mod request_ids;
 mod security_headers;
 mod users;
 mod verify;
+mod verify_ops;

@@ -1,0 +1,137 @@
+//! `UsageBuffer`: verification counts gathered in memory between two writes.
+//!
+//! Recording is a short critical section (one hash-map update), so the hot path pays
+//! no I/O for usage. A writer takes the whole buffer at most once a second; when the
+//! write fails (the database is away) it puts the batch back, merged with whatever was
+//! counted meanwhile, so nothing is lost while the database is unreachable.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::Outcome;
+
+/// Counts by outcome, in [`Outcome`] order.
+pub type Counts = [i64; 5];
+
+/// What was counted since the last write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageBatch {
+    /// Counts by key and hour.
+    pub counts: HashMap<(Uuid, DateTime<Utc>), Counts>,
+    /// Latest `VALID` verification by key.
+    pub last_used: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl UsageBatch {
+    /// Nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_used.is_empty()
+    }
+
+    /// Verifications counted in this batch.
+    pub fn total(&self) -> i64 {
+        self.counts.values().flatten().sum()
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (at, counts) in other.counts {
+            let mine = self.counts.entry(at).or_default();
+            for (m, o) in mine.iter_mut().zip(counts) {
+                *m += o;
+            }
+        }
+        for (key, at) in other.last_used {
+            let mine = self.last_used.entry(key).or_insert(at);
+            *mine = (*mine).max(at);
+        }
+    }
+}
+
+/// The counts of one instance since its last write.
+#[derive(Debug, Default)]
+pub struct UsageBuffer {
+    pending: Mutex<UsageBatch>,
+}
+
+/// The hour `at` falls in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+impl UsageBuffer {
+    /// Counts one verification of `key` at `at`.
+    pub fn record(&self, key: Uuid, outcome: Outcome, at: DateTime<Utc>) {
+        let mut pending = self.lock();
+        pending.counts.entry((key, hour_of(at))).or_default()[outcome.index()] += 1;
+        if outcome == Outcome::Valid {
+            let last = pending.last_used.entry(key).or_insert(at);
+            *last = (*last).max(at);
+        }
+    }
+
+    /// Takes everything counted so far.
+    pub fn take(&self) -> UsageBatch {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Puts back a batch that could not be written.
+    pub fn restore(&self, batch: UsageBatch) {
+        self.lock().merge(batch);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UsageBatch> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
+    }
+
+    #[test]
+    fn counts_by_hour_and_outcome_and_keeps_the_latest_use() {
+        let buffer = UsageBuffer::default();
+        let key = Uuid::new_v4();
+        buffer.record(key, Outcome::Valid, at(10));
+        buffer.record(key, Outcome::Valid, at(5));
+        buffer.record(key, Outcome::RateLimited, at(20));
+        buffer.record(key, Outcome::Valid, at(4000));
+        let batch = buffer.take();
+        assert_eq!(batch.total(), 4);
+        assert_eq!(batch.counts[&(key, hour_of(at(10)))], [2, 1, 0, 0, 0]);
+        assert_eq!(batch.counts[&(key, hour_of(at(4000)))], [1, 0, 0, 0, 0]);
+        assert_eq!(batch.last_used[&key], at(4000));
+        assert!(buffer.take().is_empty(), "taking empties the buffer");
+    }
+
+    #[test]
+    fn a_batch_put_back_merges_with_what_came_since() {
+        let buffer = UsageBuffer::default();
+        let key = Uuid::new_v4();
+        buffer.record(key, Outcome::Forbidden, at(1));
+        let failed = buffer.take();
+        buffer.record(key, Outcome::Forbidden, at(2));
+        buffer.record(key, Outcome::Other, at(3));
+        buffer.restore(failed);
+        let batch = buffer.take();
+        assert_eq!(batch.counts[&(key, hour_of(at(1)))], [0, 0, 0, 2, 1]);
+        assert!(batch.last_used.is_empty(), "only VALID counts as a use");
+    }
+
+    #[test]
+    fn hours_are_utc_hours() {
+        let t = DateTime::parse_from_rfc3339("2026-11-23T10:59:59.999Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(hour_of(t).to_rfc3339(), "2026-11-23T10:00:00+00:00");
+    }
+}

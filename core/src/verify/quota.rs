@@ -1,0 +1,306 @@
+//! `QuotaLedger`: exact quotas without a database write per verification.
+//!
+//! Each instance leases blocks of credit from a key's quota (one atomic call to
+//! `locksmith_lease_quota`, which locks the paying key's row) and spends them in memory.
+//! The database has handed out at most the limit, so the keys together never spend more
+//! than the quota, however many instances verify them and however concurrently.
+//!
+//! The block size adapts: it covers about [`LEASE_HORIZON`] of the key's recent traffic
+//! on this instance, at most [`MAX_LEASE`] and at most an eighth of the credit left, so
+//! a busy key costs one write per many verifications while a nearly spent quota is
+//! shared fairly (below eight times the cost, each verification leases exactly its cost).
+//! Credit a lease did not use goes back when the lease is [`LEASE_TTL`] old or the
+//! instance stops; while it is out, other instances may answer `QUOTA_EXCEEDED`
+//! although a little credit is left (never the other way round). A crash loses the
+//! outstanding leases' credit: counted as spent, never overspent.
+//!
+//! Keys rotated with a grace period charge the newest key of their rotation chain (the
+//! database follows `rotated_to`), so the old and the new key share one quota.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::keys::model::QuotaPeriod;
+use crate::keys::store::{self, QuotaGrant};
+
+/// A lease aims to last this long at the key's recent rate.
+pub const LEASE_HORIZON: Duration = Duration::from_secs(2);
+/// Unused credit goes back after this long.
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+/// The largest block one lease takes.
+pub const MAX_LEASE: i64 = 10_000;
+/// A lease takes at most this share of the credit left (1/8).
+const FAIR_SHARE: i64 = 8;
+
+/// The quota of a key after a verification spent from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaAfter {
+    /// Credits per period.
+    pub limit: i64,
+    /// Left in this period: left in the database plus this instance's unspent lease.
+    pub remaining: i64,
+    /// When the period ends; `None` for a total quota.
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// What spending came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// Spent; the quota afterwards.
+    Spent(QuotaAfter),
+    /// Not enough credit left.
+    Exceeded,
+    /// The paying key has no quota (a successor's quota was removed).
+    Unlimited,
+}
+
+/// Credit leased to this instance for one key.
+#[derive(Debug, Default)]
+struct Lease {
+    /// The key that pays (the key itself, or its successor).
+    account: Uuid,
+    /// The period the credit belongs to.
+    period_start: Option<DateTime<Utc>>,
+    period: Option<QuotaPeriod>,
+    limit: i64,
+    /// Credit left in the database after the last lease.
+    db_remaining: i64,
+    /// Leased and not yet spent.
+    balance: i64,
+    /// Spent out of the current lease, and when it was taken: the key's recent rate.
+    spent: i64,
+    taken: Option<Instant>,
+}
+
+impl Lease {
+    fn current(&self, now: DateTime<Utc>) -> bool {
+        match (self.period, self.period_start) {
+            (Some(period), Some(start)) => period.start(now) == start,
+            _ => false,
+        }
+    }
+
+    fn after(&self, now: DateTime<Utc>) -> QuotaAfter {
+        QuotaAfter {
+            limit: self.limit,
+            remaining: (self.db_remaining + self.balance).max(0),
+            resets_at: self.period.and_then(|p| p.resets_at(now)),
+        }
+    }
+
+    /// How much to ask for when `need` more credit is wanted.
+    fn want(&self, need: i64) -> i64 {
+        let rate_based = match self.taken {
+            Some(taken) if self.spent > 0 => {
+                let elapsed = taken.elapsed().as_secs_f64().max(0.001);
+                (self.spent as f64 / elapsed * LEASE_HORIZON.as_secs_f64()) as i64
+            }
+            _ => 0,
+        };
+        let fair = self.db_remaining / FAIR_SHARE;
+        rate_based.min(MAX_LEASE).min(fair).max(need)
+    }
+}
+
+/// Credit returned to the database: (paying key, period start, credits).
+type Return = (Uuid, DateTime<Utc>, i64);
+
+/// The leases of one instance.
+#[derive(Clone)]
+pub struct QuotaLedger {
+    pool: PgPool,
+    leases: moka::sync::Cache<Uuid, Arc<tokio::sync::Mutex<Lease>>>,
+    /// Database writes made: leases taken and batches of credit given back.
+    writes: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for QuotaLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuotaLedger")
+            .field("leases", &self.leases.entry_count())
+            .finish()
+    }
+}
+
+impl QuotaLedger {
+    /// A ledger leasing from `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            // No eviction by time or size: a lease leaves only through `sweep` or
+            // `return_all`, which give its credit back first.
+            leases: moka::sync::Cache::builder().build(),
+            writes: Arc::default(),
+        }
+    }
+
+    /// Spends `cost` credits of `key`'s quota at `now`, leasing more when this
+    /// instance has too little.
+    pub async fn spend(&self, key: Uuid, cost: i64, now: DateTime<Utc>) -> Result<Spend> {
+        let entry = self.leases.get_with(key, Default::default);
+        let mut lease = entry.lock().await;
+        if !lease.current(now) {
+            // A new period: the old credit is void (the database resets it too).
+            *lease = Lease::default();
+        }
+        if lease.taken.is_some() && lease.balance >= cost {
+            lease.balance -= cost;
+            lease.spent += cost;
+            return Ok(Spend::Spent(lease.after(now)));
+        }
+        let need = cost - lease.balance;
+        let want = if lease.taken.is_some() {
+            lease.want(need)
+        } else {
+            need
+        };
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let Some(granted) = store::lease_quota(&self.pool, key, want, need, now).await? else {
+            self.give_back(&mut lease).await?;
+            return Ok(Spend::Unlimited);
+        };
+        metrics::counter!("verify_quota_leases_total").increment(1);
+        if lease.account != granted.account && lease.balance > 0 {
+            // The key was rotated meanwhile: what it held goes back to its old payer.
+            self.give_back(&mut lease).await?;
+        }
+        self.adopt(&mut lease, &granted);
+        if granted.granted < need || granted.used > granted.limit {
+            return Ok(Spend::Exceeded);
+        }
+        lease.balance += granted.granted - cost;
+        lease.spent = cost;
+        lease.taken = Some(Instant::now());
+        Ok(Spend::Spent(lease.after(now)))
+    }
+
+    fn adopt(&self, lease: &mut Lease, granted: &QuotaGrant) {
+        lease.account = granted.account;
+        lease.period = Some(granted.period);
+        lease.period_start = Some(granted.period_start);
+        lease.limit = granted.limit;
+        lease.db_remaining = granted.limit - granted.used;
+    }
+
+    async fn give_back(&self, lease: &mut Lease) -> Result<()> {
+        if let (Some(start), true) = (lease.period_start, lease.balance > 0) {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            store::return_quota(&self.pool, &[(lease.account, start, lease.balance)]).await?;
+            lease.db_remaining += lease.balance;
+            lease.balance = 0;
+        }
+        Ok(())
+    }
+
+    /// Gives back the credit of leases taken longer than [`LEASE_TTL`] ago (all leases
+    /// when `all`), in one write. Leases busy with a spend are left for the next sweep.
+    /// On a failed write the credit stays leased, to be returned later.
+    async fn collect(&self, all: bool) -> Result<usize> {
+        let now = Utc::now();
+        let mut held = Vec::new();
+        let mut returns: Vec<Return> = Vec::new();
+        for (_, entry) in &self.leases {
+            let Ok(lease) = Arc::clone(&entry).try_lock_owned() else {
+                continue;
+            };
+            let old = lease.taken.is_none_or(|t| t.elapsed() >= LEASE_TTL);
+            if !(all || old) {
+                continue;
+            }
+            if let (Some(start), true) = (lease.period_start, lease.current(now))
+                && lease.balance > 0
+            {
+                returns.push((lease.account, start, lease.balance));
+            }
+            held.push(lease);
+        }
+        if !returns.is_empty() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            store::return_quota(&self.pool, &returns).await?;
+            metrics::counter!("verify_quota_returns_total").increment(returns.len() as u64);
+        }
+        let released = returns.len();
+        for mut lease in held {
+            // Emptied: the next verification leases afresh. The entry stays, so that a
+            // verification already waiting for it shares it rather than making a second.
+            *lease = Lease::default();
+        }
+        Ok(released)
+    }
+
+    /// Gives back the unused credit of leases older than [`LEASE_TTL`].
+    pub async fn sweep(&self) -> Result<usize> {
+        self.collect(false).await
+    }
+
+    /// Gives back every lease's unused credit (the instance is stopping).
+    pub async fn return_all(&self) -> Result<usize> {
+        self.collect(true).await
+    }
+
+    /// Database writes this ledger has made (leases and returns).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Credit this instance holds, by paying key (for tests and diagnostics).
+    pub fn outstanding(&self) -> HashMap<Uuid, i64> {
+        let mut out = HashMap::new();
+        for (_, entry) in &self.leases {
+            if let Ok(lease) = entry.try_lock() {
+                *out.entry(lease.account).or_default() += lease.balance;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_sizes_follow_the_rate_and_the_credit_left() {
+        let mut lease = Lease {
+            db_remaining: 1_000_000,
+            spent: 1000,
+            taken: Some(Instant::now() - Duration::from_secs(1)),
+            ..Lease::default()
+        };
+        // About 1000 a second for two seconds.
+        let want = lease.want(1);
+        assert!((1500..=2100).contains(&want), "{want}");
+        // Never more than an eighth of what is left...
+        lease.db_remaining = 800;
+        assert_eq!(lease.want(1), 100);
+        // ...and only the cost itself when little is left.
+        lease.db_remaining = 7;
+        assert_eq!(lease.want(3), 3);
+        // A fast key is capped.
+        lease.db_remaining = i64::MAX;
+        lease.spent = 1_000_000_000;
+        assert_eq!(lease.want(1), MAX_LEASE);
+    }
+
+    #[test]
+    fn a_lease_belongs_to_its_period() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T23:59:59Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let lease = Lease {
+            period: Some(QuotaPeriod::Day),
+            period_start: Some(QuotaPeriod::Day.start(now)),
+            ..Lease::default()
+        };
+        assert!(lease.current(now));
+        assert!(!lease.current(now + chrono::TimeDelta::seconds(1)));
+        assert!(!Lease::default().current(now), "no lease yet");
+    }
+}
