@@ -41,21 +41,39 @@ DECLARE
     v_start timestamptz;
     v_spent bigint;
     v_grant bigint;
+    v_left bigint;
 BEGIN
-    -- Follow rotations to the newest key (bounded, in case of a damaged chain).
     LOOP
-        SELECT rotated_to INTO v_successor FROM keys WHERE id = v_payer;
-        EXIT WHEN v_successor IS NULL OR v_hops >= 32;
-        v_payer := v_successor;
+        -- Follow rotations to the newest key (bounded, in case of a damaged chain).
+        LOOP
+            SELECT rotated_to INTO v_successor FROM keys WHERE id = v_payer;
+            EXIT WHEN v_successor IS NULL OR v_hops >= 32;
+            v_payer := v_successor;
+            v_hops := v_hops + 1;
+        END LOOP;
+        SELECT * INTO v_key FROM keys WHERE id = v_payer FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        -- Rotated while this call waited for the lock: the successor pays.
+        EXIT WHEN v_key.rotated_to IS NULL OR v_hops >= 32;
+        v_payer := v_key.rotated_to;
         v_hops := v_hops + 1;
     END LOOP;
-    SELECT * INTO v_key FROM keys WHERE id = v_payer FOR NO KEY UPDATE;
-    IF NOT FOUND OR v_key.quota_limit IS NULL THEN
+    IF v_key.quota_limit IS NULL THEN
         RETURN;
     END IF;
     v_start := locksmith_quota_period_start(v_key.quota_period, at);
+    -- An instance whose clock runs behind never moves the period back (which would
+    -- start it again from 0).
+    IF v_key.quota_period_start > v_start THEN
+        v_start := v_key.quota_period_start;
+    END IF;
     v_spent := CASE WHEN v_key.quota_period_start = v_start THEN v_key.quota_used ELSE 0 END;
-    v_grant := LEAST(want, v_key.quota_limit - v_spent);
+    v_left := v_key.quota_limit - v_spent;
+    -- At most an eighth of what is left (but at least `need`), so that a nearly spent
+    -- quota is shared between instances rather than taken by one.
+    v_grant := LEAST(want, GREATEST(need, v_left / 8), v_left);
     IF v_grant < need OR v_grant < 0 THEN
         v_grant := 0;
     END IF;

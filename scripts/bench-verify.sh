@@ -10,7 +10,8 @@
 # Prints throughput, p50/p99 latency, the ratio (b)/(a) and the quota writes per 100
 # verifications. Needs PostgreSQL like the test suite (DATABASE_URL, the local server, or
 # a throwaway cluster). BENCH_SECONDS (default 10) sets the length of each run;
-# BENCH_PERF=<file> records a CPU profile of the server during (b) with perf.
+# BENCH_PERF=<file> records a CPU profile of the server during (b) with perf (build with
+# BENCH_PROFILE=profiling for symbols).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -32,8 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "[bench] building locksmith and loadgen (release)" >&2
-cargo build --release --quiet -p locksmith-server --bin locksmith -p locksmith-bench --bin loadgen
+profile=${BENCH_PROFILE:-release}
+bin="target/$profile"
+echo "[bench] building locksmith and loadgen ($profile)" >&2
+cargo build --profile "$profile" --quiet -p locksmith-server --bin locksmith -p locksmith-bench --bin loadgen
 psql "$DATABASE_URL" -qAtc "CREATE DATABASE $db" >/dev/null
 bench_url="${DATABASE_URL%/*}/$db"
 
@@ -45,10 +48,10 @@ export LOCKSMITH_KEY_PEPPER=bench-key-pepper-0123456789abcdefghijk
 # Seeding makes many management calls; the unknown keys of (c) are the point of (c).
 export LOCKSMITH_API_RATE_LIMIT_PER_MINUTE=0 LOCKSMITH_VERIFY_UNKNOWN_KEYS_PER_MINUTE=0
 
-target/release/locksmith migrate >/dev/null
-printf 'correct horse battery staple 42' | target/release/locksmith user create \
+"$bin/locksmith" migrate >/dev/null
+printf 'correct horse battery staple 42' | "$bin/locksmith" user create \
     --email bench@locksmith.invalid --role admin --password-stdin >/dev/null
-target/release/locksmith serve >"$work/server.log" 2>&1 &
+"$bin/locksmith" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do
@@ -86,7 +89,7 @@ printf '{"key":"%s"}\n' "$valid" >"$work/valid.jsonl"
 quota_writes() {
     curl -fsS "$base/metrics" | awk '/^verify_quota_(leases|returns)_total/ { s += $2 } END { print s + 0 }'
 }
-load() { target/release/loadgen --seconds "$seconds" --connections "$connections" "$@"; }
+load() { "$bin/loadgen" --seconds "$seconds" --connections "$connections" "$@"; }
 
 echo "[bench] (a) bare route, (b) verify, (c) mix, (d, e) verify at half of (b)'s peak; ${seconds}s each" >&2
 a=$(load --label a --url "$base/healthz")
@@ -99,7 +102,7 @@ writes_after=$(quota_writes)
 c=$(load --label c --url "$base/v1/verify" --bearer "$verifier" --bodies "$work/mix.jsonl")
 half=$(echo "$b" | json "['rps']" | awk '{ printf "%d", $1 / 2 }')
 d=$(load --label d --url "$base/v1/verify" --bearer "$verifier" --bodies "$work/valid.jsonl" --rate "$half")
-e=$(target/release/loadgen --seconds "$seconds" --connections 8 --label e --url "$base/v1/verify" \
+e=$("$bin/loadgen" --seconds "$seconds" --connections 8 --label e --url "$base/v1/verify" \
     --bearer "$verifier" --bodies "$work/valid.jsonl" --rate "$half")
 
 python3 - "$a" "$b" "$c" "$d" "$e" "$writes_before" "$writes_after" <<'PY'

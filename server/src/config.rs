@@ -235,7 +235,7 @@ impl Default for Raw {
             api_rate_limit_burst: 120,
             auth_rate_limit_per_minute: 60,
             auth_rate_limit_burst: 30,
-            verify_degraded_secs: 300,
+            verify_degraded_secs: 30,
             verify_unknown_keys_per_minute: 600,
             verify_unknown_keys_burst: 100,
             redis_url: None,
@@ -431,6 +431,12 @@ impl Raw {
             )?,
         };
 
+        if self.verify_degraded_secs > 86_400 {
+            return Err(ConfigError::setting(
+                "verify_degraded_secs",
+                "must be between 0 and 86400 (a day)",
+            ));
+        }
         let redis_url = pick_secret("redis_url", self.redis_url, self.redis_url_file.as_deref())?;
         if let Some(url) = &redis_url {
             let scheme = Url::parse(url.expose_secret()).map(|u| u.scheme().to_owned());

@@ -189,7 +189,11 @@ impl Application {
             self.verify.cache(),
         ));
         // Usage and quota leases, written back every second.
-        let flusher = tokio::spawn(flush_verification_periodically(self.verify.clone()));
+        let (stop_flusher, flusher_stopped) = tokio::sync::oneshot::channel();
+        let flusher = tokio::spawn(flush_verification_periodically(
+            self.verify.clone(),
+            flusher_stopped,
+        ));
         let served = axum::serve(
             self.listener,
             self.router
@@ -197,7 +201,8 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        flusher.abort();
+        // Stopped between two flushes, never in the middle of one.
+        let _ = stop_flusher.send(());
         let _ = flusher.await;
         // The last requests are done: nothing counted or leased may be lost.
         match self.verify.shut_down().await {
@@ -239,14 +244,21 @@ async fn verify_config(settings: &Settings) -> Result<VerifyConfig, StartupError
 }
 
 /// Every second, writes verification usage and gives back expired quota leases; while
-/// the database is away, keeps them for later (warning once per outage).
-async fn flush_verification_periodically(verify: VerifyService) {
+/// the database is away, keeps the usage for later (warning once per outage). Ends when
+/// `stop` fires, between two flushes.
+async fn flush_verification_periodically(
+    verify: VerifyService,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     let mut ticks: u64 = 0;
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = &mut stop => return,
+        }
         ticks += 1;
         match verify.flush().await {
             Ok(()) if failing => {

@@ -309,21 +309,21 @@ pub async fn lease_quota(
 /// Gives back unused leased credit: `(paying key, period start, credits)`. Credit of a
 /// period that has ended is void and left alone.
 pub async fn return_quota(pool: &PgPool, returns: &[(Uuid, DateTime<Utc>, i64)]) -> Result<()> {
-    let mut sorted = returns.to_vec();
-    // One lock order for every writer.
-    sorted.sort_unstable_by_key(|r| r.0);
     let (mut ids, mut starts, mut credits) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, start, n) in sorted {
+    for &(id, start, n) in returns {
         ids.push(id);
         starts.push(start);
         credits.push(n);
     }
     sqlx::query!(
-        r#"UPDATE keys k SET quota_used = greatest(k.quota_used - r.n, 0)
+        r#"WITH locked AS (
+               SELECT k.id FROM keys k WHERE k.id = ANY($1::uuid[]) ORDER BY k.id FOR NO KEY UPDATE
+           )
+           UPDATE keys k SET quota_used = greatest(k.quota_used - r.n, 0)
            FROM (SELECT id, sum(n)::int8 AS n, start
                  FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[]) AS r(id, start, n)
-                 GROUP BY id, start) r
-           WHERE k.id = r.id AND k.quota_period_start = r.start"#,
+                 GROUP BY id, start) r, locked
+           WHERE k.id = r.id AND locked.id = r.id AND k.quota_period_start = r.start"#,
         &ids,
         &starts,
         &credits

@@ -24,7 +24,7 @@ pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
         batch.last_used.iter().map(|(k, at)| (*k, *at)).unzip();
     let [valid, rate_limited, quota_exceeded, forbidden, other] = columns;
     let mut tx = pool.begin().await?;
-    // Keys are sorted so that concurrent writers from several instances lock rows in
+    // Rows are inserted in key order, so that concurrent writers from several instances lock them in
     // the same order and cannot deadlock. A key deleted meanwhile is skipped.
     sqlx::query!(
         r#"INSERT INTO key_usage AS u (key_id, bucket, valid, rate_limited, quota_exceeded, forbidden, other)
@@ -49,10 +49,16 @@ pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    // The rows are locked in key order first (an UPDATE alone locks in whatever order
+    // its plan visits them), so writers on several instances cannot deadlock.
     sqlx::query!(
-        r#"UPDATE keys k SET last_used_at = u.at
-           FROM (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) ORDER BY id) u
-           WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)"#,
+        r#"WITH locked AS (
+               SELECT k.id FROM keys k WHERE k.id = ANY($1::uuid[]) ORDER BY k.id FOR NO KEY UPDATE
+           )
+           UPDATE keys k SET last_used_at = u.at
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at), locked
+           WHERE k.id = u.id AND locked.id = u.id
+             AND (k.last_used_at IS NULL OR k.last_used_at < u.at)"#,
         &used_keys,
         &used_at,
     )

@@ -131,7 +131,7 @@ impl std::fmt::Debug for VerifyCache {
 
 impl Default for VerifyCache {
     fn default() -> Self {
-        Self::new(Duration::from_secs(300))
+        Self::new(Duration::from_secs(30))
     }
 }
 

@@ -9,10 +9,12 @@
 //! on this instance, at most [`MAX_LEASE`] and at most an eighth of the credit left, so
 //! a busy key costs one write per many verifications while a nearly spent quota is
 //! shared fairly (below eight times the cost, each verification leases exactly its cost).
-//! Credit a lease did not use goes back when the lease is [`LEASE_TTL`] old or the
-//! instance stops; while it is out, other instances may answer `QUOTA_EXCEEDED`
-//! although a little credit is left (never the other way round). A crash loses the
-//! outstanding leases' credit: counted as spent, never overspent.
+//! Credit a lease did not use goes back when the lease is [`LEASE_TTL`] old, when the
+//! key changes, or when the instance stops; while it is out, other instances may answer
+//! `QUOTA_EXCEEDED` although a little credit is left (never the other way round). A
+//! spent quota is remembered for [`EXHAUSTED_FOR`], so retries of an exhausted key do
+//! not reach the database. A crash, or a failed give-back, loses the credit in question:
+//! counted as spent, never overspent.
 //!
 //! Keys rotated with a grace period charge the newest key of their rotation chain (the
 //! database follows `rotated_to`), so the old and the new key share one quota.
@@ -77,6 +79,12 @@ struct Lease {
     /// Spent out of the current lease, and when it was taken: the key's recent rate.
     spent: i64,
     taken: Option<Instant>,
+    /// The key's `generation` when the lease was taken: a changed key (a new limit or
+    /// period) gives its credit back and leases afresh under the new terms.
+    generation: i64,
+    /// The quota was found too short: until then, costs above what was left are refused
+    /// without asking the database again.
+    exhausted_until: Option<Instant>,
 }
 
 impl Lease {
@@ -108,6 +116,10 @@ impl Lease {
         rate_based.min(MAX_LEASE).min(fair).max(need)
     }
 }
+
+/// How long a spent quota is answered from memory before the database is asked again
+/// (credit given back by another instance, or a raised limit, shows after this long).
+pub const EXHAUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Credit returned to the database: (paying key, period start, credits).
 type Return = (Uuid, DateTime<Utc>, i64);
@@ -141,19 +153,41 @@ impl QuotaLedger {
         }
     }
 
-    /// Spends `cost` credits of `key`'s quota at `now`, leasing more when this
-    /// instance has too little.
-    pub async fn spend(&self, key: Uuid, cost: i64, now: DateTime<Utc>) -> Result<Spend> {
+    /// Spends `cost` credits of the quota of `key` (at `generation`) at `now`, leasing
+    /// more when this instance has too little.
+    pub async fn spend(
+        &self,
+        key: Uuid,
+        generation: i64,
+        cost: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Spend> {
         let entry = self.leases.get_with(key, Default::default);
         let mut lease = entry.lock().await;
         if !lease.current(now) {
             // A new period: the old credit is void (the database resets it too).
             *lease = Lease::default();
         }
+        if lease.generation != generation {
+            // The key changed (perhaps its quota): settle, then lease under the new terms.
+            self.give_back(&mut lease).await?;
+            *lease = Lease {
+                generation,
+                ..Lease::default()
+            };
+        }
         if lease.taken.is_some() && lease.balance >= cost {
             lease.balance -= cost;
             lease.spent += cost;
             return Ok(Spend::Spent(lease.after(now)));
+        }
+        // Found too short a moment ago for a cost this large: no need to ask again.
+        if lease
+            .exhausted_until
+            .is_some_and(|until| Instant::now() < until)
+            && cost > lease.balance + lease.db_remaining
+        {
+            return Ok(Spend::Exceeded);
         }
         let need = cost - lease.balance;
         let want = if lease.taken.is_some() {
@@ -172,10 +206,14 @@ impl QuotaLedger {
             self.give_back(&mut lease).await?;
         }
         self.adopt(&mut lease, &granted);
-        if granted.granted < need || granted.used > granted.limit {
+        lease.balance += granted.granted;
+        if lease.balance < cost || granted.used > granted.limit {
+            // Whatever was granted stays leased (and goes back with the lease).
+            lease.exhausted_until = Some(Instant::now() + EXHAUSTED_FOR);
             return Ok(Spend::Exceeded);
         }
-        lease.balance += granted.granted - cost;
+        lease.exhausted_until = None;
+        lease.balance -= cost;
         lease.spent = cost;
         lease.taken = Some(Instant::now());
         Ok(Spend::Spent(lease.after(now)))
@@ -189,19 +227,23 @@ impl QuotaLedger {
         lease.db_remaining = granted.limit - granted.used;
     }
 
+    /// Gives back what `lease` holds. The balance is cleared before the write, so credit
+    /// is never given back twice: if the write fails (or its outcome is unknown) the
+    /// credit stays counted as spent, which can only under-spend the quota.
     async fn give_back(&self, lease: &mut Lease) -> Result<()> {
-        if let (Some(start), true) = (lease.period_start, lease.balance > 0) {
+        let credit = std::mem::take(&mut lease.balance);
+        if let (Some(start), true) = (lease.period_start, credit > 0) {
+            lease.db_remaining += credit;
             self.writes.fetch_add(1, Ordering::Relaxed);
-            store::return_quota(&self.pool, &[(lease.account, start, lease.balance)]).await?;
-            lease.db_remaining += lease.balance;
-            lease.balance = 0;
+            store::return_quota(&self.pool, &[(lease.account, start, credit)]).await?;
         }
         Ok(())
     }
 
     /// Gives back the credit of leases taken longer than [`LEASE_TTL`] ago (all leases
     /// when `all`), in one write. Leases busy with a spend are left for the next sweep.
-    /// On a failed write the credit stays leased, to be returned later.
+    /// The leases are emptied before the write: on a failed write their credit stays
+    /// counted as spent (never given back twice).
     async fn collect(&self, all: bool) -> Result<usize> {
         let now = Utc::now();
         let mut held = Vec::new();
@@ -221,18 +263,17 @@ impl QuotaLedger {
             }
             held.push(lease);
         }
-        if !returns.is_empty() {
-            self.writes.fetch_add(1, Ordering::Relaxed);
-            store::return_quota(&self.pool, &returns).await?;
-            metrics::counter!("verify_quota_returns_total").increment(returns.len() as u64);
-        }
-        let released = returns.len();
         for mut lease in held {
             // Emptied: the next verification leases afresh. The entry stays, so that a
             // verification already waiting for it shares it rather than making a second.
             *lease = Lease::default();
         }
-        Ok(released)
+        if !returns.is_empty() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            store::return_quota(&self.pool, &returns).await?;
+            metrics::counter!("verify_quota_returns_total").increment(returns.len() as u64);
+        }
+        Ok(returns.len())
     }
 
     /// Gives back the unused credit of leases older than [`LEASE_TTL`].

@@ -54,7 +54,7 @@ pub struct VerifyConfig {
 impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
-            degraded_for: Duration::from_secs(300),
+            degraded_for: Duration::from_secs(30),
             unknown_keys: UnknownKeyBudget::default(),
             rates: RateLimits::default(),
         }
@@ -109,6 +109,44 @@ pub struct VerifyService {
     quotas: QuotaLedger,
     usage: Arc<UsageBuffer>,
     throttle: Arc<UnknownKeyThrottle>,
+    breaker: Arc<Breaker>,
+    /// One flush at a time (the periodic one, a test's, the last one at shutdown).
+    flushing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The longest a database call may hold up a verification before it counts as failed.
+pub const DB_TIMEOUT: Duration = Duration::from_secs(1);
+/// After a failed database call, verification answers without the database (degraded)
+/// for this long before it tries again.
+pub const BREAKER_OPEN_FOR: Duration = Duration::from_secs(2);
+
+/// A circuit breaker on the hot path's database calls: while the database is known to
+/// be away, degraded answers come at once instead of after a timeout each.
+#[derive(Debug, Default)]
+struct Breaker {
+    open_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        self.lock()
+            .is_some_and(|until| std::time::Instant::now() < until)
+    }
+
+    fn trip(&self) {
+        *self.lock() = Some(std::time::Instant::now() + BREAKER_OPEN_FOR);
+        metrics::counter!("verify_breaker_trips_total").increment(1);
+    }
+
+    fn close(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.open_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl VerifyService {
@@ -122,7 +160,25 @@ impl VerifyService {
             cache: Arc::new(VerifyCache::new(config.degraded_for)),
             usage: Arc::default(),
             throttle: Arc::new(UnknownKeyThrottle::new(config.unknown_keys)),
+            breaker: Arc::default(),
+            flushing: Arc::default(),
         }
+    }
+
+    /// Runs a hot-path database call: refused at once while the breaker is open, failed
+    /// after [`DB_TIMEOUT`], and a failure opens the breaker.
+    async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        if self.breaker.is_open() {
+            return Err(Error::Database(sqlx::Error::PoolTimedOut));
+        }
+        let result = match tokio::time::timeout(DB_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+        };
+        if matches!(result, Err(Error::Database(_))) {
+            self.breaker.trip();
+        }
+        result
     }
 
     /// The caches, for the invalidation listener.
@@ -153,7 +209,10 @@ impl VerifyService {
             Lookup::Stale(stale) => Some(stale),
         };
         let epoch = self.cache.epoch();
-        match keyspace_store::verifier_by_digest(&self.pool, &digest).await {
+        match self
+            .guarded(keyspace_store::verifier_by_digest(&self.pool, &digest))
+            .await
+        {
             Ok(found) => {
                 self.cache.fill_verifier(digest, found.clone(), epoch);
                 Ok(found)
@@ -191,9 +250,13 @@ impl VerifyService {
         verifier: &VerifierAuth,
     ) -> Result<Option<Arc<CachedKey>>> {
         let lookup = self.cache.key(&digest);
-        if !matches!(lookup, Lookup::Hit(_))
-            && let Some(wait) = self.throttle.throttled(verifier.id)
-        {
+        // Only lookups that could end in NOT_FOUND wait: a key known to exist (even if
+        // it must be read again) is never held up by its verifier's guessing budget.
+        let known = matches!(
+            lookup,
+            Lookup::Hit(_) | Lookup::Stale(Stale { value: Some(_), .. })
+        );
+        if !known && let Some(wait) = self.throttle.throttled(verifier.id) {
             return Err(Error::Throttled(wait));
         }
         let stale = match lookup {
@@ -203,7 +266,10 @@ impl VerifyService {
             Lookup::Stale(stale) => Some(stale),
         };
         let epoch = self.cache.epoch();
-        match store::find_by_digest(&self.pool, &digest).await {
+        match self
+            .guarded(store::find_by_digest(&self.pool, &digest))
+            .await
+        {
             Ok(found) => {
                 let key = found.map(|row| Arc::new(CachedKey::new(row)));
                 self.cache.fill_key(digest, key.clone(), epoch);
@@ -270,7 +336,8 @@ impl VerifyService {
         // Quota is spent only once the rate limit let the request through.
         let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
             let cost = i64::from(input.cost);
-            match self.quotas.spend(row.id, cost, now).await {
+            let spend = self.quotas.spend(row.id, row.generation, cost, now);
+            match self.guarded(spend).await {
                 Ok(spend) => Some(spend),
                 Err(Error::Database(err)) => {
                     tracing::debug!(error = %err, "quota lease failed");
@@ -322,6 +389,7 @@ impl VerifyService {
     /// Writes the usage counted since the last flush; on failure (the database is away)
     /// keeps it for the next one. Gives back the credit of expired quota leases.
     pub async fn flush(&self) -> Result<()> {
+        let _one_at_a_time = self.flushing.lock().await;
         let batch = self.usage.take();
         if !batch.is_empty() {
             if let Err(err) = usage::store::write(&self.pool, &batch).await {
@@ -329,6 +397,8 @@ impl VerifyService {
                 return Err(err);
             }
             metrics::counter!("verify_usage_flushed_total").increment(batch.total() as u64);
+            // The database answers again: the hot path may use it at once.
+            self.breaker.close();
         }
         self.quotas.sweep().await?;
         Ok(())

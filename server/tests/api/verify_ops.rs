@@ -108,6 +108,59 @@ async fn a_busy_quota_key_costs_a_write_per_hundreds_of_verifications(pool: PgPo
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_exhausted_quota_is_refused_from_memory_and_a_new_limit_applies_at_once(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let token = verifier(&w).await;
+    let key = w
+        .key(
+            &w.admin,
+            json!({ "quota": { "limit": 5, "period": "total" } }),
+        )
+        .await;
+    let body = json!({ "key": secret(&key) });
+    for _ in 0..5 {
+        assert_eq!(code(&w.app, &token, &body).await, "VALID");
+    }
+    let writes = w.app.verify.quotas().writes();
+    for _ in 0..50 {
+        assert_eq!(code(&w.app, &token, &body).await, "QUOTA_EXCEEDED");
+    }
+    let retries = w.app.verify.quotas().writes() - writes;
+    assert!(
+        retries <= 2,
+        "{retries} database calls for 50 retries within a second"
+    );
+
+    // A higher limit: exactly the new credit, at once.
+    let (status, _) = w
+        .app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/v1/keys/{}", id(&key)),
+            &w.admin,
+            &json!({ "quota": { "limit": 8, "period": "total" } }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    while code(&w.app, &token, &body).await != "VALID" {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the new limit applies"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let more: Vec<String> = {
+        let mut codes = Vec::new();
+        for _ in 0..4 {
+            codes.push(code(&w.app, &token, &body).await);
+        }
+        codes
+    };
+    assert_eq!(more, ["VALID", "VALID", "QUOTA_EXCEEDED", "QUOTA_EXCEEDED"]);
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn quota_and_usage_survive_a_graceful_restart(pool: PgPool) {
     let w = KeyWorld::new(pool.clone()).await;
     let token = verifier(&w).await;
