@@ -32,7 +32,7 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
         let state = state.clone();
         move || provide(&state)
     };
-    let options = state.leptos_options.clone();
+    let options = (*state.leptos_options).clone();
     let sessions = SessionManagerLayer::new(PgSessionStore::new(state.pool.clone()))
         .with_name("locksmith_session")
         .with_http_only(true)

@@ -144,7 +144,7 @@ impl Application {
         let hasher = KeyHasher::new(&secrets.key_pepper);
         let verify_config = verify_config(settings).await?;
         let state = AppState {
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
             keys: KeyService::new(pool.clone(), hasher.clone()),
             verify: VerifyService::new(pool.clone(), hasher, verify_config),
             pool,

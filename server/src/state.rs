@@ -25,11 +25,13 @@ pub struct AuthConfig {
     pub refresh_ttl: Duration,
 }
 
-/// Cheap to clone: every field is reference-counted inside.
+/// Cheap to clone (axum clones it for every request): every field is one reference
+/// count, or a few inside.
 #[derive(Clone, Debug, FromRef)]
 pub struct AppState {
     /// Where the portal's compiled assets are and how they are named.
-    pub leptos_options: LeptosOptions,
+    #[from_ref(skip)]
+    pub leptos_options: Arc<LeptosOptions>,
     /// The database pool.
     pub pool: PgPool,
     /// Authentication settings and keys.
@@ -40,4 +42,11 @@ pub struct AppState {
     pub limits: Arc<ApiLimits>,
     /// Key verification.
     pub verify: VerifyService,
+}
+
+/// Leptos' handlers take the options by value: copied only for portal requests.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        (*state.leptos_options).clone()
+    }
 }

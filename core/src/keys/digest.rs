@@ -5,6 +5,8 @@
 //! is unnecessary here: the input already carries over 128 bits of randomness, and the
 //! lookup must be fast enough for the verification hot path.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, Mac as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::Sha256;
@@ -12,10 +14,11 @@ use sha2::Sha256;
 /// A stored digest.
 pub type Digest = [u8; 32];
 
-/// Computes digests under the server's pepper. Cheap to clone.
+/// Computes digests under the server's pepper. Cheap to clone (the keyed state is
+/// shared; each digest starts from a copy of it).
 #[derive(Clone)]
 pub struct KeyHasher {
-    mac: Hmac<Sha256>,
+    mac: Arc<Hmac<Sha256>>,
 }
 
 impl KeyHasher {
@@ -24,12 +27,12 @@ impl KeyHasher {
         // HMAC accepts keys of any length, so this cannot fail.
         let mac = Hmac::<Sha256>::new_from_slice(pepper.expose_secret().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        Self { mac }
+        Self { mac: Arc::new(mac) }
     }
 
     /// The digest of `secret`.
     pub fn digest(&self, secret: &str) -> Digest {
-        let mut mac = self.mac.clone();
+        let mut mac = (*self.mac).clone();
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().into()
     }

@@ -99,9 +99,15 @@ impl Verdict {
 }
 
 /// Verification over the database, the key hasher and this instance's caches, rate
-/// windows, quota leases and usage counts.
+/// windows, quota leases and usage counts. One reference count to clone: axum clones
+/// the state for every request.
 #[derive(Debug, Clone)]
 pub struct VerifyService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     pool: PgPool,
     hasher: KeyHasher,
     rates: RateLimits,
@@ -152,7 +158,7 @@ impl Breaker {
 impl VerifyService {
     /// A service over `pool`, hashing with `hasher` (the same pepper as key creation).
     pub fn new(pool: PgPool, hasher: KeyHasher, config: VerifyConfig) -> Self {
-        Self {
+        let inner = Inner {
             quotas: QuotaLedger::new(pool.clone()),
             pool,
             hasher,
@@ -162,13 +168,16 @@ impl VerifyService {
             throttle: Arc::new(UnknownKeyThrottle::new(config.unknown_keys)),
             breaker: Arc::default(),
             flushing: Arc::default(),
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// Runs a hot-path database call: refused at once while the breaker is open, failed
     /// after [`DB_TIMEOUT`], and a failure opens the breaker.
     async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        if self.breaker.is_open() {
+        if self.inner.breaker.is_open() {
             return Err(Error::Database(sqlx::Error::PoolTimedOut));
         }
         let result = match tokio::time::timeout(DB_TIMEOUT, call).await {
@@ -176,24 +185,24 @@ impl VerifyService {
             Err(_) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
         };
         if matches!(result, Err(Error::Database(_))) {
-            self.breaker.trip();
+            self.inner.breaker.trip();
         }
         result
     }
 
     /// The caches, for the invalidation listener.
     pub fn cache(&self) -> Arc<VerifyCache> {
-        Arc::clone(&self.cache)
+        Arc::clone(&self.inner.cache)
     }
 
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.inner.pool
     }
 
     /// The quota leases of this instance.
     pub fn quotas(&self) -> &QuotaLedger {
-        &self.quotas
+        &self.inner.quotas
     }
 
     /// The verifier presenting `token`, if it is well formed, known and not revoked.
@@ -201,20 +210,23 @@ impl VerifyService {
         if format::parse(token).is_none_or(|t| t.prefix != format::VERIFIER_PREFIX) {
             return Ok(None);
         }
-        let digest = self.hasher.digest(token);
-        let stale = match self.cache.verifier(&digest) {
+        let digest = self.inner.hasher.digest(token);
+        let stale = match self.inner.cache.verifier(&digest) {
             Lookup::Hit(verifier) => return Ok(Some(verifier)),
             Lookup::Unknown => return Ok(None),
             Lookup::Miss => None,
             Lookup::Stale(stale) => Some(stale),
         };
-        let epoch = self.cache.epoch();
+        let epoch = self.inner.cache.epoch();
         match self
-            .guarded(keyspace_store::verifier_by_digest(&self.pool, &digest))
+            .guarded(keyspace_store::verifier_by_digest(
+                &self.inner.pool,
+                &digest,
+            ))
             .await
         {
             Ok(found) => {
-                self.cache.fill_verifier(digest, found.clone(), epoch);
+                self.inner.cache.fill_verifier(digest, found.clone(), epoch);
                 Ok(found)
             }
             Err(Error::Database(err)) => self.degraded(stale, &err, "the verifier token").map(Some),
@@ -225,7 +237,7 @@ impl VerifyService {
     /// Answers from a stale cache entry while the database is unreachable, if it may.
     fn degraded<T>(&self, stale: Option<Stale<T>>, err: &sqlx::Error, what: &str) -> Result<T> {
         tracing::debug!(error = %err, "verification could not read the database");
-        match stale.filter(|s| self.cache.usable_while_degraded(s)) {
+        match stale.filter(|s| self.inner.cache.usable_while_degraded(s)) {
             Some(Stale {
                 value: Some(value), ..
             }) => {
@@ -249,14 +261,14 @@ impl VerifyService {
         digest: [u8; 32],
         verifier: &VerifierAuth,
     ) -> Result<Option<Arc<CachedKey>>> {
-        let lookup = self.cache.key(&digest);
+        let lookup = self.inner.cache.key(&digest);
         // Only lookups that could end in NOT_FOUND wait: a key known to exist (even if
         // it must be read again) is never held up by its verifier's guessing budget.
         let known = matches!(
             lookup,
             Lookup::Hit(_) | Lookup::Stale(Stale { value: Some(_), .. })
         );
-        if !known && let Some(wait) = self.throttle.throttled(verifier.id) {
+        if !known && let Some(wait) = self.inner.throttle.throttled(verifier.id) {
             return Err(Error::Throttled(wait));
         }
         let stale = match lookup {
@@ -265,14 +277,14 @@ impl VerifyService {
             Lookup::Miss => None,
             Lookup::Stale(stale) => Some(stale),
         };
-        let epoch = self.cache.epoch();
+        let epoch = self.inner.cache.epoch();
         match self
-            .guarded(store::find_by_digest(&self.pool, &digest))
+            .guarded(store::find_by_digest(&self.inner.pool, &digest))
             .await
         {
             Ok(found) => {
                 let key = found.map(|row| Arc::new(CachedKey::new(row)));
-                self.cache.fill_key(digest, key.clone(), epoch);
+                self.inner.cache.fill_key(digest, key.clone(), epoch);
                 Ok(key)
             }
             Err(Error::Database(err)) => self.degraded(stale, &err, "this key").map(Some),
@@ -282,7 +294,7 @@ impl VerifyService {
 
     /// A `NOT_FOUND` answer, spent from the verifier's budget of unknown keys.
     fn not_found(&self, verifier: &VerifierAuth) -> Result<Verdict> {
-        match self.throttle.spend(verifier.id) {
+        match self.inner.throttle.spend(verifier.id) {
             Some(wait) => Err(Error::Throttled(wait)),
             None => Ok(Verdict::refused(Code::NotFound)),
         }
@@ -302,7 +314,7 @@ impl VerifyService {
             return self.not_found(verifier);
         }
         let Some(key) = self
-            .key(self.hasher.digest(&input.key), verifier)
+            .key(self.inner.hasher.digest(&input.key), verifier)
             .await?
             .filter(|key| key.row.keyspace_id == verifier.keyspace_id)
         else {
@@ -329,14 +341,14 @@ impl VerifyService {
                 window_seconds,
             });
         let rate = match rate_limit {
-            Some(limit) => Some((limit, self.rates.check(row.id, limit, now).await)),
+            Some(limit) => Some((limit, self.inner.rates.check(row.id, limit, now).await)),
             None => None,
         };
         let rate_allows = rate.map(|(_, check)| check.allowed);
         // Quota is spent only once the rate limit let the request through.
         let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
             let cost = i64::from(input.cost);
-            let spend = self.quotas.spend(row.id, row.generation, cost, now);
+            let spend = self.inner.quotas.spend(row.id, row.generation, cost, now);
             match self.guarded(spend).await {
                 Ok(spend) => Some(spend),
                 Err(Error::Database(err)) => {
@@ -382,37 +394,37 @@ impl VerifyService {
 
     fn count(&self, key: &CachedKey, code: Code, now: chrono::DateTime<Utc>) {
         if let Some(outcome) = Outcome::of(code) {
-            self.usage.record(key.row.id, outcome, now);
+            self.inner.usage.record(key.row.id, outcome, now);
         }
     }
 
     /// Writes the usage counted since the last flush; on failure (the database is away)
     /// keeps it for the next one. Gives back the credit of expired quota leases.
     pub async fn flush(&self) -> Result<()> {
-        let _one_at_a_time = self.flushing.lock().await;
-        let batch = self.usage.take();
+        let _one_at_a_time = self.inner.flushing.lock().await;
+        let batch = self.inner.usage.take();
         if !batch.is_empty() {
-            if let Err(err) = usage::store::write(&self.pool, &batch).await {
-                self.usage.restore(batch);
+            if let Err(err) = usage::store::write(&self.inner.pool, &batch).await {
+                self.inner.usage.restore(batch);
                 return Err(err);
             }
             metrics::counter!("verify_usage_flushed_total").increment(batch.total() as u64);
             // The database answers again: the hot path may use it at once.
-            self.breaker.close();
+            self.inner.breaker.close();
         }
-        self.quotas.sweep().await?;
+        self.inner.quotas.sweep().await?;
         Ok(())
     }
 
     /// The instance is stopping: writes all usage and gives back all leased credit.
     pub async fn shut_down(&self) -> Result<()> {
         let usage = self.flush().await;
-        let quotas = self.quotas.return_all().await;
+        let quotas = self.inner.quotas.return_all().await;
         usage.and(quotas.map(drop))
     }
 
     /// Forgets idle throttle budgets (call every minute or so).
     pub fn forget_idle(&self) {
-        self.throttle.forget_idle();
+        self.inner.throttle.forget_idle();
     }
 }
