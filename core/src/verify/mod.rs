@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod decision;
+mod keyed;
 pub mod listener;
 pub mod quota;
 pub mod rate;

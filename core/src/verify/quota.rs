@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::keyed::KeyedState;
 use crate::error::Result;
 use crate::keys::model::QuotaPeriod;
 use crate::keys::store::{self, QuotaGrant};
@@ -128,7 +129,7 @@ type Return = (Uuid, DateTime<Utc>, i64);
 #[derive(Clone)]
 pub struct QuotaLedger {
     pool: PgPool,
-    leases: moka::sync::Cache<Uuid, Arc<tokio::sync::Mutex<Lease>>>,
+    leases: Arc<KeyedState<tokio::sync::Mutex<Lease>>>,
     /// Database writes made: leases taken and batches of credit given back.
     writes: Arc<AtomicU64>,
 }
@@ -136,7 +137,7 @@ pub struct QuotaLedger {
 impl std::fmt::Debug for QuotaLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QuotaLedger")
-            .field("leases", &self.leases.entry_count())
+            .field("leases", &self.leases.len())
             .finish()
     }
 }
@@ -146,9 +147,9 @@ impl QuotaLedger {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            // No eviction by time or size: a lease leaves only through `sweep` or
-            // `return_all`, which give its credit back first.
-            leases: moka::sync::Cache::builder().build(),
+            // Never evicted: a lease is emptied only by `sweep` or `return_all`, which
+            // give its credit back first.
+            leases: Arc::default(),
             writes: Arc::default(),
         }
     }
@@ -162,7 +163,7 @@ impl QuotaLedger {
         cost: i64,
         now: DateTime<Utc>,
     ) -> Result<Spend> {
-        let entry = self.leases.get_with(key, Default::default);
+        let entry = self.leases.get_or_insert_with(key, Default::default);
         let mut lease = entry.lock().await;
         if !lease.current(now) {
             // A new period: the old credit is void (the database resets it too).
@@ -248,8 +249,8 @@ impl QuotaLedger {
         let now = Utc::now();
         let mut held = Vec::new();
         let mut returns: Vec<Return> = Vec::new();
-        for (_, entry) in &self.leases {
-            let Ok(lease) = Arc::clone(&entry).try_lock_owned() else {
+        for entry in self.leases.entries() {
+            let Ok(lease) = entry.try_lock_owned() else {
                 continue;
             };
             let old = lease.taken.is_none_or(|t| t.elapsed() >= LEASE_TTL);
@@ -294,7 +295,7 @@ impl QuotaLedger {
     /// Credit this instance holds, by paying key (for tests and diagnostics).
     pub fn outstanding(&self) -> HashMap<Uuid, i64> {
         let mut out = HashMap::new();
-        for (_, entry) in &self.leases {
+        for entry in self.leases.entries() {
             if let Ok(lease) = entry.try_lock() {
                 *out.entry(lease.account).or_default() += lease.balance;
             }

@@ -12,11 +12,11 @@
 //! `verify_rate_fallbacks_total`) rather than failing verification.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::keyed::KeyedState;
 use crate::keys::model::RateLimit;
 
 /// The counters of one key.
@@ -86,29 +86,19 @@ impl Window {
     }
 }
 
-/// The windows of every recently used key, in this process. Entries idle for a day are
-/// dropped; a key whose limit changed starts a fresh window.
-#[derive(Clone)]
+/// The windows of every recently used key, in this process. Windows quiet for two of
+/// their lengths are dropped by [`LocalRates::forget_idle`]; a key whose limit changed
+/// starts a fresh window.
+#[derive(Clone, Default)]
 pub struct LocalRates {
-    windows: moka::sync::Cache<Uuid, Arc<Mutex<Window>>>,
+    windows: Arc<KeyedState<Mutex<Window>>>,
 }
 
 impl std::fmt::Debug for LocalRates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalRates")
-            .field("keys", &self.windows.entry_count())
+            .field("keys", &self.windows.len())
             .finish()
-    }
-}
-
-impl Default for LocalRates {
-    fn default() -> Self {
-        Self {
-            windows: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(StdDuration::from_secs(86_400))
-                .build(),
-        }
     }
 }
 
@@ -117,7 +107,7 @@ impl LocalRates {
     pub fn check(&self, key: Uuid, limit: RateLimit, now: DateTime<Utc>) -> RateCheck {
         let window = self
             .windows
-            .get_with(key, || Arc::new(Mutex::new(Window::new(limit, now))));
+            .get_or_insert_with(key, || Mutex::new(Window::new(limit, now)));
         let mut window = window
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -125,6 +115,17 @@ impl LocalRates {
             *window = Window::new(limit, now);
         }
         window.check(now)
+    }
+
+    /// Drops the windows of keys quiet for two window lengths (they would start
+    /// afresh anyway).
+    pub fn forget_idle(&self, now: DateTime<Utc>) {
+        self.windows.retain(|window| {
+            window
+                .lock()
+                .map(|w| now - w.start < w.length() + w.length())
+                .unwrap_or(false)
+        });
     }
 }
 
@@ -229,6 +230,11 @@ impl RateLimits {
         }
         self.local.check(key, limit, now)
     }
+
+    /// Drops idle local windows.
+    pub fn forget_idle(&self, now: DateTime<Utc>) {
+        self.local.forget_idle(now);
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +297,21 @@ mod tests {
             "and it does let traffic through: {}",
             passed.len()
         );
+    }
+
+    #[test]
+    fn idle_windows_are_forgotten() {
+        let limits = LocalRates::default();
+        let limit = RateLimit {
+            limit: 1,
+            window_seconds: 1,
+        };
+        let (quiet, busy) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(limits.check(quiet, limit, at(0)).allowed);
+        assert!(limits.check(busy, limit, at(2500)).allowed);
+        limits.forget_idle(at(3000));
+        assert_eq!(limits.windows.len(), 1, "only the busy key's window stays");
+        assert!(!limits.check(busy, limit, at(3100)).allowed);
     }
 
     #[test]

@@ -423,8 +423,9 @@ impl VerifyService {
         usage.and(quotas.map(drop))
     }
 
-    /// Forgets idle throttle budgets (call every minute or so).
+    /// Forgets idle throttle budgets and rate windows (call every minute or so).
     pub fn forget_idle(&self) {
         self.inner.throttle.forget_idle();
+        self.inner.rates.forget_idle(Utc::now());
     }
 }
