@@ -180,7 +180,9 @@ impl VerifyCache {
 
     fn classify<T: Clone>(&self, entry: Entry<T>) -> Lookup<T> {
         let trusted = entry.trust == self.trust.load(Ordering::SeqCst);
-        let fresh_for = if self.lost_since().is_some() {
+        // Read once: every lookup on the hot path comes through here.
+        let lost_since = self.lost_since();
+        let fresh_for = if lost_since.is_some() {
             FRESH_WITHOUT_LISTENER
         } else {
             FRESH_FOR
@@ -193,7 +195,7 @@ impl VerifyCache {
         }
         // Known current until the listener was lost (entries read before), or until
         // it was read (entries read since, while the listener was away).
-        let current_at = match (trusted, self.lost_since()) {
+        let current_at = match (trusted, lost_since) {
             (false, Some(lost)) => lost.max(entry.filled),
             _ => entry.filled,
         };

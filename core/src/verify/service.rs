@@ -98,6 +98,12 @@ impl Verdict {
     }
 }
 
+/// A degraded-mode refusal (503), counted.
+fn unavailable(detail: String) -> Error {
+    metrics::counter!("verify_degraded_total", "result" => "unavailable").increment(1);
+    Error::Unavailable(detail)
+}
+
 /// Verification over the database, the key hasher and this instance's caches, rate
 /// windows, quota leases and usage counts. One reference count to clone: axum clones
 /// the state for every request.
@@ -113,11 +119,11 @@ struct Inner {
     rates: RateLimits,
     cache: Arc<VerifyCache>,
     quotas: QuotaLedger,
-    usage: Arc<UsageBuffer>,
-    throttle: Arc<UnknownKeyThrottle>,
-    breaker: Arc<Breaker>,
+    usage: UsageBuffer,
+    throttle: UnknownKeyThrottle,
+    breaker: Breaker,
     /// One flush at a time (the periodic one, a test's, the last one at shutdown).
-    flushing: Arc<tokio::sync::Mutex<()>>,
+    flushing: tokio::sync::Mutex<()>,
 }
 
 /// The longest a database call may hold up a verification before it counts as failed.
@@ -164,10 +170,10 @@ impl VerifyService {
             hasher,
             rates: config.rates,
             cache: Arc::new(VerifyCache::new(config.degraded_for)),
-            usage: Arc::default(),
-            throttle: Arc::new(UnknownKeyThrottle::new(config.unknown_keys)),
-            breaker: Arc::default(),
-            flushing: Arc::default(),
+            usage: UsageBuffer::default(),
+            throttle: UnknownKeyThrottle::new(config.unknown_keys),
+            breaker: Breaker::default(),
+            flushing: tokio::sync::Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -244,13 +250,10 @@ impl VerifyService {
                 metrics::counter!("verify_degraded_total", "result" => "served").increment(1);
                 Ok(value)
             }
-            _ => {
-                metrics::counter!("verify_degraded_total", "result" => "unavailable").increment(1);
-                Err(Error::Unavailable(format!(
-                    "The database is unreachable and {what} is not known to this instance; \
-                     try again shortly."
-                )))
-            }
+            _ => Err(unavailable(format!(
+                "The database is unreachable and {what} is not known to this instance; \
+                 try again shortly."
+            ))),
         }
     }
 
@@ -353,9 +356,7 @@ impl VerifyService {
                 Ok(spend) => Some(spend),
                 Err(Error::Database(err)) => {
                     tracing::debug!(error = %err, "quota lease failed");
-                    metrics::counter!("verify_degraded_total", "result" => "unavailable")
-                        .increment(1);
-                    return Err(Error::Unavailable(
+                    return Err(unavailable(
                         "The database is unreachable and this instance holds no quota \
                          credit for the key; try again shortly."
                             .into(),

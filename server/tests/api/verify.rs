@@ -1,6 +1,8 @@
 //! `POST /v1/verify`: every outcome code, verifier authentication, input errors, and
 //! quotas that are never overspent, also across two instances.
 
+use std::borrow::Borrow;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -25,9 +27,11 @@ pub(crate) async fn verify(app: &TestApp, token: &str, body: &Value) -> (u16, Va
     app.post_json("/v1/verify", token, body).await
 }
 
-/// Verifies and returns the code, asserting the answer is a 200.
-async fn code(app: &TestApp, token: &str, body: Value) -> String {
-    let (status, answer) = verify(app, token, &body).await;
+/// Verifies and returns the code, asserting the answer is a 200 and that a refusal
+/// discloses nothing.
+pub(crate) async fn code(app: &TestApp, token: &str, body: impl Borrow<Value>) -> String {
+    let body = body.borrow();
+    let (status, answer) = verify(app, token, body).await;
     assert_eq!(status, 200, "{body}: {answer}");
     if answer["valid"] != true {
         // A refusal discloses nothing about the key.

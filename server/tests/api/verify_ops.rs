@@ -9,16 +9,10 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::helpers::{DbProxy, KeyWorld, TestApp, problem};
-use crate::verify::{secret, verifier, verify};
+use crate::verify::{code, secret, verifier, verify};
 
 fn id(key: &Value) -> String {
     key["id"].as_str().expect("id").to_owned()
-}
-
-async fn code(app: &TestApp, token: &str, body: &Value) -> String {
-    let (status, answer) = verify(app, token, body).await;
-    assert_eq!(status, 200, "{answer}");
-    answer["code"].as_str().expect("code").to_owned()
 }
 
 /// Writes the instance's pending usage now (what its flusher does every second).
