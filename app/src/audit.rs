@@ -39,8 +39,9 @@ pub struct AuditPage {
     pub next_cursor: Option<i64>,
 }
 
-/// The filters of the page; empty strings mean "any".
+/// The filters of the page; empty strings (or absent fields) mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuditFilters {
     /// Actor id.
     pub actor_id: String,
@@ -78,10 +79,11 @@ pub async fn verify_audit_chain() -> Result<ChainStatus, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-mod server {
+pub mod server {
+    //! The audit server functions' bodies, and what the CSV export shares with them.
+
     use std::collections::HashMap;
 
-    use chrono::{NaiveDateTime, Utc};
     use locksmith_core::audit::{self, AuditFilter};
     use locksmith_core::identity::Role;
     use locksmith_core::identity::users;
@@ -90,24 +92,24 @@ mod server {
     use super::{AuditFilters, AuditPage, AuditRow, ChainStatus};
     use crate::auth::server::{pool, require};
     use crate::error::AppError;
-    use crate::form::optional;
+    use crate::form::{optional, time};
 
     const PAGE: i64 = 50;
 
-    fn time(field: &str, raw: &str) -> Result<Option<chrono::DateTime<Utc>>, AppError> {
-        optional(raw)
-            .map(|v| {
-                NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M")
-                    .map(|t| t.and_utc())
-                    .map_err(|_| {
-                        AppError::Invalid(format!("{field}: use the form YYYY-MM-DDTHH:MM (UTC)"))
-                    })
-            })
-            .transpose()
-    }
-
     pub(super) async fn entries(filters: AuditFilters) -> Result<AuditPage, AppError> {
         require(&[Role::Admin, Role::Auditor]).await?;
+        let (filter, cursor) = parse(&filters)?;
+        let pool = pool()?;
+        let entries = audit::list(&pool, &filter, cursor, PAGE).await?;
+        let next_cursor = (entries.len() as i64 == PAGE)
+            .then(|| entries.last().map(|e| e.id))
+            .flatten();
+        let items = rows(&pool, entries).await?;
+        Ok(AuditPage { items, next_cursor })
+    }
+
+    /// The filter and cursor the page's fields describe; errors name the field.
+    pub fn parse(filters: &AuditFilters) -> Result<(AuditFilter, Option<i64>), AppError> {
         let actor_id = optional(&filters.actor_id)
             .map(|v| {
                 Uuid::parse_str(&v).map_err(|_| AppError::Invalid("actor: not a user id".into()))
@@ -127,24 +129,22 @@ mod server {
             from: time("from", &filters.from)?,
             to: time("to", &filters.to)?,
         };
-        let pool = pool()?;
-        let entries = audit::list(&pool, &filter, cursor, PAGE).await?;
-        // Show actors by email: one lookup per distinct actor on the page.
-        let mut emails: HashMap<Uuid, String> = HashMap::new();
-        for id in entries.iter().filter_map(|e| e.actor_id) {
-            if !emails.contains_key(&id)
-                && let Some(user) = users::find(&pool, id).await?
-            {
-                emails.insert(id, user.email);
-            }
-        }
-        let next_cursor = (entries.len() as i64 == PAGE)
-            .then(|| entries.last().map(|e| e.id))
-            .flatten();
+        Ok((filter, cursor))
+    }
+
+    /// Entries as the portal shows them, actors by email (one query for the page).
+    pub async fn rows(
+        pool: &sqlx::PgPool,
+        entries: Vec<audit::Entry>,
+    ) -> Result<Vec<AuditRow>, AppError> {
+        let mut ids: Vec<Uuid> = entries.iter().filter_map(|e| e.actor_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let emails: HashMap<Uuid, String> = users::emails(pool, &ids).await?.into_iter().collect();
         let pretty = |v: Option<serde_json::Value>| {
             v.map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
         };
-        let items = entries
+        Ok(entries
             .into_iter()
             .map(|e| AuditRow {
                 id: e.id,
@@ -162,8 +162,7 @@ mod server {
                 before: pretty(e.before),
                 after: pretty(e.after),
             })
-            .collect();
-        Ok(AuditPage { items, next_cursor })
+            .collect())
     }
 
     pub(super) async fn verify() -> Result<ChainStatus, AppError> {

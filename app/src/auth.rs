@@ -163,7 +163,12 @@ pub mod server {
     /// The signed-in user, read fresh from the database (a disabled account or a changed
     /// role takes effect at once). Ends sessions past the absolute timeout.
     pub async fn session_user() -> Result<Option<User>, AppError> {
-        let session = session().await?;
+        user_of(&session().await?, &pool()?).await
+    }
+
+    /// The user of `session`, as [`session_user`] reads it, for handlers outside Leptos
+    /// (the CSV export).
+    pub async fn user_of(session: &Session, pool: &PgPool) -> Result<Option<User>, AppError> {
         let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(store_err)? else {
             return Ok(None);
         };
@@ -176,7 +181,7 @@ pub mod server {
             session.flush().await.map_err(store_err)?;
             return Ok(None);
         }
-        match users::find(&pool()?, id).await?.filter(|u| !u.disabled) {
+        match users::find(pool, id).await?.filter(|u| !u.disabled) {
             Some(user) => Ok(Some(user)),
             None => {
                 session.flush().await.map_err(store_err)?;

@@ -29,6 +29,12 @@ pub enum AppError {
     /// Input that breaks a rule; the message names the field.
     #[error("{0}")]
     Invalid(String),
+    /// A rule of the caller's role or policy refuses this; the message says which.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// No such thing, or the caller may not see it (the two are not told apart).
+    #[error("Not found: it does not exist, or you cannot see it.")]
+    NotFound,
     /// The database did not answer.
     #[error("The database is unavailable right now. Try again in a moment.")]
     DatabaseUnavailable,
@@ -56,7 +62,8 @@ impl AppError {
         match self {
             Self::InvalidCredentials | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossSite | Self::NotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,8 +85,19 @@ impl From<locksmith_core::Error> for AppError {
         use locksmith_core::Error as E;
         match err {
             E::Invalid(m) | E::Conflict(m) => Self::Invalid(m),
-            E::Forbidden(_) => Self::Forbidden,
-            E::NotFound => Self::Invalid("Not found.".into()),
+            E::Forbidden(m) => Self::NotAllowed(m),
+            E::NotFound => Self::NotFound,
+            E::Batch(items) => Self::Invalid(
+                items
+                    .iter()
+                    .take(3)
+                    .map(|i| match i.id {
+                        Some(id) => format!("{}: {id}", i.detail),
+                        None => format!("{} (item {})", i.detail, i.index + 1),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             E::Unavailable(m) => {
                 tracing::warn!(reason = %m, "server function: unavailable");
                 Self::DatabaseUnavailable

@@ -7,9 +7,12 @@
 pub mod audit;
 pub mod auth;
 pub mod components;
+pub mod dashboard;
 pub mod error;
 #[cfg(feature = "ssr")]
 mod form;
+pub mod keys;
+pub mod keyspaces;
 pub mod pages;
 pub mod status;
 pub mod users;
@@ -17,11 +20,15 @@ pub mod users;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
 use crate::pages::audit::AuditPage;
+use crate::pages::key::KeyPage;
+use crate::pages::keys::KeysPage;
+use crate::pages::keyspaces::KeyspacesPage;
+use crate::pages::new_key::NewKeyPage;
 use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound, users::UsersPage};
 
 /// The page's Content-Security-Policy: scripts only from this origin or carrying this
@@ -81,6 +88,10 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("login") view=LoginPage />
                     <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
                     <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("keys") view=KeysPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("keys"), StaticSegment("new")) view=NewKeyPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("keys"), ParamSegment("id")) view=KeyPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("keyspaces") view=KeyspacesPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backoff;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod identity;

@@ -3,6 +3,7 @@
 //! integration tests drive directly.
 
 pub mod api;
+pub mod audit_export;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::middleware;
+use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use locksmith_app::{App, shell};
@@ -10,6 +11,7 @@ use secrecy::ExposeSecret;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::audit_export;
 use crate::config::Settings;
 use crate::http::csrf;
 use crate::secrets::Secrets;
@@ -21,6 +23,8 @@ const IDLE_TIMEOUT_MINUTES: i64 = 30;
 
 fn provide(state: &AppState) {
     provide_context(state.pool.clone());
+    provide_context(state.keys.clone());
+    provide_context(state.dashboard.clone());
     provide_context(state.auth.lockout.clone());
 }
 
@@ -44,6 +48,7 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
         .with_signed(cookie_key(secrets));
     // `leptos_routes_with_context` registers every server function (`/api/...`) too.
     Router::new()
+        .route("/audit/export.csv", get(audit_export::audit_csv))
         .leptos_routes_with_context(state, routes, context.clone(), move || {
             shell(options.clone())
         })

@@ -147,6 +147,7 @@ impl Application {
             leptos_options: Arc::new(leptos_options),
             keys: KeyService::new(pool.clone(), hasher.clone()),
             verify: VerifyService::new(pool.clone(), hasher, verify_config),
+            dashboard: locksmith_core::dashboard::Dashboard::new(pool.clone()),
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
@@ -159,6 +160,8 @@ impl Application {
             )),
         };
         tokio::spawn(forget_idle_limits(Arc::downgrade(&state.limits)));
+        // The one costly dashboard answer, computed before anyone asks for it.
+        state.dashboard.warm_up();
         Ok(Self {
             verify: state.verify.clone(),
             router: http::router(state, settings, &secrets),

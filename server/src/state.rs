@@ -8,6 +8,7 @@ use leptos::config::LeptosOptions;
 use locksmith_core::identity::login::LockoutPolicy;
 use sqlx::PgPool;
 
+use locksmith_core::dashboard::Dashboard;
 use locksmith_core::keys::KeyService;
 use locksmith_core::verify::VerifyService;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub limits: Arc<ApiLimits>,
     /// Key verification.
     pub verify: VerifyService,
+    /// The portal's dashboard queries (with its cache of the busiest keys).
+    pub dashboard: Dashboard,
 }
 
 /// Leptos' handlers take the options by value: copied only for portal requests.

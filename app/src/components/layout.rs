@@ -23,6 +23,18 @@ const NAV: &[NavItem] = &[
         roles: EVERYONE,
     },
     NavItem {
+        href: "/keys",
+        label: "Keys",
+        external: false,
+        roles: EVERYONE,
+    },
+    NavItem {
+        href: "/keyspaces",
+        label: "Keyspaces",
+        external: false,
+        roles: READERS,
+    },
+    NavItem {
         href: "/users",
         label: "Users",
         external: false,
@@ -99,7 +111,10 @@ pub fn Layout(children: Children) -> impl IntoView {
 fn NavLink(item: &'static NavItem) -> impl IntoView {
     let location = leptos_router::hooks::use_location();
     let href = item.href;
-    let current = move || location.pathname.get() == href;
+    let current = move || {
+        let path = location.pathname.get();
+        path == href || (href != "/" && path.starts_with(&format!("{href}/")))
+    };
     view! {
         <a
             href=href

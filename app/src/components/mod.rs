@@ -1,7 +1,11 @@
 //! Components shared by the pages.
 
+pub mod chart;
+pub mod dialog;
 pub mod layout;
+pub mod secret;
 pub mod status_page;
+pub mod ui;
 
 /// Loads `path` as a whole new page (not a client-side navigation), so that everything on
 /// it renders for the new session; used after signing in and out.

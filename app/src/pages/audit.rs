@@ -47,6 +47,18 @@ fn AuditLog() -> impl IntoView {
                 <p class="mt-1 text-sm text-slate-600">"Every change, newest first. Entries are chained by hash: editing history is detectable."</p>
             </div>
             <div class="flex items-center gap-3">
+                <a
+                    href=move || {
+                        let mut q = query.get();
+                        q.remove("cursor");
+                        format!("/audit/export.csv{}", q.to_query_string())
+                    }
+                    rel="external"
+                    download=""
+                    class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm font-medium hover:bg-slate-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500"
+                >
+                    "Export CSV"
+                </a>
                 <ActionForm action=verify>
                     <button type="submit" class="rounded-md border border-slate-300 bg-white px-3 py-2 text-sm font-medium hover:bg-slate-50">"Verify chain"</button>
                 </ActionForm>
@@ -121,8 +133,9 @@ fn AuditLog() -> impl IntoView {
     }
 }
 
+/// One audit entry, expandable to its before and after (also on a key's page).
 #[component]
-fn Entry(entry: AuditRow) -> impl IntoView {
+pub fn Entry(entry: AuditRow) -> impl IntoView {
     let has_diff = entry.before.is_some() || entry.after.is_some();
     let action_attr = entry.action.clone();
     let when = entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string();

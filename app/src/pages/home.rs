@@ -1,9 +1,13 @@
-//! The overview: what this installation is and whether its database is healthy, read
-//! live from the server, with a button to check again.
+//! The overview: the dashboard (keys by status, verifications over the last day and
+//! month, busiest keys, keys expiring soon, quotas nearly spent) and the state of this
+//! installation, with a button to check it again.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::chart::UsageChart;
+use crate::components::ui::{CARD, ErrorNote, Field, Gauge, Loading, SECONDARY, count};
+use crate::dashboard::{DashboardView, KeyLine, dashboard};
 use crate::error::AppError;
 use crate::status::{SystemStatusView, system_status};
 
@@ -19,40 +23,140 @@ pub fn HomePage() -> impl IntoView {
 
 #[component]
 fn Overview() -> impl IntoView {
-    // Each click bumps the counter, which re-runs the resource (one round trip).
-    let checks = RwSignal::new(1_u32);
-    let status = Resource::new(move || checks.get(), |_| system_status());
+    let data = Resource::new(|| (), |()| dashboard());
     view! {
         <Title text="Overview" />
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
                 <h1 class="text-2xl font-bold tracking-tight">"Overview"</h1>
-                <p class="mt-1 text-sm text-slate-600">"The state of this Locksmith installation."</p>
+                <p class="mt-1 text-sm text-slate-600">"Your keys and their traffic at a glance, and the state of this installation."</p>
             </div>
-            <button
-                type="button"
-                data-testid="check-again"
-                on:click=move |_| checks.update(|n| *n += 1)
-                class="rounded-md bg-sky-700 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-500 disabled:opacity-60"
-            >
-                "Check again"
-            </button>
         </div>
-        <section aria-labelledby="status-heading" class="mt-6 rounded-lg border border-slate-200 bg-white shadow-sm">
-            <div class="flex items-center justify-between border-b border-slate-200 px-5 py-3">
+        <Transition fallback=|| view! { <div class="mt-6"><Loading label="Loading the dashboard…" /></div> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => view! { <Dashboard data=d /> }.into_any(),
+                    Err(e) => view! { <div class="mt-6"><ErrorNote message=e.to_string() /></div> }.into_any(),
+                }
+            })}
+        </Transition>
+        <SystemStatus />
+    }
+}
+
+#[component]
+fn Dashboard(data: DashboardView) -> impl IntoView {
+    let c = data.counts;
+    let scope = if data.all_keys {
+        "All keys"
+    } else {
+        "Your keys"
+    };
+    let tile = |label: &'static str, status: &'static str, n: i64, symbol: &'static str| {
+        view! {
+            <a href=format!("/keys?status={status}") class=format!("block p-4 hover:bg-slate-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500 {CARD}") data-testid=format!("count-{status}")>
+                <p class="text-xs font-medium uppercase tracking-wide text-slate-500"><span aria-hidden="true">{symbol}" "</span>{label}</p>
+                <p class="mt-1 text-2xl font-semibold tabular-nums">{count(n)}</p>
+            </a>
+        }
+    };
+    view! {
+        <section aria-labelledby="keys-heading" class="mt-6">
+            <h2 id="keys-heading" class="text-sm font-medium text-slate-700">{format!("{scope}: {}", count(c.total()))}</h2>
+            <div class="mt-2 grid grid-cols-2 gap-3 sm:grid-cols-4" data-testid="status-tiles">
+                {tile("Active", "active", c.active, "●")}
+                {tile("Disabled", "disabled", c.disabled, "❚❚")}
+                {tile("Expired", "expired", c.expired, "◷")}
+                {tile("Revoked", "revoked", c.revoked, "✕")}
+            </div>
+        </section>
+        <section aria-label="Verifications" class="mt-6 grid gap-6 lg:grid-cols-2">
+            <div class=format!("p-5 {CARD}")>
+                <UsageChart points=data.hours hourly=true title="Verifications, last 24 hours" testid="chart-24h" />
+            </div>
+            <div class=format!("p-5 {CARD}")>
+                <UsageChart points=data.days hourly=false title="Verifications, last 30 days" testid="chart-30d" />
+            </div>
+        </section>
+        <div class="mt-6 grid gap-6 lg:grid-cols-3">
+            <KeyList title="Top keys, last 24 hours" empty="No verifications in the last 24 hours." lines=data.top testid="top-keys" />
+            <KeyList title="Expiring in the next 14 days" empty="No key expires in the next 14 days." lines=data.expiring testid="expiring-keys" />
+            <KeyList title="Quotas above 80%" empty="No quota is above 80%." lines=data.quotas testid="quota-alerts" />
+        </div>
+    }
+}
+
+#[component]
+fn KeyList(
+    title: &'static str,
+    empty: &'static str,
+    lines: Vec<KeyLine>,
+    testid: &'static str,
+) -> impl IntoView {
+    let body = if lines.is_empty() {
+        view! { <p class="px-4 py-6 text-sm text-slate-500">{empty}</p> }.into_any()
+    } else {
+        view! {
+            <ol class="divide-y divide-slate-100">
+                {lines.into_iter().map(|l| view! {
+                    <li class="px-4 py-2 text-sm">
+                        <a href=format!("/keys/{}", l.id) class="font-medium text-sky-800 hover:underline">{l.name}</a>
+                        <span class="ml-2 font-mono text-xs text-slate-500">{format!("{}…", l.start)}</span>
+                        <p class="text-xs text-slate-600">{l.detail}</p>
+                        {l.percent.map(|p| view! {
+                            <div class="mt-1" role="meter" aria-label="Quota used" aria-valuemin="0" aria-valuemax="100" aria-valuenow=p.to_string()>
+                                <Gauge percent=p fill={if p >= 100 { "fill-red-600" } else { "fill-amber-500" }} thin=true />
+                            </div>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ol>
+        }
+        .into_any()
+    };
+    view! {
+        <section class=CARD aria-label=title data-testid=testid>
+            <h2 class="border-b border-slate-200 px-4 py-3 text-sm font-semibold">{title}</h2>
+            {body}
+        </section>
+    }
+}
+
+#[component]
+fn SystemStatus() -> impl IntoView {
+    // Each click bumps the counter, which re-runs the resource (one round trip); the
+    // answer carries the number of the check it answers, so a test can wait for it.
+    let checks = RwSignal::new(1_u32);
+    let status = Resource::new(
+        move || checks.get(),
+        |n| async move { (n, system_status().await) },
+    );
+    view! {
+        <section aria-labelledby="status-heading" class=format!("mt-6 {CARD}")>
+            <div class="flex flex-wrap items-center justify-between gap-3 border-b border-slate-200 px-5 py-3">
                 <h2 id="status-heading" class="font-semibold">"System status"</h2>
-                <p class="text-xs text-slate-500" data-testid="check-count" aria-live="polite">
-                    {move || match checks.get() {
-                        1 => "Checked once".to_owned(),
-                        n => format!("Checked {n} times"),
-                    }}
-                </p>
+                <div class="flex items-center gap-3">
+                    <p class="text-xs text-slate-500" data-testid="check-count" aria-live="polite">
+                        {move || match checks.get() {
+                            1 => "Checked once".to_owned(),
+                            n => format!("Checked {n} times"),
+                        }}
+                    </p>
+                    <button
+                        type="button"
+                        data-testid="check-again"
+                        on:click=move |_| checks.update(|n| *n += 1)
+                        class=SECONDARY
+                    >
+                        "Check again"
+                    </button>
+                </div>
             </div>
             <Transition fallback=|| view! { <p class="px-5 py-6 text-sm text-slate-500">"Checking…"</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
-                        Ok(s) => view! { <StatusDetails status=s /> }.into_any(),
-                        Err(e) => view! { <StatusError error=e /> }.into_any(),
+                        (n, Ok(s)) => view! { <StatusDetails status=s check=n /> }.into_any(),
+                        (_, Err(e)) => view! { <StatusError error=e /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -61,7 +165,7 @@ fn Overview() -> impl IntoView {
 }
 
 #[component]
-fn StatusDetails(status: SystemStatusView) -> impl IntoView {
+fn StatusDetails(status: SystemStatusView, check: u32) -> impl IntoView {
     let schema = status
         .schema_version
         .map_or_else(|| "none applied".to_owned(), |v| v.to_string());
@@ -71,7 +175,7 @@ fn StatusDetails(status: SystemStatusView) -> impl IntoView {
         ("bg-amber-100 text-amber-900", "Migration pending")
     };
     view! {
-        <dl class="grid gap-x-6 gap-y-4 px-5 py-5 text-sm sm:grid-cols-2" data-testid="status-details">
+        <dl class="grid gap-x-6 gap-y-4 px-5 py-5 text-sm sm:grid-cols-2" data-testid="status-details" data-check=check.to_string()>
             <Field label="Database">
                 <span class="inline-flex items-center gap-2">
                     <span class="inline-block h-2 w-2 rounded-full bg-emerald-500" aria-hidden="true"></span>
@@ -95,16 +199,6 @@ fn StatusDetails(status: SystemStatusView) -> impl IntoView {
                 </time>
             </Field>
         </dl>
-    }
-}
-
-#[component]
-fn Field(label: &'static str, children: Children) -> impl IntoView {
-    view! {
-        <div>
-            <dt class="text-xs font-medium uppercase tracking-wide text-slate-500">{label}</dt>
-            <dd class="mt-1 text-slate-900">{children()}</dd>
-        </div>
     }
 }
 

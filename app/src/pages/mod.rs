@@ -3,6 +3,10 @@
 pub mod audit;
 pub mod forbidden;
 pub mod home;
+pub mod key;
+pub mod keys;
+pub mod keyspaces;
 pub mod login;
+pub mod new_key;
 pub mod not_found;
 pub mod users;

@@ -166,6 +166,14 @@ pub async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>
     )
 }
 
+/// The emails of the users among `ids` (for showing owners and actors by name).
+pub async fn emails(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!("SELECT id, email FROM users WHERE id = ANY($1)", ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.email)).collect())
+}
+
 /// A page of users, oldest first; `after` is the id of the last user of the previous page.
 pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
     Ok(sqlx::query_as!(

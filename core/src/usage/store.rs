@@ -49,6 +49,60 @@ pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    // The dashboard's totals, hour by hour in bucket order (every writer takes these
+    // row locks after the key_usage ones and in the same order). Keys deleted meanwhile
+    // are skipped here too.
+    sqlx::query!(
+        r#"INSERT INTO usage_totals AS t (bucket, valid, rate_limited, quota_exceeded, forbidden, other)
+           SELECT b.bucket, sum(b.valid), sum(b.rate_limited), sum(b.quota_exceeded),
+                  sum(b.forbidden), sum(b.other)
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                AS b(key_id, bucket, valid, rate_limited, quota_exceeded, forbidden, other)
+           WHERE EXISTS (SELECT 1 FROM keys k WHERE k.id = b.key_id)
+           GROUP BY b.bucket
+           ORDER BY b.bucket
+           ON CONFLICT (bucket) DO UPDATE SET
+               valid = t.valid + EXCLUDED.valid,
+               rate_limited = t.rate_limited + EXCLUDED.rate_limited,
+               quota_exceeded = t.quota_exceeded + EXCLUDED.quota_exceeded,
+               forbidden = t.forbidden + EXCLUDED.forbidden,
+               other = t.other + EXCLUDED.other"#,
+        &keys,
+        &buckets,
+        &valid,
+        &rate_limited,
+        &quota_exceeded,
+        &forbidden,
+        &other,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // And per owner, in (owner, bucket) order.
+    sqlx::query!(
+        r#"INSERT INTO owner_usage AS o (owner_id, bucket, valid, rate_limited, quota_exceeded, forbidden, other)
+           SELECT k.owner_id, b.bucket, sum(b.valid), sum(b.rate_limited), sum(b.quota_exceeded),
+                  sum(b.forbidden), sum(b.other)
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                AS b(key_id, bucket, valid, rate_limited, quota_exceeded, forbidden, other)
+           JOIN keys k ON k.id = b.key_id
+           GROUP BY k.owner_id, b.bucket
+           ORDER BY k.owner_id, b.bucket
+           ON CONFLICT (owner_id, bucket) DO UPDATE SET
+               valid = o.valid + EXCLUDED.valid,
+               rate_limited = o.rate_limited + EXCLUDED.rate_limited,
+               quota_exceeded = o.quota_exceeded + EXCLUDED.quota_exceeded,
+               forbidden = o.forbidden + EXCLUDED.forbidden,
+               other = o.other + EXCLUDED.other"#,
+        &keys,
+        &buckets,
+        &valid,
+        &rate_limited,
+        &quota_exceeded,
+        &forbidden,
+        &other,
+    )
+    .execute(&mut *tx)
+    .await?;
     // The rows are locked in key order first (an UPDATE alone locks in whatever order
     // its plan visits them), so writers on several instances cannot deadlock.
     sqlx::query!(

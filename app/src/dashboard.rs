@@ -1,0 +1,143 @@
+//! The dashboard in the portal: one DTO and one server function over
+//! `locksmith_core::dashboard` (one round trip for the whole page).
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::keys::{StatusCounts, UsagePoint};
+
+/// A key in one of the dashboard's lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLine {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The first characters of the key.
+    pub start: String,
+    /// What the list is about: verifications, expiry, quota use.
+    pub detail: String,
+    /// A share, 0 to 100, for lists that have one (quotas).
+    pub percent: Option<u8>,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// Whose keys: everyone's (admins, auditors) or the viewer's (owners).
+    pub all_keys: bool,
+    /// Keys by status.
+    pub counts: StatusCounts,
+    /// Verifications over the last 24 hours, hour by hour.
+    pub hours: Vec<UsagePoint>,
+    /// Verifications over the last 30 days, day by day.
+    pub days: Vec<UsagePoint>,
+    /// The busiest keys of the last 24 hours.
+    pub top: Vec<KeyLine>,
+    /// Keys expiring within 14 days.
+    pub expiring: Vec<KeyLine>,
+    /// Keys past 80% of their quota.
+    pub quotas: Vec<KeyLine>,
+    /// When it was computed.
+    pub at: DateTime<Utc>,
+}
+
+/// The dashboard of the signed-in user.
+#[server(prefix = "/api", endpoint = "dashboard")]
+pub async fn dashboard() -> Result<DashboardView, AppError> {
+    server::dashboard().await.map_err(AppError::respond)
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use chrono::Utc;
+    use leptos::prelude::use_context;
+    use locksmith_core::dashboard::{Dashboard, KeyBrief};
+    use locksmith_core::keys::Actor;
+    use locksmith_core::usage::UsageBucket;
+
+    use super::{DashboardView, KeyLine};
+    use crate::auth::server::require;
+    use crate::components::ui::{count, relative, when};
+    use crate::error::AppError;
+    use crate::keys::{StatusCounts, UsagePoint};
+
+    fn point(b: &UsageBucket) -> UsagePoint {
+        UsagePoint {
+            at: b.bucket,
+            valid: b.valid,
+            rate_limited: b.rate_limited,
+            quota_exceeded: b.quota_exceeded,
+            forbidden: b.forbidden,
+            other: b.other,
+        }
+    }
+
+    fn line(key: KeyBrief, detail: String, percent: Option<u8>) -> KeyLine {
+        KeyLine {
+            id: key.id.to_string(),
+            name: key.name,
+            start: key.start,
+            detail,
+            percent,
+        }
+    }
+
+    pub(super) async fn dashboard() -> Result<DashboardView, AppError> {
+        let user = require(&[]).await?;
+        let actor = Actor {
+            id: user.id,
+            role: user.role,
+        };
+        let now = Utc::now();
+        let o = use_context::<Dashboard>()
+            .ok_or(AppError::Internal)?
+            .overview(actor, now)
+            .await?;
+        Ok(DashboardView {
+            all_keys: actor.only_own().is_none(),
+            counts: StatusCounts {
+                active: o.counts.active,
+                disabled: o.counts.disabled,
+                expired: o.counts.expired,
+                revoked: o.counts.revoked,
+            },
+            hours: o.hours.iter().map(point).collect(),
+            days: o.days.iter().map(point).collect(),
+            top: o
+                .top
+                .into_iter()
+                .map(|t| {
+                    let detail =
+                        format!("{} verifications, {} valid", count(t.total), count(t.valid));
+                    line(t.key, detail, None)
+                })
+                .collect(),
+            expiring: o
+                .expiring
+                .into_iter()
+                .map(|e| {
+                    let detail = format!(
+                        "expires {} ({})",
+                        when(&e.expires_at),
+                        relative(&e.expires_at, &now)
+                    );
+                    line(e.key, detail, None)
+                })
+                .collect(),
+            quotas: o
+                .quotas
+                .into_iter()
+                .map(|q| {
+                    let percent =
+                        ((q.used as f64 / q.limit.max(1) as f64) * 100.0).clamp(0.0, 100.0) as u8;
+                    let detail = format!("{} of {} used", count(q.used), count(q.limit));
+                    line(q.key, detail, Some(percent))
+                })
+                .collect(),
+            at: now,
+        })
+    }
+}

@@ -1,0 +1,364 @@
+//! Keys in the portal: DTOs and thin server functions over `locksmith_core::keys`.
+//!
+//! Forms post plain strings (so they work before the WASM loads); the server parses them
+//! and the core validates them, naming the field in every error.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditRow;
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+mod server;
+
+/// A quota and what is spent of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaRow {
+    /// Credits per period.
+    pub limit: i64,
+    /// `day`, `month` or `total`.
+    pub period: String,
+    /// Spent in the current period.
+    pub used: i64,
+    /// Left in the current period.
+    pub remaining: i64,
+    /// When the period ends (`None` for `total`).
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+impl QuotaRow {
+    /// The share spent, 0 to 100.
+    pub fn percent(&self) -> u8 {
+        if self.limit <= 0 {
+            return 100;
+        }
+        let p = (self.used.max(0) as f64 / self.limit as f64 * 100.0).round();
+        p.clamp(0.0, 100.0) as u8
+    }
+}
+
+/// A rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateRow {
+    /// Verifications per window.
+    pub limit: i32,
+    /// Window in seconds.
+    pub window_seconds: i32,
+}
+
+/// A key as the portal shows it (never its secret or digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    /// Id.
+    pub id: String,
+    /// Keyspace id.
+    pub keyspace_id: String,
+    /// Keyspace name.
+    pub keyspace: String,
+    /// Owner id.
+    pub owner_id: String,
+    /// Owner email (the id when unknown).
+    pub owner: String,
+    /// Name.
+    pub name: String,
+    /// The first characters of the key.
+    pub start: String,
+    /// `active`, `disabled`, `expired` or `revoked`.
+    pub status: String,
+    /// Switched on.
+    pub enabled: bool,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Allowed addresses; empty means any.
+    pub ip_allowlist: Vec<String>,
+    /// Metadata, pretty-printed JSON.
+    pub meta: String,
+    /// Expiry (for a rotated key: the end of its grace).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Last successful verification.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revocation.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+    /// The key it replaced.
+    pub rotated_from: Option<String>,
+    /// The key that replaced it.
+    pub rotated_to: Option<String>,
+    /// Quota.
+    pub quota: Option<QuotaRow>,
+    /// Rate limit.
+    pub rate_limit: Option<RateRow>,
+}
+
+impl KeyRow {
+    /// Whether this key was rotated and still works until the end of its grace.
+    pub fn in_grace(&self, now: DateTime<Utc>) -> bool {
+        self.rotated_to.is_some()
+            && self.status == "active"
+            && self.expires_at.is_some_and(|at| at > now)
+    }
+}
+
+/// The keys list's filters, as in the URL; empty means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFilters {
+    /// Search: part of the name, or the start of the key.
+    pub q: String,
+    /// Keyspace id.
+    pub keyspace_id: String,
+    /// Owner id.
+    pub owner_id: String,
+    /// Status.
+    pub status: String,
+    /// Cursor of the page.
+    pub cursor: String,
+}
+
+/// Key counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Usable.
+    pub active: i64,
+    /// Switched off.
+    pub disabled: i64,
+    /// Past expiry.
+    pub expired: i64,
+    /// Revoked.
+    pub revoked: i64,
+}
+
+impl StatusCounts {
+    /// All keys.
+    pub fn total(&self) -> i64 {
+        self.active + self.disabled + self.expired + self.revoked
+    }
+
+    /// The count of one status by wire name.
+    pub fn of(&self, status: &str) -> Option<i64> {
+        match status {
+            "active" => Some(self.active),
+            "disabled" => Some(self.disabled),
+            "expired" => Some(self.expired),
+            "revoked" => Some(self.revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A page of keys, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPage {
+    /// The keys.
+    pub items: Vec<KeyRow>,
+    /// The cursor of the next page.
+    pub next_cursor: Option<String>,
+    /// Counts by status of every key the caller sees.
+    pub counts: StatusCounts,
+}
+
+/// A choice in a select.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Value.
+    pub id: String,
+    /// Label.
+    pub label: String,
+}
+
+/// The limits an admin set on an owner, with what they use now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerLimits {
+    /// Most live keys (`None`: no limit).
+    pub max_keys: Option<i32>,
+    /// Live keys now.
+    pub live_keys: i64,
+    /// Scopes they may grant (`None`: any).
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// What the key forms and filters offer the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFormOptions {
+    /// Keyspaces.
+    pub keyspaces: Vec<Choice>,
+    /// Owners to choose from (admins and auditors only; empty for owners).
+    pub owners: Vec<Choice>,
+    /// The owner's own limits (owners only).
+    pub limits: Option<OwnerLimits>,
+    /// Whether the user may change keys (not auditors).
+    pub may_change: bool,
+    /// Whether the user may act for other owners (admins).
+    pub is_admin: bool,
+}
+
+/// A key with its secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSecret {
+    /// The full key. Never stored, never shown again.
+    pub secret: String,
+    /// The key.
+    pub key: KeyRow,
+}
+
+/// A rotation's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// The new key and its secret.
+    pub new: NewSecret,
+    /// The old key, working until the end of its grace.
+    pub previous: KeyRow,
+}
+
+/// Verifications in one bucket, by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePoint {
+    /// Start of the bucket.
+    pub at: DateTime<Utc>,
+    /// Valid.
+    pub valid: i64,
+    /// Refused by the rate limit.
+    pub rate_limited: i64,
+    /// Refused by the quota.
+    pub quota_exceeded: i64,
+    /// Refused by address or scope.
+    pub forbidden: i64,
+    /// Revoked, disabled or expired.
+    pub other: i64,
+}
+
+impl UsagePoint {
+    /// All verifications of the bucket.
+    pub fn total(&self) -> i64 {
+        self.valid + self.rate_limited + self.quota_exceeded + self.forbidden + self.other
+    }
+}
+
+/// Everything the key page shows, in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyDetails {
+    /// The key.
+    pub key: KeyRow,
+    /// Verifications over the last 24 hours, hour by hour.
+    pub usage: Vec<UsagePoint>,
+    /// This key's audit trail, newest first.
+    pub audit: Vec<AuditRow>,
+    /// Whether the viewer may change it.
+    pub may_change: bool,
+    /// When the page was rendered (grace and reset times are shown against it).
+    pub now: DateTime<Utc>,
+}
+
+/// The result of a bulk revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    /// Keys revoked now.
+    pub revoked: usize,
+    /// Keys that were revoked before.
+    pub already_revoked: usize,
+}
+
+/// A page of keys matching the filters, with counts (everyone; owners see their own).
+#[server(prefix = "/api", endpoint = "list_keys")]
+pub async fn list_keys(filters: KeyFilters) -> Result<KeyPage, AppError> {
+    server::list(filters).await.map_err(AppError::respond)
+}
+
+/// Keyspaces, owners and limits for the key forms.
+#[server(prefix = "/api", endpoint = "key_options")]
+pub async fn key_options() -> Result<KeyFormOptions, AppError> {
+    server::options().await.map_err(AppError::respond)
+}
+
+/// One key with its usage and audit trail.
+#[server(prefix = "/api", endpoint = "key_detail")]
+pub async fn key_detail(id: String) -> Result<KeyDetails, AppError> {
+    server::detail(id).await.map_err(AppError::respond)
+}
+
+/// A key's settings as the create and edit forms post them. Empty fields mean "none";
+/// scopes and addresses are separated by commas, spaces or new lines; `expires_at` is
+/// `YYYY-MM-DDTHH:MM` in UTC; `meta` is a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFields {
+    /// Name.
+    pub name: String,
+    /// Scopes.
+    pub scopes: String,
+    /// Expiry.
+    pub expires_at: String,
+    /// Allowed addresses and networks.
+    pub ip_allowlist: String,
+    /// Quota credits per period.
+    pub quota_limit: String,
+    /// Quota period: `day`, `month` or `total`.
+    pub quota_period: String,
+    /// Rate limit: verifications per window.
+    pub rate_limit: String,
+    /// Rate limit window in seconds.
+    pub rate_window: String,
+    /// Metadata.
+    pub meta: String,
+}
+
+/// Creates a key (`owner_id` empty: the caller); the answer holds its secret, shown once.
+#[server(prefix = "/api", endpoint = "create_key")]
+pub async fn create_key(
+    keyspace_id: String,
+    owner_id: Option<String>,
+    fields: KeyFields,
+) -> Result<NewSecret, AppError> {
+    server::create(keyspace_id, owner_id, fields)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Replaces a key's settings with the form's.
+#[server(prefix = "/api", endpoint = "edit_key")]
+pub async fn edit_key(id: String, fields: KeyFields) -> Result<KeyRow, AppError> {
+    server::edit(id, fields).await.map_err(AppError::respond)
+}
+
+/// Switches a key on or off.
+#[server(prefix = "/api", endpoint = "set_key_enabled")]
+pub async fn set_key_enabled(id: String, enabled: bool) -> Result<KeyRow, AppError> {
+    server::set_enabled(id, enabled)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Revokes a key for good.
+#[server(prefix = "/api", endpoint = "revoke_key")]
+pub async fn revoke_key(id: String, reason: String) -> Result<KeyRow, AppError> {
+    server::revoke(id, reason).await.map_err(AppError::respond)
+}
+
+/// Revokes many keys in one transaction: all of them or none.
+#[server(prefix = "/api", endpoint = "revoke_keys", input = Json)]
+pub async fn revoke_keys(ids: Vec<String>, reason: String) -> Result<BulkResult, AppError> {
+    server::revoke_many(ids, reason)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Rotates a key: a new secret, shown once; the old key works for `grace_seconds` more.
+#[server(prefix = "/api", endpoint = "rotate_key")]
+pub async fn rotate_key(id: String, grace_seconds: String) -> Result<Rotation, AppError> {
+    server::rotate(id, grace_seconds)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Ends a rotated key's grace now (`extend_seconds` empty) or moves its end
+/// `extend_seconds` later.
+#[server(prefix = "/api", endpoint = "change_grace")]
+pub async fn change_grace(id: String, extend_seconds: String) -> Result<KeyRow, AppError> {
+    server::change_grace(id, extend_seconds)
+        .await
+        .map_err(AppError::respond)
+}

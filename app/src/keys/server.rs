@@ -1,0 +1,462 @@
+//! The keys server functions' bodies: parse the form, call `KeyService`, shape DTOs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use leptos::prelude::use_context;
+use locksmith_core::audit::{self, AuditFilter};
+use locksmith_core::dashboard::Dashboard;
+use locksmith_core::identity::users::{self, User};
+use locksmith_core::keys::keyspace_store;
+use locksmith_core::keys::model::{QuotaView, RateLimit};
+use locksmith_core::keys::service::MAX_GRACE_SECONDS;
+use locksmith_core::keys::store::{self as key_store, KeyCursor, KeyFilter};
+use locksmith_core::keys::{
+    Actor, KeyPatchInput, KeyService, KeyStatus, KeyView, NewKeyInput, QuotaPeriod, QuotaSpec,
+};
+use locksmith_core::usage::{Granularity, UsageRange};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    BulkResult, Choice, KeyDetails, KeyFields, KeyFilters, KeyFormOptions, KeyPage, KeyRow,
+    NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
+};
+use crate::auth::server::{origin, pool, require};
+use crate::error::AppError;
+use crate::form::{id, list as split_list, number, optional, optional_id, time};
+
+/// Keys per page of the list.
+const PAGE: i64 = 25;
+/// Audit entries on a key's page.
+const KEY_AUDIT: i64 = 20;
+
+fn service() -> Result<KeyService, AppError> {
+    use_context::<KeyService>().ok_or(AppError::Internal)
+}
+
+fn actor(user: &User) -> Actor {
+    Actor {
+        id: user.id,
+        role: user.role,
+    }
+}
+
+fn core(err: impl Into<locksmith_core::Error>) -> AppError {
+    AppError::from(err.into())
+}
+
+fn period_name(period: QuotaPeriod) -> &'static str {
+    match period {
+        QuotaPeriod::Day => "day",
+        QuotaPeriod::Month => "month",
+        QuotaPeriod::Total => "total",
+    }
+}
+
+/// Names shown for ids: keyspaces and owners, looked up once per answer.
+struct Names {
+    keyspaces: HashMap<Uuid, String>,
+    owners: HashMap<Uuid, String>,
+}
+
+impl Names {
+    async fn load(pool: &PgPool, views: &[&KeyView]) -> Result<Self, AppError> {
+        let keyspaces = keyspace_store::list(pool, None, 1000)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, k.name))
+            .collect();
+        let mut owners: Vec<Uuid> = views.iter().map(|v| v.owner_id).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let owners = users::emails(pool, &owners).await?.into_iter().collect();
+        Ok(Self { keyspaces, owners })
+    }
+
+    fn row(&self, v: KeyView) -> KeyRow {
+        let name = |map: &HashMap<Uuid, String>, id: Uuid| {
+            map.get(&id).cloned().unwrap_or_else(|| id.to_string())
+        };
+        KeyRow {
+            id: v.id.to_string(),
+            keyspace_id: v.keyspace_id.to_string(),
+            keyspace: name(&self.keyspaces, v.keyspace_id),
+            owner_id: v.owner_id.to_string(),
+            owner: name(&self.owners, v.owner_id),
+            name: v.name,
+            start: v.start,
+            status: v.status.as_str().to_owned(),
+            enabled: v.enabled,
+            scopes: v.scopes,
+            ip_allowlist: v.ip_allowlist,
+            meta: serde_json::to_string_pretty(&v.meta).unwrap_or_default(),
+            expires_at: v.expires_at,
+            created_at: v.created_at,
+            last_used_at: v.last_used_at,
+            revoked_at: v.revoked_at,
+            revoked_reason: v.revoked_reason,
+            rotated_from: v.rotated_from.map(|id| id.to_string()),
+            rotated_to: v.rotated_to.map(|id| id.to_string()),
+            quota: v.quota.as_ref().map(quota_row),
+            rate_limit: v.rate_limit.map(|r| RateRow {
+                limit: r.limit,
+                window_seconds: r.window_seconds,
+            }),
+        }
+    }
+}
+
+fn quota_row(q: &QuotaView) -> QuotaRow {
+    QuotaRow {
+        limit: q.limit,
+        period: period_name(q.period).to_owned(),
+        used: q.used,
+        remaining: q.remaining,
+        resets_at: q.resets_at,
+    }
+}
+
+async fn rows(pool: &PgPool, views: Vec<KeyView>) -> Result<Vec<KeyRow>, AppError> {
+    let names = Names::load(pool, &views.iter().collect::<Vec<_>>()).await?;
+    Ok(views.into_iter().map(|v| names.row(v)).collect())
+}
+
+async fn one_row(pool: &PgPool, view: KeyView) -> Result<KeyRow, AppError> {
+    let names = Names::load(pool, &[&view]).await?;
+    Ok(names.row(view))
+}
+
+fn status(raw: &str) -> Result<Option<KeyStatus>, AppError> {
+    optional(raw)
+        .map(|s| match s.as_str() {
+            "active" => Ok(KeyStatus::Active),
+            "disabled" => Ok(KeyStatus::Disabled),
+            "expired" => Ok(KeyStatus::Expired),
+            "revoked" => Ok(KeyStatus::Revoked),
+            _ => Err(AppError::Invalid(
+                "status: must be active, disabled, expired or revoked".into(),
+            )),
+        })
+        .transpose()
+}
+
+pub(super) async fn list(filters: KeyFilters) -> Result<KeyPage, AppError> {
+    let user = require(&[]).await?;
+    let cursor = optional(&filters.cursor)
+        .map(|c| {
+            c.parse::<KeyCursor>()
+                .map_err(|()| AppError::Invalid("cursor: not a cursor from a previous page".into()))
+        })
+        .transpose()?;
+    let filter = KeyFilter {
+        keyspace_id: optional_id("keyspace_id", &filters.keyspace_id)?,
+        owner_id: optional_id("owner_id", &filters.owner_id)?,
+        status: status(&filters.status)?,
+        q: optional(&filters.q),
+    };
+    let pool = pool()?;
+    let now = Utc::now();
+    // One more than a page: a next page exists only if it is not empty.
+    let mut views = service()?
+        .list(actor(&user), filter, cursor, PAGE + 1)
+        .await?;
+    let counts = use_context::<Dashboard>()
+        .ok_or(AppError::Internal)?
+        .status_counts(actor(&user), now)
+        .await?;
+    let next_cursor = if views.len() as i64 > PAGE {
+        views.truncate(PAGE as usize);
+        views.last().map(|v| KeyCursor::after(v).to_string())
+    } else {
+        None
+    };
+    Ok(KeyPage {
+        items: rows(&pool, views).await?,
+        next_cursor,
+        counts: StatusCounts {
+            active: counts.active,
+            disabled: counts.disabled,
+            expired: counts.expired,
+            revoked: counts.revoked,
+        },
+    })
+}
+
+pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
+    let user = require(&[]).await?;
+    let pool = pool()?;
+    let keyspaces = keyspace_store::list(&pool, None, 1000)
+        .await?
+        .into_iter()
+        .map(|k| Choice {
+            id: k.id.to_string(),
+            label: format!("{} ({}_)", k.name, k.prefix),
+        })
+        .collect();
+    let owners = if user.role.reads_everything() {
+        users::list(&pool, None, 1000)
+            .await?
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .map(|u| Choice {
+                id: u.id.to_string(),
+                label: u.email,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let limits = if actor(&user).bound_by_policy() {
+        let mut conn = pool.acquire().await.map_err(core)?;
+        let live_keys = key_store::count_live(&mut conn, user.id, Utc::now()).await?;
+        Some(OwnerLimits {
+            max_keys: user.max_keys,
+            live_keys,
+            allowed_scopes: user.allowed_scopes.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(KeyFormOptions {
+        keyspaces,
+        owners,
+        limits,
+        may_change: !matches!(user.role, locksmith_core::identity::Role::Auditor),
+        is_admin: user.role.is_admin(),
+    })
+}
+
+pub(super) async fn detail(key_id: String) -> Result<KeyDetails, AppError> {
+    let user = require(&[]).await?;
+    let key_id = id("id", &key_id)?;
+    let service = service()?;
+    let pool = pool()?;
+    let now = Utc::now();
+    let view = service.get(actor(&user), key_id).await?;
+    let range = UsageRange::new(None, None, Some(Granularity::Hour), now)?;
+    let usage = service
+        .usage(actor(&user), key_id, &range)
+        .await?
+        .into_iter()
+        .map(|b| UsagePoint {
+            at: b.bucket,
+            valid: b.valid,
+            rate_limited: b.rate_limited,
+            quota_exceeded: b.quota_exceeded,
+            forbidden: b.forbidden,
+            other: b.other,
+        })
+        .collect();
+    // The key's own trail: every change of it, whoever made it (it is their key).
+    let filter = AuditFilter {
+        target_id: Some(key_id.to_string()),
+        ..AuditFilter::default()
+    };
+    let entries = audit::list(&pool, &filter, None, KEY_AUDIT).await?;
+    let audit = crate::audit::server::rows(&pool, entries).await?;
+    Ok(KeyDetails {
+        key: one_row(&pool, view).await?,
+        usage,
+        audit,
+        may_change: actor(&user).check_may_change_keys().is_ok(),
+        now,
+    })
+}
+
+fn quota(fields: &KeyFields) -> Result<Option<QuotaSpec>, AppError> {
+    let Some(limit) = number::<i64>("quota.limit", &fields.quota_limit)? else {
+        return Ok(None);
+    };
+    let period = match fields.quota_period.trim() {
+        "day" => QuotaPeriod::Day,
+        "" | "month" => QuotaPeriod::Month,
+        "total" => QuotaPeriod::Total,
+        _ => {
+            return Err(AppError::Invalid(
+                "quota.period: must be day, month or total".into(),
+            ));
+        }
+    };
+    Ok(Some(QuotaSpec { limit, period }))
+}
+
+fn rate(fields: &KeyFields) -> Result<Option<RateLimit>, AppError> {
+    let Some(limit) = number::<i32>("rate_limit.limit", &fields.rate_limit)? else {
+        return Ok(None);
+    };
+    let window_seconds =
+        number::<i32>("rate_limit.window_seconds", &fields.rate_window)?.unwrap_or(60);
+    Ok(Some(RateLimit {
+        limit,
+        window_seconds,
+    }))
+}
+
+fn meta(raw: &str) -> Result<Option<serde_json::Value>, AppError> {
+    optional(raw)
+        .map(|text| {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| AppError::Invalid(format!("meta: not valid JSON ({e})")))
+        })
+        .transpose()
+}
+
+pub(super) async fn create(
+    keyspace_id: String,
+    owner_id: Option<String>,
+    fields: KeyFields,
+) -> Result<NewSecret, AppError> {
+    let user = require(&[]).await?;
+    let keyspace_id = id("keyspace_id", &keyspace_id)?;
+    let input = NewKeyInput {
+        name: fields.name.trim().to_owned(),
+        owner_id: optional_id("owner_id", owner_id.as_deref().unwrap_or_default())?,
+        scopes: split_list(&fields.scopes),
+        expires_at: time("expires_at", &fields.expires_at)?,
+        ip_allowlist: split_list(&fields.ip_allowlist),
+        quota: quota(&fields)?,
+        rate_limit: rate(&fields)?,
+        meta: meta(&fields.meta)?,
+    };
+    let created = service()?
+        .create(actor(&user), keyspace_id, input, &origin().await)
+        .await?;
+    let secret = created.key.expose().to_owned();
+    Ok(NewSecret {
+        secret,
+        key: one_row(&pool()?, created.view).await?,
+    })
+}
+
+pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, AppError> {
+    let user = require(&[]).await?;
+    let key_id = id("id", &key_id)?;
+    let service = service()?;
+    let current = service.get(actor(&user), key_id).await?;
+    // The form shows the expiry to the minute: an unchanged minute keeps the exact time.
+    let typed = time("expires_at", &fields.expires_at)?;
+    let same_minute = |at: DateTime<Utc>| at.duration_trunc(Duration::minutes(1)).ok();
+    let expires_at = if typed == current.expires_at.and_then(same_minute) {
+        None
+    } else {
+        Some(typed)
+    };
+    let patch = KeyPatchInput {
+        name: Some(fields.name.trim().to_owned()),
+        scopes: Some(split_list(&fields.scopes).unwrap_or_default()),
+        expires_at,
+        enabled: None,
+        ip_allowlist: Some(split_list(&fields.ip_allowlist).unwrap_or_default()),
+        quota: Some(quota(&fields)?),
+        rate_limit: Some(rate(&fields)?),
+        meta: Some(meta(&fields.meta)?.unwrap_or_else(|| serde_json::json!({}))),
+    };
+    let view = service
+        .update(actor(&user), key_id, patch, &origin().await)
+        .await?;
+    one_row(&pool()?, view).await
+}
+
+pub(super) async fn set_enabled(key_id: String, enabled: bool) -> Result<KeyRow, AppError> {
+    let user = require(&[]).await?;
+    let patch = KeyPatchInput {
+        enabled: Some(enabled),
+        ..KeyPatchInput::default()
+    };
+    let view = service()?
+        .update(actor(&user), id("id", &key_id)?, patch, &origin().await)
+        .await?;
+    one_row(&pool()?, view).await
+}
+
+pub(super) async fn revoke(key_id: String, reason: String) -> Result<KeyRow, AppError> {
+    let user = require(&[]).await?;
+    let view = service()?
+        .revoke(
+            actor(&user),
+            id("id", &key_id)?,
+            optional(&reason),
+            &origin().await,
+        )
+        .await?;
+    one_row(&pool()?, view).await
+}
+
+pub(super) async fn revoke_many(ids: Vec<String>, reason: String) -> Result<BulkResult, AppError> {
+    let user = require(&[]).await?;
+    if ids.is_empty() {
+        return Err(AppError::Invalid("ids: select at least one key".into()));
+    }
+    let ids = ids
+        .iter()
+        .map(|raw| id("ids", raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let started = Utc::now();
+    let views = service()?
+        .revoke_batch(actor(&user), ids, optional(&reason), &origin().await)
+        .await?;
+    let revoked = views
+        .iter()
+        .filter(|v| v.revoked_at.is_some_and(|at| at >= started))
+        .count();
+    Ok(BulkResult {
+        revoked,
+        already_revoked: views.len() - revoked,
+    })
+}
+
+pub(super) async fn rotate(key_id: String, grace_seconds: String) -> Result<Rotation, AppError> {
+    let user = require(&[]).await?;
+    let grace = number::<i64>("grace_seconds", &grace_seconds)?;
+    let rotated = service()?
+        .rotate(actor(&user), id("id", &key_id)?, grace, &origin().await)
+        .await?;
+    let pool = pool()?;
+    let secret = rotated.new.key.expose().to_owned();
+    Ok(Rotation {
+        new: NewSecret {
+            secret,
+            key: one_row(&pool, rotated.new.view).await?,
+        },
+        previous: one_row(&pool, rotated.previous).await?,
+    })
+}
+
+pub(super) async fn change_grace(
+    key_id: String,
+    extend_seconds: String,
+) -> Result<KeyRow, AppError> {
+    let user = require(&[]).await?;
+    let key_id = id("id", &key_id)?;
+    let service = service()?;
+    let key = service.get(actor(&user), key_id).await?;
+    let now = Utc::now();
+    let Some(end) = key.expires_at.filter(|_| key.rotated_to.is_some()) else {
+        return Err(AppError::Invalid(
+            "id: only a rotated key has a grace period".into(),
+        ));
+    };
+    if key.revoked_at.is_some() || end <= now {
+        return Err(AppError::Invalid(
+            "id: this key's grace period is over".into(),
+        ));
+    }
+    let new_end = match number::<i64>("extend_seconds", &extend_seconds)? {
+        None => now,
+        Some(s) if (1..=MAX_GRACE_SECONDS).contains(&s) => end + Duration::seconds(s),
+        Some(_) => {
+            return Err(AppError::Invalid(format!(
+                "extend_seconds: must be between 1 and {MAX_GRACE_SECONDS}"
+            )));
+        }
+    };
+    let patch = KeyPatchInput {
+        expires_at: Some(Some(new_end)),
+        ..KeyPatchInput::default()
+    };
+    let view = service
+        .update(actor(&user), key_id, patch, &origin().await)
+        .await?;
+    one_row(&pool()?, view).await
+}

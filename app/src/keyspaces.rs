@@ -1,0 +1,217 @@
+//! Keyspaces and their verifier tokens in the portal: DTOs and thin server functions over
+//! `locksmith_core::keys::keyspaces`.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A verifier as listed (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierRow {
+    /// Id.
+    pub id: String,
+    /// Keyspace id.
+    pub keyspace_id: String,
+    /// Name (the calling service).
+    pub name: String,
+    /// The first characters of the token.
+    pub start: String,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Last use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revocation.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A keyspace with its verifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyspaceRow {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Every key of it starts with `<prefix>_`.
+    pub prefix: String,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Its verifiers, newest first.
+    pub verifiers: Vec<VerifierRow>,
+}
+
+/// The keyspaces page's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyspacesView {
+    /// Keyspaces, oldest first.
+    pub keyspaces: Vec<KeyspaceRow>,
+    /// Where services reach this server (for the curl example).
+    pub base_url: String,
+    /// Whether the viewer may change them (admins).
+    pub may_change: bool,
+}
+
+/// A new verifier with its token, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVerifier {
+    /// The token. Never stored, never shown again.
+    pub token: String,
+    /// The verifier.
+    pub verifier: VerifierRow,
+}
+
+/// Every keyspace with its verifiers (admin, auditor).
+#[server(prefix = "/api", endpoint = "list_keyspaces")]
+pub async fn list_keyspaces() -> Result<KeyspacesView, AppError> {
+    server::list().await.map_err(AppError::respond)
+}
+
+/// Creates a keyspace (admin).
+#[server(prefix = "/api", endpoint = "create_keyspace")]
+pub async fn create_keyspace(name: String, prefix: String) -> Result<KeyspaceRow, AppError> {
+    server::create(name, prefix)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Issues a verifier token for a keyspace (admin); the answer holds the token, once.
+#[server(prefix = "/api", endpoint = "create_verifier")]
+pub async fn create_verifier(keyspace_id: String, name: String) -> Result<NewVerifier, AppError> {
+    server::create_verifier(keyspace_id, name)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Revokes a verifier token (admin).
+#[server(prefix = "/api", endpoint = "revoke_verifier")]
+pub async fn revoke_verifier(keyspace_id: String, id: String) -> Result<VerifierRow, AppError> {
+    server::revoke_verifier(keyspace_id, id)
+        .await
+        .map_err(AppError::respond)
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use leptos::prelude::use_context;
+    use locksmith_core::identity::Role;
+    use locksmith_core::identity::users::User;
+    use locksmith_core::keys::keyspace_store::{self, Keyspace, Verifier};
+    use locksmith_core::keys::{Actor, KeyService, keyspaces};
+
+    use super::{KeyspaceRow, KeyspacesView, NewVerifier, VerifierRow};
+    use crate::auth::server::{origin, pool, require};
+    use crate::error::AppError;
+    use crate::form::id;
+
+    fn actor(user: &User) -> Actor {
+        Actor {
+            id: user.id,
+            role: user.role,
+        }
+    }
+
+    fn verifier_row(v: Verifier) -> VerifierRow {
+        VerifierRow {
+            id: v.id.to_string(),
+            keyspace_id: v.keyspace_id.to_string(),
+            name: v.name,
+            start: v.start,
+            created_at: v.created_at,
+            last_used_at: v.last_used_at,
+            revoked_at: v.revoked_at,
+        }
+    }
+
+    fn keyspace_row(k: Keyspace, verifiers: Vec<Verifier>) -> KeyspaceRow {
+        let mut verifiers: Vec<VerifierRow> = verifiers.into_iter().map(verifier_row).collect();
+        verifiers.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+        KeyspaceRow {
+            id: k.id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            verifiers,
+        }
+    }
+
+    /// The origin a browser used to reach this page, as services would.
+    fn base_url() -> String {
+        let parts = use_context::<http::request::Parts>();
+        let header = |name: &str| {
+            parts
+                .as_ref()
+                .and_then(|p| p.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let host = header("host").unwrap_or_else(|| "localhost".into());
+        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        format!("{scheme}://{host}")
+    }
+
+    pub(super) async fn list() -> Result<KeyspacesView, AppError> {
+        let user = require(&[Role::Admin, Role::Auditor]).await?;
+        let pool = pool()?;
+        let mut keyspaces = Vec::new();
+        for k in keyspace_store::list(&pool, None, 1000).await? {
+            let verifiers = keyspaces::list_verifiers(&pool, actor(&user), k.id).await?;
+            keyspaces.push(keyspace_row(k, verifiers));
+        }
+        Ok(KeyspacesView {
+            keyspaces,
+            base_url: base_url(),
+            may_change: user.role.is_admin(),
+        })
+    }
+
+    pub(super) async fn create(name: String, prefix: String) -> Result<KeyspaceRow, AppError> {
+        let user = require(&[Role::Admin]).await?;
+        let keyspace = keyspaces::create(
+            &pool()?,
+            actor(&user),
+            name.trim(),
+            prefix.trim(),
+            &origin().await,
+        )
+        .await?;
+        Ok(keyspace_row(keyspace, Vec::new()))
+    }
+
+    pub(super) async fn create_verifier(
+        keyspace_id: String,
+        name: String,
+    ) -> Result<NewVerifier, AppError> {
+        let user = require(&[Role::Admin]).await?;
+        let service = use_context::<KeyService>().ok_or(AppError::Internal)?;
+        let created = keyspaces::create_verifier(
+            &pool()?,
+            service.hasher(),
+            actor(&user),
+            id("keyspace_id", &keyspace_id)?,
+            name.trim(),
+            &origin().await,
+        )
+        .await?;
+        Ok(NewVerifier {
+            token: created.token.expose().to_owned(),
+            verifier: verifier_row(created.verifier),
+        })
+    }
+
+    pub(super) async fn revoke_verifier(
+        keyspace_id: String,
+        verifier_id: String,
+    ) -> Result<VerifierRow, AppError> {
+        let user = require(&[Role::Admin]).await?;
+        let verifier = keyspaces::revoke_verifier(
+            &pool()?,
+            actor(&user),
+            id("keyspace_id", &keyspace_id)?,
+            id("id", &verifier_id)?,
+            &origin().await,
+        )
+        .await?;
+        Ok(verifier_row(verifier))
+    }
+}

@@ -1,0 +1,533 @@
+//! One key: every field, its status, usage over the last day, quota and rate limit, its
+//! audit trail, and the actions (edit, enable or disable, rotate, end or extend a grace
+//! period, revoke), each confirmed and reflected at once.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::audit::AuditRow;
+use crate::auth::Protected;
+use crate::components::chart::UsageChart;
+use crate::components::dialog::Dialog;
+use crate::components::secret::ShowOnce;
+use crate::components::ui::{
+    CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
+    count, relative, when, when_or,
+};
+use crate::keys::{
+    ChangeGrace, EditKey, KeyDetails, KeyRow, QuotaRow, RevokeKey, RotateKey, SetKeyEnabled,
+    key_detail,
+};
+use crate::pages::new_key::{FieldError, field_error, unnamed_error};
+
+/// The key page, for every signed-in user who may see the key.
+#[component]
+pub fn KeyPage() -> impl IntoView {
+    view! {
+        <Protected>
+            <KeyView />
+        </Protected>
+    }
+}
+
+/// The actions of the page; the key reloads after each.
+#[derive(Clone, Copy)]
+struct Actions {
+    edit: ServerAction<EditKey>,
+    enable: ServerAction<SetKeyEnabled>,
+    revoke: ServerAction<RevokeKey>,
+    rotate: ServerAction<RotateKey>,
+    grace: ServerAction<ChangeGrace>,
+}
+
+impl Actions {
+    fn new() -> Self {
+        Self {
+            edit: ServerAction::new(),
+            enable: ServerAction::new(),
+            revoke: ServerAction::new(),
+            rotate: ServerAction::new(),
+            grace: ServerAction::new(),
+        }
+    }
+
+    /// Runs `then` each time one of the actions succeeds.
+    fn on_success(self, then: impl Fn() + Copy + Send + Sync + 'static) {
+        fn watch<A, O>(action: ServerAction<A>, then: impl Fn() + Send + Sync + 'static)
+        where
+            A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
+            O: Clone + Send + Sync + 'static,
+            A::Error: Clone + Send + Sync + 'static,
+        {
+            Effect::new(move |_| {
+                if matches!(action.value().get(), Some(Ok(_))) {
+                    then();
+                }
+            });
+        }
+        watch(self.edit, then);
+        watch(self.enable, then);
+        watch(self.revoke, then);
+        watch(self.rotate, then);
+        watch(self.grace, then);
+    }
+}
+
+#[component]
+fn KeyView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let actions = Actions::new();
+    // The key is read again after every change that succeeded (a refused one leaves the
+    // page, and the form with its input, as it is).
+    let changed = RwSignal::new(0_u32);
+    actions.on_success(move || changed.update(|n| *n += 1));
+    let editing = RwSignal::new(false);
+    let detail = Resource::new(move || (id(), changed.get()), |(id, _)| key_detail(id));
+    view! {
+        <Title text="Key" />
+        <nav aria-label="Breadcrumb" class="text-sm text-slate-600">
+            <A href="/keys" attr:class="hover:underline">"Keys"</A>
+            " / Key"
+        </nav>
+        {move || actions.rotate.value().get().and_then(Result::ok).map(|r| view! {
+            <div class="mt-4 space-y-2" data-testid="rotation-result">
+                <ShowOnce secret=r.new.secret what="new API key" />
+                <p class="text-sm text-slate-700">
+                    "The new key is "
+                    <a class="font-medium text-sky-800 underline" rel="external" href=format!("/keys/{}", r.new.key.id)>{format!("{}…", r.new.key.start)}</a>
+                    {format!(". The old key keeps working until {}.", when_or(r.previous.expires_at.as_ref(), "it is revoked"))}
+                </p>
+            </div>
+        })}
+        <Transition fallback=|| view! { <div class="mt-4"><Loading label="Loading the key…" /></div> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(d) => view! { <Detail detail=d actions editing /> }.into_any(),
+                    Err(e) => view! { <div class="mt-4"><ErrorNote message=e.to_string() /></div> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl IntoView {
+    let KeyDetails {
+        key,
+        usage,
+        audit,
+        may_change,
+        now,
+    } = detail;
+    let grace = key.in_grace(now);
+    let live = key.status != "revoked";
+    let edit_key = StoredValue::new(key.clone());
+    view! {
+        <header class="mt-2 flex flex-wrap items-start justify-between gap-4">
+            <div>
+                <div class="flex flex-wrap items-center gap-3">
+                    <h1 class="text-2xl font-bold tracking-tight" data-testid="key-name">{key.name.clone()}</h1>
+                    <StatusBadge status=key.status.clone() grace />
+                </div>
+                <p class="mt-1 font-mono text-sm text-slate-600">{format!("{}…", key.start)}<span class="ml-2 font-sans text-xs text-slate-400">{format!("id {}", key.id)}</span></p>
+            </div>
+            {(may_change && live).then(|| view! { <ActionButtons key=key.clone() actions editing now /> })}
+        </header>
+        {(!may_change).then(|| view! { <p class="mt-2 text-sm text-slate-500">"Read-only: your role can read keys but not change them."</p> })}
+        <GraceNotice key=key.clone() now may_change actions />
+        {key.revoked_at.map(|at| view! {
+            <p class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-900" data-testid="revoked-notice">
+                {format!("✕ Revoked {} · reason: {}", when(&at), key.revoked_reason.clone().unwrap_or_else(|| "none given".into()))}
+            </p>
+        })}
+        <Show when=move || editing.get()>
+            <EditForm key=edit_key.get_value() actions editing />
+        </Show>
+        <div class="mt-6 grid gap-6 lg:grid-cols-3">
+            <section class=format!("p-5 lg:col-span-2 {CARD}") aria-labelledby="usage-title">
+                <h2 id="usage-title" class="sr-only">"Usage"</h2>
+                <UsageChart points=usage hourly=true title="Verifications, last 24 hours" testid="key-usage-chart" />
+            </section>
+            <section class=format!("space-y-5 p-5 {CARD}") aria-label="Limits">
+                <QuotaGauge quota=key.quota.clone() now />
+                <div>
+                    <h2 class="text-sm font-medium text-slate-800">"Rate limit"</h2>
+                    <p class="mt-1 text-sm text-slate-700" data-testid="rate-limit">
+                        {key.rate_limit.map_or_else(
+                            || "None".to_owned(),
+                            |r| format!("{} verifications per {} s", count(i64::from(r.limit)), r.window_seconds),
+                        )}
+                    </p>
+                </div>
+            </section>
+        </div>
+        <Fields key=key.clone() />
+        <section class="mt-6" aria-labelledby="trail-title">
+            <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>
+            <KeyTrail entries=audit />
+        </section>
+    }
+}
+
+#[component]
+fn ActionButtons(
+    key: KeyRow,
+    actions: Actions,
+    editing: RwSignal<bool>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl IntoView {
+    let id = StoredValue::new(key.id.clone());
+    let enabled = key.enabled;
+    let rotatable = key.rotated_to.is_none() && key.expires_at.is_none_or(|at| at > now);
+    let toggle_open = RwSignal::new(false);
+    let rotate_open = RwSignal::new(false);
+    let revoke_open = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let grace = RwSignal::new("86400".to_owned());
+    close_on_success(actions.enable, toggle_open);
+    close_on_success(actions.rotate, rotate_open);
+    close_on_success(actions.revoke, revoke_open);
+    let toggle_title = if enabled {
+        "Disable this key?"
+    } else {
+        "Enable this key?"
+    };
+    view! {
+        <div class="flex flex-wrap gap-2">
+            <button type="button" class=SECONDARY on:click=move |_| editing.update(|e| *e = !*e) aria-expanded=move || editing.get().to_string()>"Edit"</button>
+            <button type="button" class=SECONDARY on:click=move |_| toggle_open.set(true)>{if enabled { "Disable" } else { "Enable" }}</button>
+            {rotatable.then(|| view! { <button type="button" class=SECONDARY on:click=move |_| rotate_open.set(true)>"Rotate"</button> })}
+            <button type="button" class=DANGER on:click=move |_| revoke_open.set(true)>"Revoke"</button>
+        </div>
+        <Dialog open=toggle_open title=toggle_title.to_owned() id="toggle-dialog">
+            <p class="text-slate-700">
+                {if enabled {
+                    "Verifications will answer DISABLED on every instance within a second, until the key is enabled again."
+                } else {
+                    "The key will verify again on every instance within a second."
+                }}
+            </p>
+            <ActionError action=actions.enable />
+            <button type="button" class=PRIMARY on:click=move |_| { actions.enable.dispatch(SetKeyEnabled { id: id.get_value(), enabled: !enabled }); }>
+                {if enabled { "Disable key" } else { "Enable key" }}
+            </button>
+        </Dialog>
+        <Dialog open=rotate_open title="Rotate this key?".to_owned() id="rotate-dialog">
+            <p class="text-slate-700">"A new secret is made and shown once. The old key keeps working for the grace period, so callers can move over without downtime; its quota is shared with the new key."</p>
+            <div>
+                <label for="rotate-grace" class=LABEL>"Grace period for the old key"</label>
+                <select id="rotate-grace" class=INPUT on:change=move |ev| grace.set(event_target_value(&ev)) prop:value=move || grace.get()>
+                    <option value="0">"None: the old key stops now"</option>
+                    <option value="3600">"1 hour"</option>
+                    <option value="86400">"1 day"</option>
+                    <option value="604800">"7 days"</option>
+                    <option value="2592000">"30 days"</option>
+                </select>
+            </div>
+            <ActionError action=actions.rotate />
+            <button type="button" class=PRIMARY on:click=move |_| { actions.rotate.dispatch(RotateKey { id: id.get_value(), grace_seconds: grace.get_untracked() }); }>
+                "Rotate key"
+            </button>
+        </Dialog>
+        <Dialog open=revoke_open title="Revoke this key?".to_owned() id="revoke-dialog">
+            <p class="text-slate-700">"It stops working on every instance within a second. Revocation cannot be undone."</p>
+            <div>
+                <label for="revoke-reason" class=LABEL>"Reason (recorded in the audit log)"</label>
+                <input id="revoke-reason" class=INPUT maxlength="500" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+            </div>
+            <ActionError action=actions.revoke />
+            <button type="button" class=DANGER on:click=move |_| { actions.revoke.dispatch(RevokeKey { id: id.get_value(), reason: reason.get_untracked() }); }>
+                "Revoke key"
+            </button>
+        </Dialog>
+    }
+}
+
+/// Closes a dialog once its action succeeded.
+fn close_on_success<A, O>(action: ServerAction<A>, open: RwSignal<bool>)
+where
+    A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+    A::Error: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(_))) {
+            open.set(false);
+        }
+    });
+}
+
+#[component]
+fn ActionError<A, O>(action: ServerAction<A>) -> impl IntoView
+where
+    A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+    A::Error: Clone + Send + Sync + std::fmt::Display + 'static,
+{
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| view! { <ErrorNote message=e.to_string() /> })
+    }
+}
+
+#[component]
+fn GraceNotice(
+    key: KeyRow,
+    now: chrono::DateTime<chrono::Utc>,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let successor = key.rotated_to.clone().map(|to| {
+        view! {
+            <p>"Replaced by "<a class="font-medium underline" href=format!("/keys/{to}")>"the new key"</a>"."</p>
+        }
+    });
+    let predecessor = key.rotated_from.clone().map(|from| {
+        view! {
+            <p class="mt-4 text-sm text-slate-600">"This key replaced "<a class="font-medium text-sky-800 underline" href=format!("/keys/{from}")>"an earlier key"</a>"."</p>
+        }
+    });
+    if !key.in_grace(now) {
+        return view! { {predecessor} {key.rotated_to.is_some().then(|| view! { <div class="mt-4 text-sm text-slate-600">{successor}</div> })} }.into_any();
+    }
+    let end = key.expires_at.unwrap_or(now);
+    let id = StoredValue::new(key.id.clone());
+    let extend = RwSignal::new("86400".to_owned());
+    let last_used = key.last_used_at.map_or_else(
+        || "It has not been used since it was created.".to_owned(),
+        |at| format!("Last used {} ({}).", when(&at), relative(&at, &now)),
+    );
+    view! {
+        {predecessor}
+        <section class="mt-4 rounded-md border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-950" data-testid="grace-notice" aria-label="Grace period">
+            <p class="font-medium">{format!("◐ In its rotation grace period: works until {} ({}).", when(&end), relative(&end, &now))}</p>
+            {successor}
+            <p data-testid="grace-last-used">{last_used}" When traffic has moved to the new key, end the grace."</p>
+            {may_change.then(|| view! {
+                <div class="mt-3 flex flex-wrap items-end gap-2">
+                    <button type="button" class=SECONDARY on:click=move |_| { actions.grace.dispatch(ChangeGrace { id: id.get_value(), extend_seconds: String::new() }); }>"End grace now"</button>
+                    <div>
+                        <label for="extend-by" class="sr-only">"Extend by"</label>
+                        <select id="extend-by" class="rounded-md border border-amber-300 bg-white px-2 py-2 text-sm" on:change=move |ev| extend.set(event_target_value(&ev)) prop:value=move || extend.get()>
+                            <option value="3600">"1 hour"</option>
+                            <option value="86400">"1 day"</option>
+                            <option value="604800">"7 days"</option>
+                        </select>
+                    </div>
+                    <button type="button" class=SECONDARY on:click=move |_| { actions.grace.dispatch(ChangeGrace { id: id.get_value(), extend_seconds: extend.get_untracked() }); }>"Extend grace"</button>
+                </div>
+                <ActionError action=actions.grace />
+            })}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn QuotaGauge(quota: Option<QuotaRow>, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
+    let Some(q) = quota else {
+        return view! {
+            <div>
+                <h2 class="text-sm font-medium text-slate-800">"Quota"</h2>
+                <p class="mt-1 text-sm text-slate-700" data-testid="quota">"None"</p>
+            </div>
+        }
+        .into_any();
+    };
+    let percent = q.percent();
+    let bar = match percent {
+        0..80 => "fill-emerald-500",
+        80..100 => "fill-amber-500",
+        _ => "fill-red-600",
+    };
+    let period = match q.period.as_str() {
+        "day" => "per day",
+        "month" => "per month",
+        _ => "in total",
+    };
+    let reset = q.resets_at.map_or_else(
+        || "Never resets.".to_owned(),
+        |at| format!("Resets {} ({}).", when(&at), relative(&at, &now)),
+    );
+    view! {
+        <div data-testid="quota">
+            <h2 class="text-sm font-medium text-slate-800">{format!("Quota: {} {period}", count(q.limit))}</h2>
+            <div
+                class="mt-2"
+                role="meter"
+                aria-label="Quota used"
+                aria-valuemin="0"
+                aria-valuemax=q.limit.to_string()
+                aria-valuenow=q.used.to_string()
+                aria-valuetext=format!("{percent}% used")
+            >
+                <Gauge percent fill=bar />
+            </div>
+            <p class="mt-1 text-sm text-slate-700" data-testid="quota-text">
+                {format!("{} used, {} left ({percent}%).", count(q.used), count(q.remaining))}
+            </p>
+            <p class="text-xs text-slate-500">{reset}</p>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Fields(key: KeyRow) -> impl IntoView {
+    let list = |items: &[String], none: &str| {
+        if items.is_empty() {
+            view! { <span class="text-slate-500">{none.to_owned()}</span> }.into_any()
+        } else {
+            view! {
+                <ul class="flex flex-wrap gap-1">
+                    {items.iter().map(|s| view! { <li class="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs">{s.clone()}</li> }).collect_view()}
+                </ul>
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <section class=format!("mt-6 p-5 {CARD}") aria-labelledby="fields-title">
+            <h2 id="fields-title" class="text-lg font-semibold">"Details"</h2>
+            <dl class="mt-3 grid gap-x-6 gap-y-4 text-sm sm:grid-cols-2 lg:grid-cols-3" data-testid="key-fields">
+                <Field label="Keyspace">{key.keyspace}</Field>
+                <Field label="Owner">{key.owner}</Field>
+                <Field label="Enabled">{if key.enabled { "Yes" } else { "No" }}</Field>
+                <Field label="Created">{when(&key.created_at)}</Field>
+                <Field label="Expires">{when_or(key.expires_at.as_ref(), "Never")}</Field>
+                <Field label="Last used">{when_or(key.last_used_at.as_ref(), "Never")}</Field>
+                <Field label="Scopes">{list(&key.scopes, "None")}</Field>
+                <Field label="IP allowlist">{list(&key.ip_allowlist, "Any address")}</Field>
+                <Field label="Metadata"><pre class="overflow-x-auto rounded bg-slate-50 p-2 text-xs">{key.meta}</pre></Field>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn KeyTrail(entries: Vec<AuditRow>) -> impl IntoView {
+    if entries.is_empty() {
+        return view! { <p class="mt-2 text-sm text-slate-500">"No recorded changes."</p> }
+            .into_any();
+    }
+    view! {
+        <ol class="mt-3 space-y-2" data-testid="key-trail">
+            {entries.into_iter().map(|e| view! { <crate::pages::audit::Entry entry=e /> }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}
+
+/// The fields of the edit form, as errors name them.
+const EDIT_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "expires_at",
+    "ip_allowlist",
+    "quota",
+    "rate_limit",
+    "meta",
+];
+
+#[component]
+fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl IntoView {
+    let edit = actions.edit;
+    close_on_success(edit, editing);
+    let error = move || edit.value().get().and_then(Result::err);
+    let err_for =
+        move |fields: &'static [&'static str]| Signal::derive(move || field_error(error(), fields));
+    let name_err = err_for(&["name"]);
+    let scopes_err = err_for(&["scopes"]);
+    let expires_err = err_for(&["expires_at"]);
+    let ip_err = err_for(&["ip_allowlist"]);
+    let quota_err = err_for(&["quota"]);
+    let rate_err = err_for(&["rate_limit"]);
+    let meta_err = err_for(&["meta"]);
+    let general = move || {
+        unnamed_error(error(), EDIT_FIELDS).map(|e| view! { <ErrorNote message=e.to_string() /> })
+    };
+    let expires = key
+        .expires_at
+        .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default();
+    let (quota_limit, quota_period) = key
+        .quota
+        .as_ref()
+        .map_or((String::new(), "month".to_owned()), |q| {
+            (q.limit.to_string(), q.period.clone())
+        });
+    let (rate_limit, rate_window) = key
+        .rate_limit
+        .map_or((String::new(), "60".to_owned()), |r| {
+            (r.limit.to_string(), r.window_seconds.to_string())
+        });
+    let period = quota_period.clone();
+    view! {
+        <ActionForm action=edit attr:class=format!("mt-4 space-y-4 p-5 {CARD}") attr:aria-label="Edit key" attr:novalidate="true">
+            <h2 class="text-lg font-semibold">"Edit key"</h2>
+            {general}
+            <input type="hidden" name="id" value=key.id.clone() />
+            <div class="grid gap-4 sm:grid-cols-2">
+                <div>
+                    <label for="e-name" class=LABEL>"Name"</label>
+                    <input id="e-name" name="fields[name]" value=key.name.clone() class=INPUT aria-describedby="e-name-err" />
+                    <FieldError id="e-name-err" message=name_err />
+                </div>
+                <div>
+                    <label for="e-expires" class=LABEL>"Expires (UTC, empty for never)"</label>
+                    <input id="e-expires" name="fields[expires_at]" type="datetime-local" value=expires class=INPUT aria-describedby="e-expires-err" />
+                    <FieldError id="e-expires-err" message=expires_err />
+                </div>
+                <div>
+                    <label for="e-scopes" class=LABEL>"Scopes"</label>
+                    <input id="e-scopes" name="fields[scopes]" value=key.scopes.join(" ") class=INPUT aria-describedby="e-scopes-err" />
+                    <FieldError id="e-scopes-err" message=scopes_err />
+                </div>
+                <div>
+                    <label for="e-ips" class=LABEL>"IP allowlist"</label>
+                    <input id="e-ips" name="fields[ip_allowlist]" value=key.ip_allowlist.join(", ") class=INPUT aria-describedby="e-ips-err" />
+                    <FieldError id="e-ips-err" message=ip_err />
+                </div>
+                <div>
+                    <span class=LABEL>"Quota"</span>
+                    <div class="flex gap-2">
+                        <label for="e-quota" class="sr-only">"Quota: credits per period"</label>
+                        <input id="e-quota" name="fields[quota_limit]" inputmode="numeric" value=quota_limit placeholder="None" class=INPUT aria-describedby="e-quota-err" />
+                        <label for="e-quota-period" class="sr-only">"Quota period"</label>
+                        <select id="e-quota-period" name="fields[quota_period]" class=INPUT>
+                            <option value="month" selected=period == "month">"per month"</option>
+                            <option value="day" selected=period == "day">"per day"</option>
+                            <option value="total" selected=period == "total">"in total"</option>
+                        </select>
+                    </div>
+                    <FieldError id="e-quota-err" message=quota_err />
+                </div>
+                <div>
+                    <span class=LABEL>"Rate limit"</span>
+                    <div class="flex items-center gap-2">
+                        <label for="e-rate" class="sr-only">"Rate limit: verifications per window"</label>
+                        <input id="e-rate" name="fields[rate_limit]" inputmode="numeric" value=rate_limit placeholder="None" class=INPUT aria-describedby="e-rate-err" />
+                        <label for="e-window" class="shrink-0 text-sm text-slate-600">"per (s)"</label>
+                        <input id="e-window" name="fields[rate_window]" inputmode="numeric" value=rate_window class=INPUT />
+                    </div>
+                    <FieldError id="e-rate-err" message=rate_err />
+                </div>
+            </div>
+            <div>
+                <label for="e-meta" class=LABEL>"Metadata (JSON object)"</label>
+                <textarea id="e-meta" name="fields[meta]" rows="3" class=format!("{INPUT} font-mono") aria-describedby="e-meta-err">{key.meta.clone()}</textarea>
+                <FieldError id="e-meta-err" message=meta_err />
+            </div>
+            <div class="flex gap-3">
+                <button type="submit" class=PRIMARY disabled=move || edit.pending().get()>"Save changes"</button>
+                <button type="button" class=SECONDARY on:click=move |_| editing.set(false)>"Cancel"</button>
+            </div>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,384 @@
+//! The keys list: search, filters and counts in the URL, cursor pagination, and bulk
+//! revocation of the selected keys after a confirmation that names how many.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form};
+use leptos_router::hooks::use_query_map;
+
+use crate::auth::Protected;
+use crate::components::dialog::Dialog;
+use crate::components::ui::{
+    CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
+    when_or,
+};
+use crate::keys::{KeyFilters, KeyFormOptions, KeyRow, RevokeKeys, key_options, list_keys};
+
+/// The keys page, for every signed-in user (owners see their own keys).
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    view! {
+        <Protected>
+            <KeysList />
+        </Protected>
+    }
+}
+
+const STATUSES: [&str; 4] = ["active", "disabled", "expired", "revoked"];
+
+#[component]
+fn KeysList() -> impl IntoView {
+    let query = use_query_map();
+    let filters = move || {
+        let q = query.get();
+        let get = |k: &str| q.get(k).unwrap_or_default();
+        KeyFilters {
+            q: get("q"),
+            keyspace_id: get("keyspace_id"),
+            owner_id: get("owner_id"),
+            status: get("status"),
+            cursor: get("cursor"),
+        }
+    };
+    let bulk = ServerAction::<RevokeKeys>::new();
+    let keys = Resource::new(
+        move || (filters(), bulk.version().get()),
+        |(f, _)| list_keys(f),
+    );
+    let options = Resource::new(|| (), |()| key_options());
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    // A new page or filter starts with nothing selected.
+    Effect::new(move |_| {
+        query.track();
+        selected.set(BTreeSet::new());
+    });
+    view! {
+        <Title text="Keys" />
+        <div class="flex flex-wrap items-end justify-between gap-4">
+            <div>
+                <h1 class="text-2xl font-bold tracking-tight">"Keys"</h1>
+                <p class="mt-1 text-sm text-slate-600">"Search, filter and act on API keys. Newest first."</p>
+            </div>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    options.await.ok().filter(|o| o.may_change).map(|_| view! {
+                        <A href="/keys/new" attr:class=PRIMARY>"+ New key"</A>
+                    })
+                })}
+            </Transition>
+        </div>
+        <Transition fallback=|| view! { <Loading label="Loading filters…" /> }>
+            {move || Suspend::new(async move {
+                match options.await {
+                    Ok(o) => view! { <Filters options=o /> }.into_any(),
+                    Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
+                }
+            })}
+        </Transition>
+        <BulkBar selected bulk options />
+        <section aria-label="Keys" class="mt-4">
+            <Transition fallback=|| view! { <Loading label="Loading keys…" /> }>
+                {move || Suspend::new(async move {
+                    let may_change = options.await.map(|o| o.may_change).unwrap_or(false);
+                    match keys.await {
+                        Ok(page) => view! { <KeyTable page may_change selected /> }.into_any(),
+                        Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Filters(options: KeyFormOptions) -> impl IntoView {
+    let query = use_query_map();
+    let field = move |name: &str| query.get_untracked().get(name).unwrap_or_default();
+    let keyspace = field("keyspace_id");
+    let owner = field("owner_id");
+    let status = field("status");
+    let show_owners = !options.owners.is_empty();
+    view! {
+        <Form method="GET" action="/keys" attr:class=format!("mt-6 grid gap-4 p-4 sm:grid-cols-2 lg:grid-cols-5 {CARD}") attr:role="search">
+            <div class="lg:col-span-2">
+                <label for="f-q" class=LABEL>"Search"</label>
+                <input id="f-q" name="q" type="search" placeholder="Name, or the start of a key" value=field("q") class=INPUT />
+            </div>
+            <div>
+                <label for="f-keyspace" class=LABEL>"Keyspace"</label>
+                <select id="f-keyspace" name="keyspace_id" class=INPUT>
+                    <option value="">"Any keyspace"</option>
+                    {options.keyspaces.into_iter().map(|k| {
+                        let chosen = k.id == keyspace;
+                        view! { <option value=k.id selected=chosen>{k.label}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            {show_owners.then(|| view! {
+                <div>
+                    <label for="f-owner" class=LABEL>"Owner"</label>
+                    <select id="f-owner" name="owner_id" class=INPUT>
+                        <option value="">"Any owner"</option>
+                        {options.owners.into_iter().map(|u| {
+                            let chosen = u.id == owner;
+                            view! { <option value=u.id selected=chosen>{u.label}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+            })}
+            <div>
+                <label for="f-status" class=LABEL>"Status"</label>
+                <select id="f-status" name="status" class=INPUT>
+                    <option value="">"Any status"</option>
+                    {STATUSES.into_iter().map(|s| view! { <option value=s selected=s == status>{s}</option> }).collect_view()}
+                </select>
+            </div>
+            <div class="flex items-end gap-2 sm:col-span-2 lg:col-span-5">
+                <button type="submit" class=PRIMARY>"Apply filters"</button>
+                <a href="/keys" class="rounded-md px-3 py-2 text-sm text-slate-700 hover:bg-slate-100">"Clear"</a>
+            </div>
+        </Form>
+    }
+}
+
+#[component]
+fn BulkBar(
+    selected: RwSignal<BTreeSet<String>>,
+    bulk: ServerAction<RevokeKeys>,
+    options: Resource<Result<KeyFormOptions, crate::error::AppError>>,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let n = move || selected.with(BTreeSet::len);
+    let noun = move |n: usize| {
+        if n == 1 {
+            "key".to_owned()
+        } else {
+            "keys".to_owned()
+        }
+    };
+    let confirm = move |_| {
+        let ids: Vec<String> = selected.get_untracked().into_iter().collect();
+        bulk.dispatch(RevokeKeys {
+            ids,
+            reason: reason.get_untracked(),
+        });
+        open.set(false);
+    };
+    // After a successful bulk revocation nothing stays selected.
+    Effect::new(move |_| {
+        if matches!(bulk.value().get(), Some(Ok(_))) {
+            selected.set(BTreeSet::new());
+        }
+    });
+    let result = move || {
+        bulk.value().get().map(|r| match r {
+            Ok(done) => {
+                let mut text = format!("✓ Revoked {} {}.", done.revoked, noun(done.revoked));
+                if done.already_revoked > 0 {
+                    text.push_str(&format!(" {} were revoked already.", done.already_revoked));
+                }
+                view! { <p role="status" data-testid="bulk-result" class="text-sm text-emerald-800">{text}</p> }.into_any()
+            }
+            Err(e) => view! { <div data-testid="bulk-result"><ErrorNote message=e.to_string() /></div> }.into_any(),
+        })
+    };
+    let title = Signal::derive(move || format!("Revoke {} {}?", n(), noun(n())));
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                options.await.ok().filter(|o| o.may_change).map(|_| view! {
+                    <div class="mt-4 flex min-h-10 flex-wrap items-center gap-3">
+                        <span class="text-sm text-slate-700" data-testid="selected-count">
+                            {move || match n() { 0 => "Select keys to act on several at once.".to_owned(), k => format!("{k} selected") }}
+                        </span>
+                        <button
+                            type="button"
+                            class=DANGER
+                            disabled=move || n() == 0 || bulk.pending().get()
+                            on:click=move |_| open.set(true)
+                        >
+                            {move || if bulk.pending().get() { "Revoking…".to_owned() } else { format!("Revoke selected ({})", n()) }}
+                        </button>
+                        {result}
+                    </div>
+                })
+            })}
+        </Transition>
+        <Dialog open title id="bulk-revoke-dialog">
+            <p class="text-slate-700">
+                {move || format!("{} {} will stop working at once on every instance. Revocation cannot be undone.", n(), noun(n()))}
+            </p>
+            <div>
+                <label for="bulk-reason" class=LABEL>"Reason (recorded in the audit log)"</label>
+                <input id="bulk-reason" class=INPUT maxlength="500" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+            </div>
+            <button type="button" class=DANGER on:click=confirm>
+                {move || format!("Revoke {} {}", n(), noun(n()))}
+            </button>
+        </Dialog>
+    }
+}
+
+#[component]
+fn KeyTable(
+    page: crate::keys::KeyPage,
+    may_change: bool,
+    selected: RwSignal<BTreeSet<String>>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let counts = page.counts;
+    let current_status = query.get_untracked().get("status").unwrap_or_default();
+    let chip = move |status: &'static str, label: &'static str, n: i64| {
+        let mut q = query.get_untracked();
+        q.remove("cursor");
+        if status.is_empty() {
+            q.remove("status");
+        } else {
+            q.replace("status", status.to_owned());
+        }
+        let href = format!("/keys{}", q.to_query_string());
+        let current = current_status == status;
+        view! {
+            <a
+                href=href
+                aria-current=current.then_some("true")
+                class="rounded-full border border-slate-300 bg-white px-3 py-1 text-xs text-slate-700 hover:bg-slate-50 aria-[current=true]:border-sky-700 aria-[current=true]:bg-sky-50 aria-[current=true]:font-semibold aria-[current=true]:text-sky-900"
+            >
+                {format!("{label} {}", count(n))}
+            </a>
+        }
+    };
+    let chips = view! {
+        <nav aria-label="Counts" class="mb-3 flex flex-wrap gap-2" data-testid="status-counts">
+            {chip("", "All", counts.total())}
+            {chip("active", "Active", counts.active)}
+            {chip("disabled", "Disabled", counts.disabled)}
+            {chip("expired", "Expired", counts.expired)}
+            {chip("revoked", "Revoked", counts.revoked)}
+        </nav>
+    };
+    if page.items.is_empty() {
+        let q = query.get_untracked();
+        let filtered = ["q", "keyspace_id", "owner_id", "status"]
+            .iter()
+            .any(|k| q.get(k).is_some_and(|v| !v.is_empty()));
+        return view! {
+            {chips}
+            {if filtered {
+                view! { <Empty title="No keys match these filters." hint="Try another search or clear the filters." /> }.into_any()
+            } else {
+                view! {
+                    <Empty title="No keys yet." hint="Create a key for a service or a customer; its secret is shown once.">
+                        {may_change.then(|| view! { <A href="/keys/new" attr:class=PRIMARY>"Create the first key"</A> })}
+                    </Empty>
+                }.into_any()
+            }}
+        }
+        .into_any();
+    }
+    let ids: Vec<String> = page
+        .items
+        .iter()
+        .filter(|k| k.status != "revoked")
+        .map(|k| k.id.clone())
+        .collect();
+    let all_ids = StoredValue::new(ids);
+    let all_selected = move || {
+        all_ids.with_value(|ids| {
+            !ids.is_empty() && selected.with(|s| ids.iter().all(|id| s.contains(id)))
+        })
+    };
+    let toggle_all = move |_| {
+        let on = !all_selected();
+        all_ids.with_value(|ids| {
+            selected.update(|s| {
+                for id in ids {
+                    if on {
+                        s.insert(id.clone());
+                    } else {
+                        s.remove(id);
+                    }
+                }
+            });
+        });
+    };
+    let next = page.next_cursor.map(|c| {
+        let mut q = query.get_untracked();
+        q.replace("cursor", c);
+        format!("/keys{}", q.to_query_string())
+    });
+    let first_page = query.get_untracked().get("cursor").is_some().then(|| {
+        let mut q = query.get_untracked();
+        q.remove("cursor");
+        format!("/keys{}", q.to_query_string())
+    });
+    view! {
+        {chips}
+        <div class=format!("overflow-x-auto {CARD}")>
+            <table class="w-full min-w-[44rem] text-left text-sm" data-testid="keys-table">
+                <thead class="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
+                    <tr>
+                        {may_change.then(|| view! {
+                            <th scope="col" class="w-10 px-3 py-2">
+                                <input type="checkbox" aria-label="Select every key on this page" prop:checked=all_selected on:change=toggle_all class="h-4 w-4" />
+                            </th>
+                        })}
+                        <th scope="col" class="px-3 py-2">"Name"</th>
+                        <th scope="col" class="px-3 py-2">"Status"</th>
+                        <th scope="col" class="px-3 py-2">"Keyspace"</th>
+                        <th scope="col" class="px-3 py-2">"Owner"</th>
+                        <th scope="col" class="px-3 py-2">"Last used"</th>
+                        <th scope="col" class="px-3 py-2">"Expires"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100">
+                    {page.items.into_iter().map(|k| view! { <Row key=k may_change selected /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <div class="mt-4 flex gap-3">
+            {first_page.map(|href| view! { <a href=href class=SECONDARY>"← First page"</a> })}
+            {next.map(|href| view! { <a href=href class=SECONDARY data-testid="next-page">"Next page →"</a> })}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Row(key: KeyRow, may_change: bool, selected: RwSignal<BTreeSet<String>>) -> impl IntoView {
+    let id = key.id.clone();
+    let revoked = key.status == "revoked";
+    let grace = key.rotated_to.is_some() && key.status == "active";
+    let check_id = id.clone();
+    let checked = move || selected.with(|s| s.contains(&check_id));
+    let toggle_id = id.clone();
+    let toggle = move |_| {
+        selected.update(|s| {
+            if !s.remove(&toggle_id) {
+                s.insert(toggle_id.clone());
+            }
+        });
+    };
+    let label = format!("Select {}", key.name);
+    view! {
+        <tr class="hover:bg-slate-50" data-testid="key-row" data-key-id=id.clone()>
+            {may_change.then(|| view! {
+                <td class="px-3 py-2">
+                    <input type="checkbox" aria-label=label disabled=revoked prop:checked=checked on:change=toggle class="h-4 w-4" />
+                </td>
+            })}
+            <td class="px-3 py-2">
+                <a href=format!("/keys/{id}") class="font-medium text-sky-800 hover:underline focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500">{key.name}</a>
+                <div class="font-mono text-xs text-slate-500">{format!("{}…", key.start)}</div>
+            </td>
+            <td class="px-3 py-2"><StatusBadge status=key.status grace /></td>
+            <td class="px-3 py-2 text-slate-700">{key.keyspace}</td>
+            <td class="px-3 py-2 text-slate-700">{key.owner}</td>
+            <td class="px-3 py-2 text-slate-600">{when_or(key.last_used_at.as_ref(), "never")}</td>
+            <td class="px-3 py-2 text-slate-600">{when_or(key.expires_at.as_ref(), "never")}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,206 @@
+//! Keyspaces and verifiers (admin; auditors read): create keyspaces, issue verifier
+//! tokens (shown once) and revoke them, and a copy-paste call of `/v1/verify` for each.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::auth::Protected;
+use crate::components::dialog::Dialog;
+use crate::components::secret::ShowOnce;
+use crate::components::ui::{
+    CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, when, when_or,
+};
+use crate::keyspaces::{
+    CreateKeyspace, CreateVerifier, KeyspaceRow, RevokeVerifier, VerifierRow, list_keyspaces,
+};
+
+/// The keyspaces page.
+#[component]
+pub fn KeyspacesPage() -> impl IntoView {
+    view! {
+        <Protected roles=&["admin", "auditor"]>
+            <Keyspaces />
+        </Protected>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    create: ServerAction<CreateKeyspace>,
+    issue: ServerAction<CreateVerifier>,
+    revoke: ServerAction<RevokeVerifier>,
+}
+
+#[component]
+fn Keyspaces() -> impl IntoView {
+    let actions = Actions {
+        create: ServerAction::new(),
+        issue: ServerAction::new(),
+        revoke: ServerAction::new(),
+    };
+    let data = Resource::new(
+        move || {
+            (
+                actions.create.version().get(),
+                actions.issue.version().get(),
+                actions.revoke.version().get(),
+            )
+        },
+        |_| list_keyspaces(),
+    );
+    let create_form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if matches!(actions.create.value().get(), Some(Ok(_)))
+            && let Some(form) = create_form.get()
+        {
+            form.reset();
+        }
+    });
+    view! {
+        <Title text="Keyspaces" />
+        <h1 class="text-2xl font-bold tracking-tight">"Keyspaces"</h1>
+        <p class="mt-1 text-sm text-slate-600">"A keyspace groups keys under one prefix. Services verify its keys with a verifier token, which can verify this keyspace's keys and nothing else."</p>
+        {move || actions.issue.value().get().and_then(Result::ok).map(|v| view! {
+            <div class="mt-6" data-testid="new-verifier">
+                <ShowOnce secret=v.token what="verifier token" />
+            </div>
+        })}
+        <Transition fallback=|| view! { <div class="mt-6"><Loading label="Loading keyspaces…" /></div> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(view_data) => {
+                        let may_change = view_data.may_change;
+                        let base = view_data.base_url.clone();
+                        view! {
+                            {may_change.then(|| view! {
+                                <section aria-labelledby="new-keyspace" class=format!("mt-6 p-5 {CARD}")>
+                                    <h2 id="new-keyspace" class="font-semibold">"New keyspace"</h2>
+                                    <ActionForm action=actions.create node_ref=create_form attr:class="mt-3 grid gap-4 sm:grid-cols-3">
+                                        <div>
+                                            <label for="ks-name" class=LABEL>"Name"</label>
+                                            <input id="ks-name" name="name" required maxlength="100" class=INPUT placeholder="Payments API" />
+                                        </div>
+                                        <div>
+                                            <label for="ks-prefix" class=LABEL>"Key prefix"</label>
+                                            <input id="ks-prefix" name="prefix" required maxlength="12" class=INPUT placeholder="pay" aria-describedby="ks-prefix-hint" />
+                                            <p id="ks-prefix-hint" class="mt-1 text-xs text-slate-500">"2 to 12 lower-case letters and digits; keys look like pay_…"</p>
+                                        </div>
+                                        <div class="flex items-end">
+                                            <button type="submit" class=PRIMARY>"Create keyspace"</button>
+                                        </div>
+                                    </ActionForm>
+                                    {move || actions.create.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorNote message=e.to_string() /></div> })}
+                                </section>
+                            })}
+                            {if view_data.keyspaces.is_empty() {
+                                view! { <div class="mt-6"><Empty title="No keyspaces yet." hint="Create one above; keys and verifier tokens belong to a keyspace." /></div> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="mt-6 space-y-6">
+                                        {view_data.keyspaces.into_iter().map(|k| view! { <KeyspaceCard keyspace=k base=base.clone() may_change actions /> }).collect_view()}
+                                    </div>
+                                }.into_any()
+                            }}
+                        }.into_any()
+                    }
+                    Err(e) => view! { <div class="mt-6"><ErrorNote message=e.to_string() /></div> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn KeyspaceCard(
+    keyspace: KeyspaceRow,
+    base: String,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let curl = format!(
+        "curl -sS {base}/v1/verify \\\n  -H \"Authorization: Bearer $LOCKSMITH_VERIFIER_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"key\": \"{}_…\", \"scopes\": [\"read\"], \"client_ip\": \"203.0.113.7\"}}'",
+        keyspace.prefix
+    );
+    let name_id = format!("verifier-name-{}", keyspace.id);
+    let testid = format!("keyspace-{}", keyspace.prefix);
+    let heading = format!("ks-title-{}", keyspace.id);
+    let labelled_by = heading.clone();
+    let live = keyspace
+        .verifiers
+        .iter()
+        .filter(|v| v.revoked_at.is_none())
+        .count();
+    view! {
+        <section class=format!("p-5 {CARD}") aria-labelledby=labelled_by data-testid=testid>
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 id=heading class="text-lg font-semibold">
+                    {keyspace.name.clone()}
+                    <span class="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs text-slate-700">{format!("{}_", keyspace.prefix)}</span>
+                </h2>
+                <p class="text-xs text-slate-500">{format!("Created {} · {live} live verifier(s)", when(&keyspace.created_at))}</p>
+            </div>
+            <h3 class="mt-4 text-sm font-medium text-slate-800">"Verifier tokens"</h3>
+            {if keyspace.verifiers.is_empty() {
+                view! { <p class="mt-1 text-sm text-slate-500">"None yet: a service needs one to call /v1/verify."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-2 divide-y divide-slate-100 rounded-md border border-slate-200">
+                        {keyspace.verifiers.into_iter().map(|v| view! { <VerifierItem verifier=v may_change actions /> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {may_change.then(|| view! {
+                <ActionForm action=actions.issue attr:class="mt-3 flex flex-wrap items-end gap-2">
+                    <input type="hidden" name="keyspace_id" value=keyspace.id.clone() />
+                    <div>
+                        <label for=name_id.clone() class=LABEL>"New verifier for service"</label>
+                        <input id=name_id name="name" required maxlength="100" class=INPUT placeholder="orders-service" />
+                    </div>
+                    <button type="submit" class=SECONDARY>"Issue token"</button>
+                </ActionForm>
+            })}
+            <details class="mt-4">
+                <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"Call /v1/verify from a service"</summary>
+                <pre class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" data-testid="curl-example">{curl}</pre>
+                <p class="mt-1 text-xs text-slate-500">"Every processed verification answers 200 with {\"valid\", \"code\", …}; only VALID spends quota."</p>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn VerifierItem(verifier: VerifierRow, may_change: bool, actions: Actions) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let revoked = verifier.revoked_at.is_some();
+    let (keyspace_id, id) = (
+        StoredValue::new(verifier.keyspace_id.clone()),
+        StoredValue::new(verifier.id.clone()),
+    );
+    let title = format!("Revoke the token of {}?", verifier.name);
+    Effect::new(move |_| {
+        if matches!(actions.revoke.value().get(), Some(Ok(_))) {
+            open.set(false);
+        }
+    });
+    view! {
+        <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-3 py-2 text-sm" data-testid="verifier">
+            <span class="font-medium">{verifier.name.clone()}</span>
+            <span class="font-mono text-xs text-slate-500">{format!("{}…", verifier.start)}</span>
+            <span class="text-xs text-slate-500">{format!("last used {}", when_or(verifier.last_used_at.as_ref(), "never"))}</span>
+            {if revoked {
+                view! { <span class="ml-auto rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-900 ring-1 ring-red-300" data-testid="verifier-revoked">"✕ revoked"</span> }.into_any()
+            } else if may_change {
+                view! { <button type="button" class=format!("ml-auto {DANGER}") on:click=move |_| open.set(true)>"Revoke"</button> }.into_any()
+            } else {
+                view! { <span class="ml-auto rounded-full bg-emerald-100 px-2 py-0.5 text-xs text-emerald-900 ring-1 ring-emerald-300">"● live"</span> }.into_any()
+            }}
+            <Dialog open title=title id="revoke-verifier-dialog">
+                <p class="text-slate-700">"Services using this token get 401 from /v1/verify at once."</p>
+                {move || actions.revoke.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string() /> })}
+                <button type="button" class=DANGER on:click=move |_| { actions.revoke.dispatch(RevokeVerifier { keyspace_id: keyspace_id.get_value(), id: id.get_value() }); }>
+                    "Revoke token"
+                </button>
+            </Dialog>
+        </li>
+    }
+}

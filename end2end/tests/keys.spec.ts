@@ -1,0 +1,208 @@
+import { test, expect, hydrated, signIn, createKey, createKeyspace } from "./fixtures";
+
+test.describe("keys (admin)", () => {
+  test("an admin issues a verifier, creates a key, sees its secret once and verifies with it", async ({ page, context, problems }, testInfo) => {
+    test.slow(); // a long journey: more than the default 30 s on a loaded machine
+    await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+    await signIn(page, "admin@e2e.test");
+
+    // Journey 5: a keyspace, a verifier token shown once, and the curl example.
+    await page.goto("/keyspaces");
+    await hydrated(page);
+    const prefix = `j${Date.now().toString(36).slice(-8)}`;
+    await page.getByLabel("Name", { exact: true }).fill(`Journey ${prefix}`);
+    await page.getByLabel("Key prefix").fill(prefix);
+    await page.getByRole("button", { name: "Create keyspace" }).click();
+    const card = page.getByTestId(`keyspace-${prefix}`);
+    await expect(card).toBeVisible();
+    await card.getByLabel("New verifier for service").fill("orders-service");
+    await card.getByRole("button", { name: "Issue token" }).click();
+    const token = await page.getByTestId("secret").inputValue();
+    expect(token).toMatch(/^lsv_/);
+    await expect(card.getByTestId("verifier")).toHaveCount(1);
+    await card.getByText("Call /v1/verify from a service").click();
+    await expect(card.getByTestId("curl-example")).toContainText("/v1/verify");
+    await expect(card.getByTestId("curl-example")).toContainText(`${prefix}_`);
+    await page.screenshot({ path: testInfo.outputPath("keyspaces.png"), fullPage: true });
+
+    // Journey 3: the form names the field in error, then shows the secret once.
+    await page.goto("/keys/new");
+    await hydrated(page);
+    await page.getByLabel("Name", { exact: true }).fill("Checkout service");
+    await page.getByLabel("Keyspace").selectOption({ label: `Journey ${prefix} (${prefix}_)` });
+    await page.getByLabel("Scopes").fill("read:orders write:orders");
+    await page.getByLabel("Quota: credits per period").fill("1000");
+    await page.getByLabel("Rate limit: verifications per window").fill("100");
+    await page.getByLabel("Metadata (JSON object, optional)").fill("{not json");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const metaError = page.locator("#k-meta-err");
+    await expect(metaError).toContainText("meta: not valid JSON");
+    await expect(page.getByLabel("Metadata (JSON object, optional)")).toHaveAttribute("aria-invalid", "true");
+    await page.getByLabel("Metadata (JSON object, optional)").fill('{"plan": "pro"}');
+    await page.getByRole("button", { name: "Create key" }).click();
+
+    const panel = page.getByTestId("show-once");
+    await expect(panel).toContainText("It will not be shown again");
+    const secret = await page.getByTestId("secret").inputValue();
+    expect(secret.startsWith(`${prefix}_`)).toBe(true);
+    await panel.getByRole("button", { name: "Copy" }).click();
+    await expect(page.getByTestId("copy-status")).toHaveText("✓ Copied to the clipboard.");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    await page.screenshot({ path: testInfo.outputPath("key-created.png"), fullPage: true });
+
+    // The secret is in no page the server can render again.
+    await page.getByTestId("open-key").click();
+    await expect(page).toHaveURL(/\/keys\/[0-9a-f-]{36}$/);
+    await hydrated(page);
+    expect(await page.content()).not.toContain(secret);
+    await expect(page.getByTestId("key-name")).toHaveText("Checkout service");
+    await expect(page.getByTestId("quota-text")).toContainText("0 used");
+
+    // A service verifies with it; the key's page shows the traffic and the spent quota.
+    for (let i = 0; i < 3; i++) {
+      const answer = await page.request.post("/v1/verify", {
+        headers: { Authorization: `Bearer ${token}` },
+        data: { key: secret, scopes: ["read:orders"] },
+      });
+      expect((await answer.json()).code).toBe("VALID");
+    }
+    await expect(async () => {
+      await page.reload();
+      await expect(page.getByTestId("key-usage-chart").getByTestId("chart-readout")).toHaveText("3 verifications in all", { timeout: 1_000 });
+    }).toPass({ timeout: 15_000 });
+    await hydrated(page);
+    await expect(page.getByTestId("quota-text")).toContainText("used");
+    const bar = page.getByTestId("key-usage-chart").getByTestId("chart-bar").last();
+    await bar.hover();
+    await expect(page.getByTestId("key-usage-chart").getByTestId("chart-readout")).toContainText("3 verifications (3 valid)");
+    // The refused form above is the one error the browser logged.
+    expect(problems.errors.filter((e) => !e.includes("status of 400"))).toEqual([]);
+  });
+
+  test("an admin edits, disables, rotates, ends the grace of and revokes a key", async ({ page, problems }, testInfo) => {
+    test.slow(); // a long journey: more than the default 30 s on a loaded machine
+    await signIn(page, "admin@e2e.test");
+    const keyspace = await createKeyspace(page, "life");
+    const key = await createKey(page, keyspace.id, "Lifecycle key", { "fields[scopes]": "read" });
+    await page.goto(`/keys/${key.id}`);
+    await hydrated(page);
+
+    // Edit: a bad address is named, a good change shows at once.
+    await page.getByRole("button", { name: "Edit" }).click();
+    await page.getByLabel("IP allowlist").fill("not-an-ip");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await expect(page.locator("#e-ips-err")).toContainText("ip_allowlist");
+    await page.getByLabel("IP allowlist").fill("10.0.0.0/8");
+    await page.getByLabel("Name", { exact: true }).fill("Lifecycle key (edited)");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await expect(page.getByTestId("key-name")).toHaveText("Lifecycle key (edited)");
+    await expect(page.getByTestId("key-fields")).toContainText("10.0.0.0/8");
+
+    // Disable, then enable, each confirmed in a dialog that Escape can close.
+    await page.getByRole("button", { name: "Disable" }).click();
+    const toggle = page.getByTestId("toggle-dialog");
+    await expect(toggle).toBeVisible();
+    await page.keyboard.press("Escape");
+    await expect(toggle).toHaveCount(0);
+    await page.getByRole("button", { name: "Disable" }).click();
+    await toggle.getByRole("button", { name: "Disable key" }).click();
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "disabled");
+    await page.getByRole("button", { name: "Enable" }).click();
+    await page.getByTestId("toggle-dialog").getByRole("button", { name: "Enable key" }).click();
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "active");
+
+    // Rotate with a day of grace: the new secret once, the old key in grace.
+    await page.getByRole("button", { name: "Rotate" }).click();
+    const rotate = page.getByTestId("rotate-dialog");
+    await rotate.getByLabel("Grace period for the old key").selectOption("86400");
+    await rotate.getByRole("button", { name: "Rotate key" }).click();
+    await expect(page.getByTestId("rotation-result")).toContainText("The old key keeps working until");
+    expect(await page.getByTestId("secret").inputValue()).toMatch(new RegExp(`^${keyspace.prefix}_`));
+    const grace = page.getByTestId("grace-notice");
+    await expect(grace).toContainText("In its rotation grace period");
+    await expect(page.getByTestId("grace-last-used")).toContainText("has not been used");
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "in grace");
+    await page.screenshot({ path: testInfo.outputPath("key-rotated.png"), fullPage: true });
+
+    // End the grace now: the old key is expired at once.
+    await grace.getByRole("button", { name: "End grace now" }).click();
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "expired");
+    await expect(page.getByTestId("grace-notice")).toHaveCount(0);
+
+    // The new key: revoke it with a reason.
+    await page.getByRole("link", { name: "the new key" }).click();
+    await expect(page).not.toHaveURL(new RegExp(key.id));
+    await hydrated(page);
+    await page.getByRole("button", { name: "Revoke" }).click();
+    const revoke = page.getByTestId("revoke-dialog");
+    // Focus starts in the dialog and stays there.
+    const reason = revoke.getByLabel("Reason (recorded in the audit log)");
+    await expect(reason).toBeFocused();
+    await page.keyboard.press("Shift+Tab");
+    await expect(revoke.getByRole("button", { name: "Cancel" })).toBeFocused();
+    await page.keyboard.press("Tab");
+    await expect(reason).toBeFocused();
+    await reason.fill("left the company");
+    await revoke.getByRole("button", { name: "Revoke key" }).click();
+    await expect(page.getByTestId("revoked-notice")).toContainText("left the company");
+    await expect(page.getByRole("button", { name: "Rotate" })).toHaveCount(0);
+    await expect(page.getByTestId("key-trail").locator('[data-action="key.revoke"]')).toHaveCount(1);
+    await page.screenshot({ path: testInfo.outputPath("key-detail.png"), fullPage: true });
+    // The refused edit above is the one error the browser logged.
+    expect(problems.errors.filter((e) => !e.includes("status of 400"))).toEqual([]);
+  });
+
+  test("an admin searches, filters and revokes selected keys in bulk", async ({ page, problems }, testInfo) => {
+    await signIn(page, "admin@e2e.test");
+    const keyspace = await createKeyspace(page, "bulk");
+    const stem = `bulk-${Date.now()}`;
+    for (const n of [1, 2, 3]) await createKey(page, keyspace.id, `${stem} ${n}`);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys", exact: true }).click();
+    await expect(page).toHaveURL(/\/keys$/, { timeout: 15_000 });
+    await hydrated(page);
+    await page.getByLabel("Search").fill(stem);
+    await page.getByLabel("Keyspace").selectOption(keyspace.id);
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect(page).toHaveURL(new RegExp(`q=${stem}`));
+    const rows = page.getByTestId("key-row");
+    await expect(rows).toHaveCount(3);
+
+    await page.getByLabel(`Select ${stem} 1`).check();
+    await page.getByLabel(`Select ${stem} 2`).check();
+    await expect(page.getByTestId("selected-count")).toHaveText("2 selected");
+    await page.getByRole("button", { name: "Revoke selected (2)" }).click();
+    const dialog = page.getByTestId("bulk-revoke-dialog");
+    await expect(dialog.getByRole("heading")).toHaveText("Revoke 2 keys?");
+    await dialog.getByLabel("Reason (recorded in the audit log)").fill("bulk clean-up");
+    await dialog.getByRole("button", { name: "Revoke 2 keys" }).click();
+    await expect(page.getByTestId("bulk-result")).toHaveText("✓ Revoked 2 keys.");
+    await expect(page.locator('[data-testid="key-row"] [data-status="revoked"]')).toHaveCount(2);
+    await expect(page.locator('[data-testid="key-row"] [data-status="active"]')).toHaveCount(1);
+
+    // The status filter narrows to the one left.
+    await page.getByLabel("Status", { exact: true }).selectOption("active");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect(page).toHaveURL(/status=active/);
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toContainText(`${stem} 3`);
+    await page.screenshot({ path: testInfo.outputPath("keys-list.png"), fullPage: true });
+    expect(problems.errors).toEqual([]);
+  });
+
+  test("the dashboard shows keys by status, both charts and the key lists", async ({ page, problems }, testInfo) => {
+    await signIn(page, "admin@e2e.test");
+    await expect(page.getByTestId("status-tiles")).toBeVisible();
+    await expect(page.getByTestId("chart-24h").getByTestId("chart-bar")).toHaveCount(24);
+    await expect(page.getByTestId("chart-30d").getByTestId("chart-bar")).toHaveCount(30);
+    for (const list of ["top-keys", "expiring-keys", "quota-alerts"]) {
+      await expect(page.getByTestId(list)).toBeVisible();
+    }
+    // Hover values once hydrated: a bar's numbers replace the total.
+    const readout = page.getByTestId("chart-24h").getByTestId("chart-readout");
+    await expect(readout).toContainText("verifications in all");
+    await page.getByTestId("chart-24h").getByTestId("chart-bar").last().hover();
+    await expect(readout).toContainText("UTC:");
+    await page.screenshot({ path: testInfo.outputPath("dashboard.png"), fullPage: true });
+    expect(problems.errors).toEqual([]);
+  });
+});
