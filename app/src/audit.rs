@@ -68,7 +68,7 @@ pub struct ChainStatus {
 
 /// A page of entries matching the filters (admin, auditor).
 #[server(prefix = "/api", endpoint = "audit_entries")]
-pub async fn audit_entries(filters: AuditFilters) -> Result<AuditPage, AppError> {
+pub async fn audit_entries(filters: AuditFilters) -> Result<Option<AuditPage>, AppError> {
     server::entries(filters).await.map_err(AppError::respond)
 }
 
@@ -90,13 +90,17 @@ pub mod server {
     use uuid::Uuid;
 
     use super::{AuditFilters, AuditPage, AuditRow, ChainStatus};
-    use crate::auth::server::{pool, require};
+    use crate::auth::server::{pool, require, session_user};
     use crate::error::AppError;
     use crate::form::{optional, time};
 
     const PAGE: i64 = 50;
 
-    pub(super) async fn entries(filters: AuditFilters) -> Result<AuditPage, AppError> {
+    pub(super) async fn entries(filters: AuditFilters) -> Result<Option<AuditPage>, AppError> {
+        // Not signed in: nothing (the page sends the visitor to sign in).
+        if session_user().await?.is_none() {
+            return Ok(None);
+        }
         require(&[Role::Admin, Role::Auditor]).await?;
         let (filter, cursor) = parse(&filters)?;
         let pool = pool()?;
@@ -105,7 +109,7 @@ pub mod server {
             .then(|| entries.last().map(|e| e.id))
             .flatten();
         let items = rows(&pool, entries).await?;
-        Ok(AuditPage { items, next_cursor })
+        Ok(Some(AuditPage { items, next_cursor }))
     }
 
     /// The filter and cursor the page's fields describe; errors name the field.

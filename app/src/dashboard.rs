@@ -44,9 +44,10 @@ pub struct DashboardView {
     pub at: DateTime<Utc>,
 }
 
-/// The dashboard of the signed-in user.
+/// The dashboard of the signed-in user; `None` for a visitor who is not signed in (the
+/// page itself sends them to sign in).
 #[server(prefix = "/api", endpoint = "dashboard")]
-pub async fn dashboard() -> Result<DashboardView, AppError> {
+pub async fn dashboard() -> Result<Option<DashboardView>, AppError> {
     server::dashboard().await.map_err(AppError::respond)
 }
 
@@ -59,7 +60,7 @@ mod server {
     use locksmith_core::usage::UsageBucket;
 
     use super::{DashboardView, KeyLine};
-    use crate::auth::server::require;
+    use crate::auth::server::session_user;
     use crate::components::ui::{count, relative, when};
     use crate::error::AppError;
     use crate::keys::{StatusCounts, UsagePoint};
@@ -85,8 +86,10 @@ mod server {
         }
     }
 
-    pub(super) async fn dashboard() -> Result<DashboardView, AppError> {
-        let user = require(&[]).await?;
+    pub(super) async fn dashboard() -> Result<Option<DashboardView>, AppError> {
+        let Some(user) = session_user().await? else {
+            return Ok(None);
+        };
         let actor = Actor {
             id: user.id,
             role: user.role,
@@ -96,7 +99,7 @@ mod server {
             .ok_or(AppError::Internal)?
             .overview(actor, now)
             .await?;
-        Ok(DashboardView {
+        Ok(Some(DashboardView {
             all_keys: actor.only_own().is_none(),
             counts: StatusCounts {
                 active: o.counts.active,
@@ -138,6 +141,6 @@ mod server {
                 })
                 .collect(),
             at: now,
-        })
+        }))
     }
 }

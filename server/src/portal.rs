@@ -8,6 +8,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use locksmith_app::{App, shell};
 use secrecy::ExposeSecret;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -46,8 +47,16 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
             tower_sessions::cookie::time::Duration::minutes(IDLE_TIMEOUT_MINUTES),
         ))
         .with_signed(cookie_key(secrets));
+    // The compiled assets are plain files. Leptos' own file handler runs them under a
+    // reactive owner and copies that owner's response options (status, headers) onto the
+    // file; under concurrent requests it was seen serving the CSS with another page's 403.
+    let site_root = std::path::Path::new(&*state.leptos_options.site_root);
+    let assets = ServeDir::new(site_root.join("pkg"));
+    let favicon = ServeFile::new(site_root.join("favicon.svg"));
     // `leptos_routes_with_context` registers every server function (`/api/...`) too.
     Router::new()
+        .nest_service("/pkg", assets)
+        .route_service("/favicon.svg", favicon)
         .route("/audit/export.csv", get(audit_export::audit_csv))
         .leptos_routes_with_context(state, routes, context.clone(), move || {
             shell(options.clone())

@@ -263,9 +263,10 @@ pub struct BulkResult {
     pub already_revoked: usize,
 }
 
-/// A page of keys matching the filters, with counts (everyone; owners see their own).
+/// A page of keys matching the filters, with counts (everyone; owners see their own);
+/// `None` for a visitor who is not signed in (the page sends them to sign in).
 #[server(prefix = "/api", endpoint = "list_keys")]
-pub async fn list_keys(filters: KeyFilters) -> Result<KeyPage, AppError> {
+pub async fn list_keys(filters: KeyFilters) -> Result<Option<KeyPage>, AppError> {
     server::list(filters).await.map_err(AppError::respond)
 }
 

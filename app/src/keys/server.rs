@@ -22,7 +22,7 @@ use super::{
     BulkResult, Choice, KeyDetails, KeyFields, KeyFilters, KeyFormOptions, KeyPage, KeyRow,
     NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
 };
-use crate::auth::server::{origin, pool, require};
+use crate::auth::server::{origin, pool, require, session_user};
 use crate::error::AppError;
 use crate::form::{id, list as split_list, number, optional, optional_id, time};
 
@@ -141,8 +141,10 @@ fn status(raw: &str) -> Result<Option<KeyStatus>, AppError> {
         .transpose()
 }
 
-pub(super) async fn list(filters: KeyFilters) -> Result<KeyPage, AppError> {
-    let user = require(&[]).await?;
+pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppError> {
+    let Some(user) = session_user().await? else {
+        return Ok(None);
+    };
     let cursor = optional(&filters.cursor)
         .map(|c| {
             c.parse::<KeyCursor>()
@@ -171,7 +173,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<KeyPage, AppError> {
     } else {
         None
     };
-    Ok(KeyPage {
+    Ok(Some(KeyPage {
         items: rows(&pool, views).await?,
         next_cursor,
         counts: StatusCounts {
@@ -180,7 +182,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<KeyPage, AppError> {
             expired: counts.expired,
             revoked: counts.revoked,
         },
-    })
+    }))
 }
 
 pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
@@ -254,7 +256,15 @@ pub(super) async fn detail(key_id: String) -> Result<KeyDetails, AppError> {
         ..AuditFilter::default()
     };
     let entries = audit::list(&pool, &filter, None, KEY_AUDIT).await?;
-    let audit = crate::audit::server::rows(&pool, entries).await?;
+    let mut audit = crate::audit::server::rows(&pool, entries).await?;
+    // Owners see what was done to their key and by whom, but not where other people
+    // (admins) made their requests from.
+    if !user.role.reads_everything() {
+        for row in audit.iter_mut().filter(|r| r.actor != user.email) {
+            row.source_ip = None;
+            row.request_id = None;
+        }
+    }
     Ok(KeyDetails {
         key: one_row(&pool, view).await?,
         usage,

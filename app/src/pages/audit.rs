@@ -6,23 +6,18 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::audit::{AuditFilters, AuditRow, VerifyAuditChain, audit_entries};
+use crate::audit::{AuditFilters, AuditPage as Entries, AuditRow, VerifyAuditChain, audit_entries};
 use crate::auth::Protected;
+use crate::error::AppError;
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
 
 /// The audit page.
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    view! {
-        <Protected roles=&["admin", "auditor"]>
-            <AuditLog />
-        </Protected>
-    }
-}
-
-#[component]
-fn AuditLog() -> impl IntoView {
+    // The entries are read here, outside the guard, which may render its content more
+    // than once on the server: a second read could include new entries and disagree with
+    // the data sent for hydration (see `pages::home`).
     let query = use_query_map();
     let filters = move || {
         let q = query.get();
@@ -37,6 +32,16 @@ fn AuditLog() -> impl IntoView {
         }
     };
     let entries = Resource::new(filters, audit_entries);
+    view! {
+        <Protected roles=&["admin", "auditor"]>
+            <AuditLog entries />
+        </Protected>
+    }
+}
+
+#[component]
+fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoView {
+    let query = use_query_map();
     let verify = ServerAction::<VerifyAuditChain>::new();
     let field = move |name: &'static str| query.get_untracked().get(name).unwrap_or_default();
     view! {
@@ -105,12 +110,13 @@ fn AuditLog() -> impl IntoView {
             <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading entries…"</p> }>
                 {move || Suspend::new(async move {
                     match entries.await {
-                        Ok(page) if page.items.is_empty() => view! {
+                        Ok(None) => view! { <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">{AppError::Unauthorized.to_string()}</p> }.into_any(),
+                        Ok(Some(page)) if page.items.is_empty() => view! {
                             <p class="rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center text-sm text-slate-500">
                                 "No entries match these filters."
                             </p>
                         }.into_any(),
-                        Ok(page) => {
+                        Ok(Some(page)) => {
                             let next = page.next_cursor.map(|c| {
                                 let mut q = query.get_untracked();
                                 q.replace("cursor", c.to_string());

@@ -14,16 +14,20 @@ use crate::status::{SystemStatusView, system_status};
 /// The landing page of the portal, for every signed-in user.
 #[component]
 pub fn HomePage() -> impl IntoView {
+    // Created here, outside the guard: the guard may render its content more than once
+    // on the server, and a resource made inside would be fetched again. When the data
+    // changed in between (another user's action), the HTML and the data sent with it
+    // for hydration disagreed, and hydration failed.
+    let data = Resource::new(|| (), |()| dashboard());
     view! {
         <crate::auth::Protected>
-            <Overview />
+            <Overview data />
         </crate::auth::Protected>
     }
 }
 
 #[component]
-fn Overview() -> impl IntoView {
-    let data = Resource::new(|| (), |()| dashboard());
+fn Overview(data: Resource<Result<Option<DashboardView>, AppError>>) -> impl IntoView {
     view! {
         <Title text="Overview" />
         <div class="flex flex-wrap items-end justify-between gap-4">
@@ -35,7 +39,8 @@ fn Overview() -> impl IntoView {
         <Transition fallback=|| view! { <div class="mt-6"><Loading label="Loading the dashboard…" /></div> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! { <Dashboard data=d /> }.into_any(),
+                    Ok(Some(d)) => view! { <Dashboard data=d /> }.into_any(),
+                    Ok(None) => view! { <div class="mt-6"><ErrorNote message=AppError::Unauthorized.to_string() /></div> }.into_any(),
                     Err(e) => view! { <div class="mt-6"><ErrorNote message=e.to_string() /></div> }.into_any(),
                 }
             })}
@@ -98,17 +103,25 @@ fn KeyList(
     } else {
         view! {
             <ol class="divide-y divide-slate-100">
-                {lines.into_iter().map(|l| view! {
-                    <li class="px-4 py-2 text-sm">
-                        <a href=format!("/keys/{}", l.id) class="font-medium text-sky-800 hover:underline">{l.name}</a>
-                        <span class="ml-2 font-mono text-xs text-slate-500">{format!("{}…", l.start)}</span>
-                        <p class="text-xs text-slate-600">{l.detail}</p>
-                        {l.percent.map(|p| view! {
+                {lines.into_iter().map(|l| {
+                    // Every item has the same shape (no optional last child), whatever the
+                    // list: a gauge for quotas, an empty line for the others.
+                    let gauge = match l.percent {
+                        Some(p) => view! {
                             <div class="mt-1" role="meter" aria-label="Quota used" aria-valuemin="0" aria-valuemax="100" aria-valuenow=p.to_string()>
                                 <Gauge percent=p fill={if p >= 100 { "fill-red-600" } else { "fill-amber-500" }} thin=true />
                             </div>
-                        })}
-                    </li>
+                        }.into_any(),
+                        None => view! { <div aria-hidden="true"></div> }.into_any(),
+                    };
+                    view! {
+                        <li class="px-4 py-2 text-sm">
+                            <a href=format!("/keys/{}", l.id) class="font-medium text-sky-800 hover:underline">{l.name}</a>
+                            <span class="ml-2 font-mono text-xs text-slate-500">{format!("{}…", l.start)}</span>
+                            <p class="text-xs text-slate-600">{l.detail}</p>
+                            {gauge}
+                        </li>
+                    }
                 }).collect_view()}
             </ol>
         }

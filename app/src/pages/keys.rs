@@ -14,39 +14,49 @@ use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
     when_or,
 };
-use crate::keys::{KeyFilters, KeyFormOptions, KeyRow, RevokeKeys, key_options, list_keys};
+use crate::error::AppError;
+use crate::keys::{
+    KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options, list_keys,
+};
 
 /// The keys page, for every signed-in user (owners see their own keys).
 #[component]
 pub fn KeysPage() -> impl IntoView {
+    // The list is made here, outside the guard, which may render its content more than
+    // once on the server: a second fetch could see other people's changes and disagree
+    // with the data sent for hydration (see `pages::home`).
+    let query = use_query_map();
+    let bulk = ServerAction::<RevokeKeys>::new();
+    let keys = Resource::new(
+        move || (query.with(filters), bulk.version().get()),
+        |(f, _)| list_keys(f),
+    );
     view! {
         <Protected>
-            <KeysList />
+            <KeysList keys bulk />
         </Protected>
+    }
+}
+
+fn filters(q: &leptos_router::params::ParamsMap) -> KeyFilters {
+    let get = |k: &str| q.get(k).unwrap_or_default();
+    KeyFilters {
+        q: get("q"),
+        keyspace_id: get("keyspace_id"),
+        owner_id: get("owner_id"),
+        status: get("status"),
+        cursor: get("cursor"),
     }
 }
 
 const STATUSES: [&str; 4] = ["active", "disabled", "expired", "revoked"];
 
 #[component]
-fn KeysList() -> impl IntoView {
+fn KeysList(
+    keys: Resource<Result<Option<KeyPage>, AppError>>,
+    bulk: ServerAction<RevokeKeys>,
+) -> impl IntoView {
     let query = use_query_map();
-    let filters = move || {
-        let q = query.get();
-        let get = |k: &str| q.get(k).unwrap_or_default();
-        KeyFilters {
-            q: get("q"),
-            keyspace_id: get("keyspace_id"),
-            owner_id: get("owner_id"),
-            status: get("status"),
-            cursor: get("cursor"),
-        }
-    };
-    let bulk = ServerAction::<RevokeKeys>::new();
-    let keys = Resource::new(
-        move || (filters(), bulk.version().get()),
-        |(f, _)| list_keys(f),
-    );
     let options = Resource::new(|| (), |()| key_options());
     let selected = RwSignal::new(BTreeSet::<String>::new());
     // A new page or filter starts with nothing selected.
@@ -83,7 +93,8 @@ fn KeysList() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let may_change = options.await.map(|o| o.may_change).unwrap_or(false);
                     match keys.await {
-                        Ok(page) => view! { <KeyTable page may_change selected /> }.into_any(),
+                        Ok(Some(page)) => view! { <KeyTable page may_change selected /> }.into_any(),
+                        Ok(None) => view! { <ErrorNote message=AppError::Unauthorized.to_string() /> }.into_any(),
                         Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
                     }
                 })}
@@ -147,7 +158,7 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
 fn BulkBar(
     selected: RwSignal<BTreeSet<String>>,
     bulk: ServerAction<RevokeKeys>,
-    options: Resource<Result<KeyFormOptions, crate::error::AppError>>,
+    options: Resource<Result<KeyFormOptions, AppError>>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
     let reason = RwSignal::new(String::new());
@@ -224,7 +235,7 @@ fn BulkBar(
 
 #[component]
 fn KeyTable(
-    page: crate::keys::KeyPage,
+    page: KeyPage,
     may_change: bool,
     selected: RwSignal<BTreeSet<String>>,
 ) -> impl IntoView {

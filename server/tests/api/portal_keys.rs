@@ -151,6 +151,22 @@ async fn portal_key_functions_follow_the_key_rules(pool: PgPool) {
     .await;
     assert_eq!(status, 404);
 
+    // An owner reads their key's trail, but not where an admin worked from.
+    let (status, _) = call(
+        &w,
+        &admin,
+        "set_key_enabled",
+        &[("id", &alice_key), ("enabled", "false")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, detail) = call(&w, &alice, "key_detail", &[("id", &alice_key)]).await;
+    assert_eq!(status, 200, "{detail}");
+    let trail = detail["audit"].as_array().expect("audit");
+    let by = |actor: &str| trail.iter().find(|e| e["actor"] == actor).expect("entry");
+    assert!(by("admin@keys.test")["source_ip"].is_null(), "{detail}");
+    assert_eq!(by("alice@keys.test")["source_ip"], "127.0.0.1");
+
     // Bulk revocation is all or nothing: one foreign id refuses the whole batch.
     let bulk = |ids: Vec<&str>| {
         let client = alice.clone();
