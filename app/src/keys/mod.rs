@@ -276,9 +276,10 @@ pub async fn key_options() -> Result<KeyFormOptions, AppError> {
     server::options().await.map_err(AppError::respond)
 }
 
-/// One key with its usage and audit trail.
+/// One key with its usage and audit trail; `None` for a visitor who is not signed in
+/// (the page sends them to sign in).
 #[server(prefix = "/api", endpoint = "key_detail")]
-pub async fn key_detail(id: String) -> Result<KeyDetails, AppError> {
+pub async fn key_detail(id: String) -> Result<Option<KeyDetails>, AppError> {
     server::detail(id).await.map_err(AppError::respond)
 }
 

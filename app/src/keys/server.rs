@@ -229,8 +229,10 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
     })
 }
 
-pub(super) async fn detail(key_id: String) -> Result<KeyDetails, AppError> {
-    let user = require(&[]).await?;
+pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppError> {
+    let Some(user) = session_user().await? else {
+        return Ok(None);
+    };
     let key_id = id("id", &key_id)?;
     let service = service()?;
     let pool = pool()?;
@@ -265,13 +267,13 @@ pub(super) async fn detail(key_id: String) -> Result<KeyDetails, AppError> {
             row.request_id = None;
         }
     }
-    Ok(KeyDetails {
+    Ok(Some(KeyDetails {
         key: one_row(&pool, view).await?,
         usage,
         audit,
         may_change: actor(&user).check_may_change_keys().is_ok(),
         now,
-    })
+    }))
 }
 
 fn quota(fields: &KeyFields) -> Result<Option<QuotaSpec>, AppError> {

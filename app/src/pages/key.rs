@@ -16,6 +16,7 @@ use crate::components::ui::{
     CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
     count, relative, when, when_or,
 };
+use crate::error::AppError;
 use crate::keys::{
     ChangeGrace, EditKey, KeyDetails, KeyRow, QuotaRow, RevokeKey, RotateKey, SetKeyEnabled,
     key_detail,
@@ -25,9 +26,20 @@ use crate::pages::new_key::{FieldError, field_error, unnamed_error};
 /// The key page, for every signed-in user who may see the key.
 #[component]
 pub fn KeyPage() -> impl IntoView {
+    // The key is read here, outside the guard, which may render its content more than
+    // once on the server: a second read could see new traffic or another user's change and
+    // disagree with the data sent for hydration (see `pages::home`).
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let actions = Actions::new();
+    // The key is read again after every change that succeeded (a refused one leaves the
+    // page, and the form with its input, as it is).
+    let changed = RwSignal::new(0_u32);
+    actions.on_success(move || changed.update(|n| *n += 1));
+    let detail = Resource::new(move || (id(), changed.get()), |(id, _)| key_detail(id));
     view! {
         <Protected>
-            <KeyView />
+            <KeyView actions detail />
         </Protected>
     }
 }
@@ -76,16 +88,11 @@ impl Actions {
 }
 
 #[component]
-fn KeyView() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
-    let actions = Actions::new();
-    // The key is read again after every change that succeeded (a refused one leaves the
-    // page, and the form with its input, as it is).
-    let changed = RwSignal::new(0_u32);
-    actions.on_success(move || changed.update(|n| *n += 1));
+fn KeyView(
+    actions: Actions,
+    detail: Resource<Result<Option<KeyDetails>, AppError>>,
+) -> impl IntoView {
     let editing = RwSignal::new(false);
-    let detail = Resource::new(move || (id(), changed.get()), |(id, _)| key_detail(id));
     view! {
         <Title text="Key" />
         <nav aria-label="Breadcrumb" class="text-sm text-slate-600">
@@ -105,7 +112,8 @@ fn KeyView() -> impl IntoView {
         <Transition fallback=|| view! { <div class="mt-4"><Loading label="Loading the key…" /></div> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(d) => view! { <Detail detail=d actions editing /> }.into_any(),
+                    Ok(Some(d)) => view! { <Detail detail=d actions editing /> }.into_any(),
+                    Ok(None) => view! { <div class="mt-4"><ErrorNote message=AppError::Unauthorized.to_string() /></div> }.into_any(),
                     Err(e) => view! { <div class="mt-4"><ErrorNote message=e.to_string() /></div> }.into_any(),
                 }
             })}
