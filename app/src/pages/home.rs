@@ -19,15 +19,44 @@ pub fn HomePage() -> impl IntoView {
     // changed in between (another user's action), the HTML and the data sent with it
     // for hydration disagreed, and hydration failed.
     let data = Resource::new(|| (), |()| dashboard());
+    // The same for the system status. It asks the server only for a signed-in user: its
+    // server function answers others 401, which must not become this page's status (the
+    // guard redirects them). Each click of "Check again" bumps the counter, which re-runs
+    // it (one round trip); the answer carries the number of the check it answers, so a
+    // test can wait for it.
+    let user = expect_context::<crate::auth::UserResource>();
+    let checks = RwSignal::new(1_u32);
+    let status = Resource::new(
+        move || checks.get(),
+        move |n| async move {
+            let signed_in = matches!(user.await, Ok(Some(_)));
+            (
+                n,
+                if signed_in {
+                    Some(system_status().await)
+                } else {
+                    None
+                },
+            )
+        },
+    );
     view! {
         <crate::auth::Protected>
-            <Overview data />
+            <Overview data checks status />
         </crate::auth::Protected>
     }
 }
 
+/// The system status as its resource holds it: the check it answers, and the answer
+/// (`None` when nobody is signed in).
+type StatusResource = Resource<(u32, Option<Result<SystemStatusView, AppError>>)>;
+
 #[component]
-fn Overview(data: Resource<Result<Option<DashboardView>, AppError>>) -> impl IntoView {
+fn Overview(
+    data: Resource<Result<Option<DashboardView>, AppError>>,
+    checks: RwSignal<u32>,
+    status: StatusResource,
+) -> impl IntoView {
     view! {
         <Title text="Overview" />
         <div class="flex flex-wrap items-end justify-between gap-4">
@@ -45,7 +74,7 @@ fn Overview(data: Resource<Result<Option<DashboardView>, AppError>>) -> impl Int
                 }
             })}
         </Transition>
-        <SystemStatus />
+        <SystemStatus checks status />
     }
 }
 
@@ -136,14 +165,7 @@ fn KeyList(
 }
 
 #[component]
-fn SystemStatus() -> impl IntoView {
-    // Each click bumps the counter, which re-runs the resource (one round trip); the
-    // answer carries the number of the check it answers, so a test can wait for it.
-    let checks = RwSignal::new(1_u32);
-    let status = Resource::new(
-        move || checks.get(),
-        |n| async move { (n, system_status().await) },
-    );
+fn SystemStatus(checks: RwSignal<u32>, status: StatusResource) -> impl IntoView {
     view! {
         <section aria-labelledby="status-heading" class=format!("mt-6 {CARD}")>
             <div class="flex flex-wrap items-center justify-between gap-3 border-b border-slate-200 px-5 py-3">
@@ -168,8 +190,9 @@ fn SystemStatus() -> impl IntoView {
             <Transition fallback=|| view! { <p class="px-5 py-6 text-sm text-slate-500">"Checking…"</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
-                        (n, Ok(s)) => view! { <StatusDetails status=s check=n /> }.into_any(),
-                        (_, Err(e)) => view! { <StatusError error=e /> }.into_any(),
+                        (n, Some(Ok(s))) => view! { <StatusDetails status=s check=n /> }.into_any(),
+                        (_, Some(Err(e))) => view! { <StatusError error=e /> }.into_any(),
+                        (_, None) => view! { <StatusError error=AppError::Unauthorized /> }.into_any(),
                     }
                 })}
             </Transition>

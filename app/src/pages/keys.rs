@@ -328,7 +328,7 @@ fn KeyTable(
     });
     view! {
         {chips}
-        <div class=format!("overflow-x-auto {CARD}")>
+        <div class=format!("relative overflow-x-auto {CARD}")>
             <table class="w-full min-w-[44rem] text-left text-sm" data-testid="keys-table">
                 <thead class="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
                     <tr>

@@ -116,7 +116,7 @@ fn Users() -> impl IntoView {
             <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">{update_error}</p>
         </Show>
 
-        <section aria-labelledby="all-users" class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+        <section aria-labelledby="all-users" class="relative mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
             <h2 id="all-users" class="sr-only">"All users"</h2>
             <Transition fallback=|| view! { <p class="p-5 text-sm text-slate-500">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
