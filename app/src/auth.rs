@@ -43,6 +43,13 @@ pub async fn logout() -> Result<(), AppError> {
 /// The session user, loaded once per page and shared through context.
 pub type UserResource = Resource<Result<Option<SessionUser>, AppError>>;
 
+/// Whether the session user, once loaded, has one of `roles` (any role when empty).
+/// Pages ask this before calling a guarded server function from a resource made outside
+/// [`Protected`], so a visitor who may not see the page costs no call (and no status).
+pub async fn has_role(user: UserResource, roles: &[&str]) -> bool {
+    matches!(user.await, Ok(Some(u)) if roles.is_empty() || roles.contains(&u.role.as_str()))
+}
+
 /// Renders `children` only for a signed-in user whose role is in `roles` (all roles when
 /// empty). Anonymous visitors are sent to the sign-in page; other roles get a 403 page.
 #[component]

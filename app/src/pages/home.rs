@@ -29,7 +29,7 @@ pub fn HomePage() -> impl IntoView {
     let status = Resource::new(
         move || checks.get(),
         move |n| async move {
-            let signed_in = matches!(user.await, Ok(Some(_)));
+            let signed_in = crate::auth::has_role(user, &[]).await;
             (
                 n,
                 if signed_in {

@@ -10,29 +10,18 @@ use crate::components::secret::ShowOnce;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, when, when_or,
 };
+use crate::error::AppError;
 use crate::keyspaces::{
-    CreateKeyspace, CreateVerifier, KeyspaceRow, RevokeVerifier, VerifierRow, list_keyspaces,
+    CreateKeyspace, CreateVerifier, KeyspaceRow, KeyspacesView, RevokeVerifier, VerifierRow,
+    list_keyspaces,
 };
 
 /// The keyspaces page.
 #[component]
 pub fn KeyspacesPage() -> impl IntoView {
-    view! {
-        <Protected roles=&["admin", "auditor"]>
-            <Keyspaces />
-        </Protected>
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Actions {
-    create: ServerAction<CreateKeyspace>,
-    issue: ServerAction<CreateVerifier>,
-    revoke: ServerAction<RevokeVerifier>,
-}
-
-#[component]
-fn Keyspaces() -> impl IntoView {
+    // Made outside the guard, which may render its content twice on the server (see
+    // `pages::home`).
+    let user = expect_context::<crate::auth::UserResource>();
     let actions = Actions {
         create: ServerAction::new(),
         issue: ServerAction::new(),
@@ -46,8 +35,30 @@ fn Keyspaces() -> impl IntoView {
                 actions.revoke.version().get(),
             )
         },
-        |_| list_keyspaces(),
+        move |_| async move {
+            if crate::auth::has_role(user, &["admin", "auditor"]).await {
+                list_keyspaces().await
+            } else {
+                Err(AppError::Forbidden)
+            }
+        },
     );
+    view! {
+        <Protected roles=&["admin", "auditor"]>
+            <Keyspaces actions data />
+        </Protected>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    create: ServerAction<CreateKeyspace>,
+    issue: ServerAction<CreateVerifier>,
+    revoke: ServerAction<RevokeVerifier>,
+}
+
+#[component]
+fn Keyspaces(actions: Actions, data: Resource<Result<KeyspacesView, AppError>>) -> impl IntoView {
     let create_form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
         if matches!(actions.create.value().get(), Some(Ok(_)))

@@ -14,19 +14,12 @@ const BUTTON: &str = "rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-w
 /// The users page, for admins only.
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    view! {
-        <Protected roles=&["admin"]>
-            <Users />
-        </Protected>
-    }
-}
-
-#[component]
-fn Users() -> impl IntoView {
+    // Made outside the guard, which may render its content twice on the server (see
+    // `pages::home`). The list reloads after every change (one round trip).
+    let user = expect_context::<crate::auth::UserResource>();
     let create = ServerAction::<CreateUser>::new();
     let update = ServerAction::<UpdateUser>::new();
     let policy = ServerAction::<SetOwnerPolicy>::new();
-    // The list reloads after every change (one round trip).
     let users = Resource::new(
         move || {
             (
@@ -35,8 +28,28 @@ fn Users() -> impl IntoView {
                 policy.version().get(),
             )
         },
-        |_| list_users(),
+        move |_| async move {
+            if crate::auth::has_role(user, &["admin"]).await {
+                list_users().await
+            } else {
+                Err(AppError::Forbidden)
+            }
+        },
     );
+    view! {
+        <Protected roles=&["admin"]>
+            <Users create update policy users />
+        </Protected>
+    }
+}
+
+#[component]
+fn Users(
+    create: ServerAction<CreateUser>,
+    update: ServerAction<UpdateUser>,
+    policy: ServerAction<SetOwnerPolicy>,
+    users: Resource<Result<Vec<UserRow>, AppError>>,
+) -> impl IntoView {
     let create_error = move || {
         create
             .value()
