@@ -57,24 +57,12 @@ mod server {
     use leptos::prelude::use_context;
     use locksmith_core::dashboard::{Dashboard, KeyBrief};
     use locksmith_core::keys::Actor;
-    use locksmith_core::usage::UsageBucket;
 
     use super::{DashboardView, KeyLine};
     use crate::auth::server::session_user;
     use crate::components::ui::{count, relative, when};
     use crate::error::AppError;
-    use crate::keys::{StatusCounts, UsagePoint};
-
-    fn point(b: &UsageBucket) -> UsagePoint {
-        UsagePoint {
-            at: b.bucket,
-            valid: b.valid,
-            rate_limited: b.rate_limited,
-            quota_exceeded: b.quota_exceeded,
-            forbidden: b.forbidden,
-            other: b.other,
-        }
-    }
+    use crate::keys::server::{status_counts, usage_point};
 
     fn line(key: KeyBrief, detail: String, percent: Option<u8>) -> KeyLine {
         KeyLine {
@@ -90,10 +78,7 @@ mod server {
         let Some(user) = session_user().await? else {
             return Ok(None);
         };
-        let actor = Actor {
-            id: user.id,
-            role: user.role,
-        };
+        let actor = Actor::from(&user);
         let now = Utc::now();
         let o = use_context::<Dashboard>()
             .ok_or(AppError::Internal)?
@@ -101,14 +86,9 @@ mod server {
             .await?;
         Ok(Some(DashboardView {
             all_keys: actor.only_own().is_none(),
-            counts: StatusCounts {
-                active: o.counts.active,
-                disabled: o.counts.disabled,
-                expired: o.counts.expired,
-                revoked: o.counts.revoked,
-            },
-            hours: o.hours.iter().map(point).collect(),
-            days: o.days.iter().map(point).collect(),
+            counts: status_counts(o.counts),
+            hours: o.hours.iter().map(usage_point).collect(),
+            days: o.days.iter().map(usage_point).collect(),
             top: o
                 .top
                 .into_iter()

@@ -95,7 +95,6 @@ pub async fn revoke_verifier(keyspace_id: String, id: String) -> Result<Verifier
 mod server {
     use leptos::prelude::use_context;
     use locksmith_core::identity::Role;
-    use locksmith_core::identity::users::User;
     use locksmith_core::keys::keyspace_store::{self, Keyspace, Verifier};
     use locksmith_core::keys::{Actor, KeyService, keyspaces};
 
@@ -103,13 +102,6 @@ mod server {
     use crate::auth::server::{origin, pool, require};
     use crate::error::AppError;
     use crate::form::id;
-
-    fn actor(user: &User) -> Actor {
-        Actor {
-            id: user.id,
-            role: user.role,
-        }
-    }
 
     fn verifier_row(v: Verifier) -> VerifierRow {
         VerifierRow {
@@ -155,7 +147,7 @@ mod server {
         let pool = pool()?;
         let mut keyspaces = Vec::new();
         for k in keyspace_store::list(&pool, None, 1000).await? {
-            let verifiers = keyspaces::list_verifiers(&pool, actor(&user), k.id).await?;
+            let verifiers = keyspaces::list_verifiers(&pool, Actor::from(&user), k.id).await?;
             keyspaces.push(keyspace_row(k, verifiers));
         }
         Ok(KeyspacesView {
@@ -169,7 +161,7 @@ mod server {
         let user = require(&[Role::Admin]).await?;
         let keyspace = keyspaces::create(
             &pool()?,
-            actor(&user),
+            Actor::from(&user),
             name.trim(),
             prefix.trim(),
             &origin().await,
@@ -187,7 +179,7 @@ mod server {
         let created = keyspaces::create_verifier(
             &pool()?,
             service.hasher(),
-            actor(&user),
+            Actor::from(&user),
             id("keyspace_id", &keyspace_id)?,
             name.trim(),
             &origin().await,
@@ -206,7 +198,7 @@ mod server {
         let user = require(&[Role::Admin]).await?;
         let verifier = keyspaces::revoke_verifier(
             &pool()?,
-            actor(&user),
+            Actor::from(&user),
             id("keyspace_id", &keyspace_id)?,
             id("id", &verifier_id)?,
             &origin().await,

@@ -179,14 +179,19 @@ pub fn Loading(#[prop(into)] label: String) -> impl IntoView {
     }
 }
 
-/// The message of a failed action, if the last run failed.
-pub fn failure<
-    T: Clone + Send + Sync + 'static,
-    E: std::fmt::Display + Clone + Send + Sync + 'static,
->(
-    value: RwSignal<Option<Result<T, E>>>,
-) -> impl Fn() -> Option<String> + Copy {
-    move || value.get().and_then(|r| r.err()).map(|e| e.to_string())
+/// Runs `then` each time `action` succeeds (closing its dialog, clearing a selection,
+/// reloading what it changed).
+pub fn on_success<A, O>(action: ServerAction<A>, then: impl Fn() + Send + Sync + 'static)
+where
+    A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+    A::Error: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(_))) {
+            then();
+        }
+    });
 }
 
 #[cfg(test)]

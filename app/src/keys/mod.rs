@@ -12,7 +12,7 @@ use crate::audit::AuditRow;
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
-mod server;
+pub(crate) mod server;
 
 /// A quota and what is spent of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

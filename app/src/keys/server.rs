@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use leptos::prelude::use_context;
 use locksmith_core::audit::{self, AuditFilter};
-use locksmith_core::dashboard::Dashboard;
-use locksmith_core::identity::users::{self, User};
+use locksmith_core::dashboard::{self, Dashboard};
+use locksmith_core::identity::users;
 use locksmith_core::keys::keyspace_store;
 use locksmith_core::keys::model::{QuotaView, RateLimit};
 use locksmith_core::keys::service::MAX_GRACE_SECONDS;
@@ -14,7 +14,7 @@ use locksmith_core::keys::store::{self as key_store, KeyCursor, KeyFilter};
 use locksmith_core::keys::{
     Actor, KeyPatchInput, KeyService, KeyStatus, KeyView, NewKeyInput, QuotaPeriod, QuotaSpec,
 };
-use locksmith_core::usage::{Granularity, UsageRange};
+use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -33,13 +33,6 @@ const KEY_AUDIT: i64 = 20;
 
 fn service() -> Result<KeyService, AppError> {
     use_context::<KeyService>().ok_or(AppError::Internal)
-}
-
-fn actor(user: &User) -> Actor {
-    Actor {
-        id: user.id,
-        role: user.role,
-    }
 }
 
 fn core(err: impl Into<locksmith_core::Error>) -> AppError {
@@ -107,6 +100,28 @@ impl Names {
     }
 }
 
+/// One bucket of usage as the charts take it.
+pub(crate) fn usage_point(b: &UsageBucket) -> UsagePoint {
+    UsagePoint {
+        at: b.bucket,
+        valid: b.valid,
+        rate_limited: b.rate_limited,
+        quota_exceeded: b.quota_exceeded,
+        forbidden: b.forbidden,
+        other: b.other,
+    }
+}
+
+/// Key counts by status as the pages take them.
+pub(crate) fn status_counts(c: dashboard::StatusCounts) -> StatusCounts {
+    StatusCounts {
+        active: c.active,
+        disabled: c.disabled,
+        expired: c.expired,
+        revoked: c.revoked,
+    }
+}
+
 fn quota_row(q: &QuotaView) -> QuotaRow {
     QuotaRow {
         limit: q.limit,
@@ -161,11 +176,11 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
     let now = Utc::now();
     // One more than a page: a next page exists only if it is not empty.
     let mut views = service()?
-        .list(actor(&user), filter, cursor, PAGE + 1)
+        .list(Actor::from(&user), filter, cursor, PAGE + 1)
         .await?;
     let counts = use_context::<Dashboard>()
         .ok_or(AppError::Internal)?
-        .status_counts(actor(&user), now)
+        .status_counts(Actor::from(&user), now)
         .await?;
     let next_cursor = if views.len() as i64 > PAGE {
         views.truncate(PAGE as usize);
@@ -176,12 +191,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
     Ok(Some(KeyPage {
         items: rows(&pool, views).await?,
         next_cursor,
-        counts: StatusCounts {
-            active: counts.active,
-            disabled: counts.disabled,
-            expired: counts.expired,
-            revoked: counts.revoked,
-        },
+        counts: status_counts(counts),
     }))
 }
 
@@ -209,7 +219,7 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
     } else {
         Vec::new()
     };
-    let limits = if actor(&user).bound_by_policy() {
+    let limits = if Actor::from(&user).bound_by_policy() {
         let mut conn = pool.acquire().await.map_err(core)?;
         let live_keys = key_store::count_live(&mut conn, user.id, Utc::now()).await?;
         Some(OwnerLimits {
@@ -237,20 +247,13 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
     let service = service()?;
     let pool = pool()?;
     let now = Utc::now();
-    let view = service.get(actor(&user), key_id).await?;
+    let view = service.get(Actor::from(&user), key_id).await?;
     let range = UsageRange::new(None, None, Some(Granularity::Hour), now)?;
     let usage = service
-        .usage(actor(&user), key_id, &range)
+        .usage(Actor::from(&user), key_id, &range)
         .await?
-        .into_iter()
-        .map(|b| UsagePoint {
-            at: b.bucket,
-            valid: b.valid,
-            rate_limited: b.rate_limited,
-            quota_exceeded: b.quota_exceeded,
-            forbidden: b.forbidden,
-            other: b.other,
-        })
+        .iter()
+        .map(usage_point)
         .collect();
     // The key's own trail: every change of it, whoever made it (it is their key).
     let filter = AuditFilter {
@@ -271,7 +274,7 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         key: one_row(&pool, view).await?,
         usage,
         audit,
-        may_change: actor(&user).check_may_change_keys().is_ok(),
+        may_change: Actor::from(&user).check_may_change_keys().is_ok(),
         now,
     }))
 }
@@ -332,7 +335,7 @@ pub(super) async fn create(
         meta: meta(&fields.meta)?,
     };
     let created = service()?
-        .create(actor(&user), keyspace_id, input, &origin().await)
+        .create(Actor::from(&user), keyspace_id, input, &origin().await)
         .await?;
     let secret = created.key.expose().to_owned();
     Ok(NewSecret {
@@ -345,7 +348,7 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
     let user = require(&[]).await?;
     let key_id = id("id", &key_id)?;
     let service = service()?;
-    let current = service.get(actor(&user), key_id).await?;
+    let current = service.get(Actor::from(&user), key_id).await?;
     // The form shows the expiry to the minute: an unchanged minute keeps the exact time.
     let typed = time("expires_at", &fields.expires_at)?;
     let same_minute = |at: DateTime<Utc>| at.duration_trunc(Duration::minutes(1)).ok();
@@ -365,7 +368,7 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
         meta: Some(meta(&fields.meta)?.unwrap_or_else(|| serde_json::json!({}))),
     };
     let view = service
-        .update(actor(&user), key_id, patch, &origin().await)
+        .update(Actor::from(&user), key_id, patch, &origin().await)
         .await?;
     one_row(&pool()?, view).await
 }
@@ -377,7 +380,12 @@ pub(super) async fn set_enabled(key_id: String, enabled: bool) -> Result<KeyRow,
         ..KeyPatchInput::default()
     };
     let view = service()?
-        .update(actor(&user), id("id", &key_id)?, patch, &origin().await)
+        .update(
+            Actor::from(&user),
+            id("id", &key_id)?,
+            patch,
+            &origin().await,
+        )
         .await?;
     one_row(&pool()?, view).await
 }
@@ -386,7 +394,7 @@ pub(super) async fn revoke(key_id: String, reason: String) -> Result<KeyRow, App
     let user = require(&[]).await?;
     let view = service()?
         .revoke(
-            actor(&user),
+            Actor::from(&user),
             id("id", &key_id)?,
             optional(&reason),
             &origin().await,
@@ -406,7 +414,7 @@ pub(super) async fn revoke_many(ids: Vec<String>, reason: String) -> Result<Bulk
         .collect::<Result<Vec<_>, _>>()?;
     let started = Utc::now();
     let views = service()?
-        .revoke_batch(actor(&user), ids, optional(&reason), &origin().await)
+        .revoke_batch(Actor::from(&user), ids, optional(&reason), &origin().await)
         .await?;
     let revoked = views
         .iter()
@@ -422,7 +430,12 @@ pub(super) async fn rotate(key_id: String, grace_seconds: String) -> Result<Rota
     let user = require(&[]).await?;
     let grace = number::<i64>("grace_seconds", &grace_seconds)?;
     let rotated = service()?
-        .rotate(actor(&user), id("id", &key_id)?, grace, &origin().await)
+        .rotate(
+            Actor::from(&user),
+            id("id", &key_id)?,
+            grace,
+            &origin().await,
+        )
         .await?;
     let pool = pool()?;
     let secret = rotated.new.key.expose().to_owned();
@@ -442,7 +455,7 @@ pub(super) async fn change_grace(
     let user = require(&[]).await?;
     let key_id = id("id", &key_id)?;
     let service = service()?;
-    let key = service.get(actor(&user), key_id).await?;
+    let key = service.get(Actor::from(&user), key_id).await?;
     let now = Utc::now();
     let Some(end) = key.expires_at.filter(|_| key.rotated_to.is_some()) else {
         return Err(AppError::Invalid(
@@ -468,7 +481,7 @@ pub(super) async fn change_grace(
         ..KeyPatchInput::default()
     };
     let view = service
-        .update(actor(&user), key_id, patch, &origin().await)
+        .update(Actor::from(&user), key_id, patch, &origin().await)
         .await?;
     one_row(&pool()?, view).await
 }

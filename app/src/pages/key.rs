@@ -14,7 +14,7 @@ use crate::components::dialog::Dialog;
 use crate::components::secret::ShowOnce;
 use crate::components::ui::{
     CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
-    count, relative, when, when_or,
+    count, on_success, relative, when, when_or,
 };
 use crate::error::AppError;
 use crate::keys::{
@@ -67,23 +67,11 @@ impl Actions {
 
     /// Runs `then` each time one of the actions succeeds.
     fn on_success(self, then: impl Fn() + Copy + Send + Sync + 'static) {
-        fn watch<A, O>(action: ServerAction<A>, then: impl Fn() + Send + Sync + 'static)
-        where
-            A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
-            O: Clone + Send + Sync + 'static,
-            A::Error: Clone + Send + Sync + 'static,
-        {
-            Effect::new(move |_| {
-                if matches!(action.value().get(), Some(Ok(_))) {
-                    then();
-                }
-            });
-        }
-        watch(self.edit, then);
-        watch(self.enable, then);
-        watch(self.revoke, then);
-        watch(self.rotate, then);
-        watch(self.grace, then);
+        on_success(self.edit, then);
+        on_success(self.enable, then);
+        on_success(self.revoke, then);
+        on_success(self.rotate, then);
+        on_success(self.grace, then);
     }
 }
 
@@ -195,9 +183,9 @@ fn ActionButtons(
     let revoke_open = RwSignal::new(false);
     let reason = RwSignal::new(String::new());
     let grace = RwSignal::new("86400".to_owned());
-    close_on_success(actions.enable, toggle_open);
-    close_on_success(actions.rotate, rotate_open);
-    close_on_success(actions.revoke, revoke_open);
+    on_success(actions.enable, move || toggle_open.set(false));
+    on_success(actions.rotate, move || rotate_open.set(false));
+    on_success(actions.revoke, move || revoke_open.set(false));
     let toggle_title = if enabled {
         "Disable this key?"
     } else {
@@ -252,20 +240,6 @@ fn ActionButtons(
             </button>
         </Dialog>
     }
-}
-
-/// Closes a dialog once its action succeeded.
-fn close_on_success<A, O>(action: ServerAction<A>, open: RwSignal<bool>)
-where
-    A: leptos::server_fn::ServerFn<Output = O> + Clone + Send + Sync + 'static,
-    O: Clone + Send + Sync + 'static,
-    A::Error: Clone + Send + Sync + 'static,
-{
-    Effect::new(move |_| {
-        if matches!(action.value().get(), Some(Ok(_))) {
-            open.set(false);
-        }
-    });
 }
 
 #[component]
@@ -446,7 +420,7 @@ const EDIT_FIELDS: &[&str] = &[
 #[component]
 fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl IntoView {
     let edit = actions.edit;
-    close_on_success(edit, editing);
+    on_success(edit, move || editing.set(false));
     let error = move || edit.value().get().and_then(Result::err);
     let err_for =
         move |fields: &'static [&'static str]| Signal::derive(move || field_error(error(), fields));

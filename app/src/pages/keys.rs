@@ -12,7 +12,7 @@ use crate::auth::Protected;
 use crate::components::dialog::Dialog;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
-    when_or,
+    on_success, when_or,
 };
 use crate::error::AppError;
 use crate::keys::{
@@ -179,11 +179,7 @@ fn BulkBar(
         open.set(false);
     };
     // After a successful bulk revocation nothing stays selected.
-    Effect::new(move |_| {
-        if matches!(bulk.value().get(), Some(Ok(_))) {
-            selected.set(BTreeSet::new());
-        }
-    });
+    on_success(bulk, move || selected.set(BTreeSet::new()));
     let result = move || {
         bulk.value().get().map(|r| match r {
             Ok(done) => {

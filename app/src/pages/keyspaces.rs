@@ -8,7 +8,8 @@ use crate::auth::Protected;
 use crate::components::dialog::Dialog;
 use crate::components::secret::ShowOnce;
 use crate::components::ui::{
-    CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, when, when_or,
+    CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, on_success, when,
+    when_or,
 };
 use crate::error::AppError;
 use crate::keyspaces::{
@@ -188,11 +189,7 @@ fn VerifierItem(verifier: VerifierRow, may_change: bool, actions: Actions) -> im
         StoredValue::new(verifier.id.clone()),
     );
     let title = format!("Revoke the token of {}?", verifier.name);
-    Effect::new(move |_| {
-        if matches!(actions.revoke.value().get(), Some(Ok(_))) {
-            open.set(false);
-        }
-    });
+    on_success(actions.revoke, move || open.set(false));
     view! {
         <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-3 py-2 text-sm" data-testid="verifier">
             <span class="font-medium">{verifier.name.clone()}</span>

@@ -64,6 +64,16 @@ impl Actor {
     }
 }
 
+impl From<&User> for Actor {
+    /// The caller as their user row says now (role read at this request).
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            role: user.role,
+        }
+    }
+}
+
 /// `Forbidden` when `scopes` are outside the owner's allowed set.
 pub fn check_scopes(owner: &User, scopes: &[Scope]) -> Result<()> {
     let Some(allowed) = &owner.allowed_scopes else {
