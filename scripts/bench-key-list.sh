@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The keys list at 1,000,000 keys: seeds a scratch database (through #[sqlx::test], so it
-# is dropped afterwards) and prints, for every filter shape of GET /v1/keys, the plan's
+# is dropped afterwards) and prints, for every filter shape and order of GET /v1/keys, the plan's
 # access path and the median server-side execution time of 7 runs (EXPLAIN ANALYZE of the
 # exact statement in core/queries/keys_list.sql, planned with its parameters as Locksmith's
 # connections do). Needs PostgreSQL like the test suite: DATABASE_URL, the local server,

@@ -28,6 +28,21 @@ pub struct AuditRow {
     pub before: Option<String>,
     /// State after, pretty-printed JSON.
     pub after: Option<String>,
+    /// Before and after compared field by field.
+    pub changes: Vec<FieldChange>,
+}
+
+/// One field of an entry's before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Dotted path, e.g. `quota.limit`.
+    pub path: String,
+    /// `added`, `removed`, `changed` or `unchanged`.
+    pub change: String,
+    /// The value before, as compact JSON.
+    pub before: Option<String>,
+    /// The value after, as compact JSON.
+    pub after: Option<String>,
 }
 
 /// A page of entries, newest first.
@@ -89,7 +104,7 @@ pub mod server {
     use locksmith_core::identity::users;
     use uuid::Uuid;
 
-    use super::{AuditFilters, AuditPage, AuditRow, ChainStatus};
+    use super::{AuditFilters, AuditPage, AuditRow, ChainStatus, FieldChange};
     use crate::auth::server::{pool, require, session_user};
     use crate::error::AppError;
     use crate::form::{optional, time};
@@ -163,10 +178,27 @@ pub mod server {
                     .to_owned(),
                 source_ip: e.source_ip,
                 request_id: e.request_id,
+                changes: changes(e.before.as_ref(), e.after.as_ref()),
                 before: pretty(e.before),
                 after: pretty(e.after),
             })
             .collect())
+    }
+
+    fn changes(
+        before: Option<&serde_json::Value>,
+        after: Option<&serde_json::Value>,
+    ) -> Vec<FieldChange> {
+        let compact = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
+        audit::diff::diff(before, after)
+            .into_iter()
+            .map(|f| FieldChange {
+                path: f.path,
+                change: f.change.as_str().to_owned(),
+                before: compact(f.before),
+                after: compact(f.after),
+            })
+            .collect()
     }
 
     pub(super) async fn verify() -> Result<ChainStatus, AppError> {

@@ -33,10 +33,18 @@ test.describe("audit log (admin, auditor)", () => {
 
     await page.getByRole("link", { name: "Clear" }).click();
     await expect(page).toHaveURL(/\/audit$/);
+    // The form follows the URL: no filter is left showing that no longer applies.
+    await expect(page.getByLabel("Action")).toHaveValue("");
     const entry = page.locator('[data-testid="audit-entry"][data-action="user.create"]').first();
-    await entry.locator("summary").click();
-    await expect(entry.getByText("After", { exact: true })).toBeVisible();
-    await expect(entry.locator("pre").nth(1)).toContainText('"role"');
+    await entry.locator("summary").first().click();
+    // A creation: every field is added, with its value after.
+    const role = entry.locator('[data-testid="audit-change"][data-path="role"]');
+    await expect(role).toHaveAttribute("data-change", "added");
+    await expect(role.locator("ins")).toHaveText(/^"(admin|auditor|owner)"$/);
+    await expect(role.locator("del")).toHaveCount(0);
+    await entry.getByText("Raw before and after (JSON)").click();
+    await expect(entry.getByTestId("audit-raw").getByText("After", { exact: true })).toBeVisible();
+    await expect(entry.getByTestId("audit-raw").locator("pre").nth(1)).toContainText('"role"');
 
     await page.getByRole("button", { name: "Verify chain" }).click();
     await expect(page.getByTestId("chain-status")).toContainText("Intact");

@@ -97,6 +97,17 @@ test.describe("keys (admin)", () => {
     await page.getByRole("button", { name: "Save changes" }).click();
     await expect(page.getByTestId("key-name")).toHaveText("Lifecycle key (edited)");
     await expect(page.getByTestId("key-fields")).toContainText("10.0.0.0/8");
+    // The key's trail shows what the edit changed, field by field.
+    const update = page.getByTestId("key-trail").locator('[data-action="key.update"]');
+    await expect(update).toHaveCount(1);
+    await update.locator("summary").first().click();
+    const nameChange = update.locator('[data-testid="audit-change"][data-path="name"]');
+    await expect(nameChange).toHaveAttribute("data-change", "changed");
+    await expect(nameChange.locator("del")).toHaveText('"Lifecycle key"');
+    await expect(nameChange.locator("ins")).toHaveText('"Lifecycle key (edited)"');
+    await expect(update.locator('[data-testid="audit-change"][data-path="ip_allowlist"]')).toHaveAttribute("data-change", "changed");
+    await expect(update.getByTestId("audit-unchanged").locator("summary")).toHaveText(/^\d+ fields unchanged$/);
+    await expect(update.getByTestId("audit-diff").locator('[data-path="scopes"]')).toHaveCount(0);
 
     // Disable, then enable, each confirmed in a dialog that Escape can close.
     await page.getByRole("button", { name: "Disable" }).click();
@@ -186,6 +197,72 @@ test.describe("keys (admin)", () => {
     await expect(rows).toHaveCount(1);
     await expect(rows.first()).toContainText(`${stem} 3`);
     await page.screenshot({ path: testInfo.outputPath("keys-list.png"), fullPage: true });
+    expect(problems.errors).toEqual([]);
+  });
+
+  test("an admin sorts the keys list by a column, reverses it and pages through in that order", async ({ page, problems }, testInfo) => {
+    test.slow(); // 30 keys to set up
+    await signIn(page, "admin@e2e.test");
+    const keyspace = await createKeyspace(page, "sort");
+    const stem = `sort-${Date.now()}`;
+    const names = Array.from({ length: 30 }, (_, i) => `${stem} k${String(i + 1).padStart(2, "0")}`);
+    // Three keys expire, the last-named soonest; the others never do.
+    const expiring: Record<string, string> = {
+      [names[29]]: "2099-01-01T00:00",
+      [names[14]]: "2099-02-01T00:00",
+      [names[0]]: "2099-03-01T00:00",
+    };
+    for (const name of names) {
+      await createKey(page, keyspace.id, name, expiring[name] ? { "fields[expires_at]": expiring[name] } : {});
+    }
+    await page.goto(`/keys?keyspace_id=${keyspace.id}`);
+    await hydrated(page);
+    const rows = page.getByTestId("key-row");
+    const rowNames = () => rows.locator("a[href^='/keys/']").allTextContents();
+    const header = (label: string) => page.getByRole("columnheader", { name: new RegExp(`^${label}`) });
+    await expect(header("Created")).toHaveAttribute("aria-sort", "descending");
+    await expect(page.getByTestId("order")).toHaveText("Order: newest first");
+
+    // Name: A to Z, then Z to A on a second click, over two pages.
+    await header("Name").getByRole("link").click();
+    await expect(page).toHaveURL(/sort=name(&|$)/);
+    await expect(header("Name")).toHaveAttribute("aria-sort", "ascending");
+    await expect(header("Created")).not.toHaveAttribute("aria-sort", /.*/);
+    await expect(page.getByTestId("order")).toHaveText("Order: name, A to Z");
+    expect(await rowNames()).toEqual(names.slice(0, 25));
+    await header("Name").getByRole("link").click();
+    await expect(page).toHaveURL(/sort=-name/);
+    await expect(header("Name")).toHaveAttribute("aria-sort", "descending");
+    const reversed = [...names].reverse();
+    await expect(rows.first()).toContainText(names[29]);
+    expect(await rowNames()).toEqual(reversed.slice(0, 25));
+    await page.getByTestId("next-page").click();
+    await expect(page).toHaveURL(/cursor=/);
+    await expect(rows).toHaveCount(5);
+    expect(await rowNames()).toEqual(reversed.slice(25));
+    await expect(header("Name")).toHaveAttribute("aria-sort", "descending");
+
+    // Expires: soonest first, keys that never expire after them.
+    await header("Expires").getByRole("link").click();
+    await expect(page).toHaveURL(/sort=expires/);
+    await expect(page).not.toHaveURL(/cursor=/);
+    await expect(page.getByTestId("order")).toHaveText("Order: soonest to expire first");
+    await expect(rows.first()).toContainText(names[29]);
+    expect((await rowNames()).slice(0, 3)).toEqual([names[29], names[14], names[0]]);
+
+    // Filtering keeps the order.
+    await page.getByLabel("Search").fill(`${stem} k1`);
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect(page).toHaveURL(/q=/);
+    await expect(page).toHaveURL(/sort=expires/);
+    await expect(rows).toHaveCount(10);
+    expect((await rowNames())[0]).toBe(names[14]);
+    await page.screenshot({ path: testInfo.outputPath("keys-sorted.png"), fullPage: true });
+    // Back to the whole list: the form shows no stale search.
+    await page.getByRole("link", { name: "Clear" }).click();
+    await expect(page).toHaveURL(/\/keys$/);
+    await expect(page.getByLabel("Search")).toHaveValue("");
+    await expect(page.getByLabel("Keyspace")).toHaveValue("");
     expect(problems.errors).toEqual([]);
   });
 

@@ -107,6 +107,7 @@ impl KeyRow {
 
 /// The keys list's filters, as in the URL; empty means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeyFilters {
     /// Search: part of the name, or the start of the key.
     pub q: String,
@@ -116,8 +117,22 @@ pub struct KeyFilters {
     pub owner_id: String,
     /// Status.
     pub status: String,
+    /// Order, as `?sort=` of `GET /v1/keys` (empty: newest first).
+    pub sort: String,
     /// Cursor of the page.
     pub cursor: String,
+}
+
+/// A sortable column of the keys list and what its header does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnOrder {
+    /// The column's wire name (`name`, `created`, `last_used`, `expires`).
+    pub column: String,
+    /// `ascending` or `descending` if the list is in this column's order (`aria-sort`).
+    pub current: Option<String>,
+    /// The `sort` a click on the header asks for: the other way round if current, else
+    /// the column's natural direction.
+    pub next: String,
 }
 
 /// Key counts by status.
@@ -151,11 +166,15 @@ impl StatusCounts {
     }
 }
 
-/// A page of keys, newest first.
+/// A page of keys, in the order asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPage {
     /// The keys.
     pub items: Vec<KeyRow>,
+    /// The order, in words ("name, A to Z").
+    pub order: String,
+    /// The sortable columns.
+    pub columns: Vec<ColumnOrder>,
     /// The cursor of the next page.
     pub next_cursor: Option<String>,
     /// Counts by status of every key the caller sees.

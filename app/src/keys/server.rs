@@ -10,17 +10,18 @@ use locksmith_core::identity::users;
 use locksmith_core::keys::keyspace_store;
 use locksmith_core::keys::model::{QuotaView, RateLimit};
 use locksmith_core::keys::service::MAX_GRACE_SECONDS;
-use locksmith_core::keys::store::{self as key_store, KeyCursor, KeyFilter};
+use locksmith_core::keys::store as key_store;
 use locksmith_core::keys::{
-    Actor, KeyPatchInput, KeyService, KeyStatus, KeyView, NewKeyInput, QuotaPeriod, QuotaSpec,
+    Actor, KeyCursor, KeyFilter, KeyPatchInput, KeyService, KeySort, KeyStatus, KeyView,
+    NewKeyInput, QuotaPeriod, QuotaSpec, SortColumn,
 };
 use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    BulkResult, Choice, KeyDetails, KeyFields, KeyFilters, KeyFormOptions, KeyPage, KeyRow,
-    NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
+    BulkResult, Choice, ColumnOrder, KeyDetails, KeyFields, KeyFilters, KeyFormOptions, KeyPage,
+    KeyRow, NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
 };
 use crate::auth::server::{origin, pool, require, session_user};
 use crate::error::AppError;
@@ -156,10 +157,55 @@ fn status(raw: &str) -> Result<Option<KeyStatus>, AppError> {
         .transpose()
 }
 
+/// The order in words, as the list shows it.
+fn order_words(sort: KeySort) -> &'static str {
+    match (sort.column, sort.descending) {
+        (SortColumn::Created, true) => "newest first",
+        (SortColumn::Created, false) => "oldest first",
+        (SortColumn::Name, false) => "name, A to Z",
+        (SortColumn::Name, true) => "name, Z to A",
+        (SortColumn::LastUsed, true) => "most recently used first",
+        (SortColumn::LastUsed, false) => "least recently used first (never used at the top)",
+        (SortColumn::Expires, false) => "soonest to expire first",
+        (SortColumn::Expires, true) => "latest to expire first (never expiring at the top)",
+    }
+}
+
+/// What each sortable header shows and asks for, given the current order.
+fn column_orders(sort: KeySort) -> Vec<ColumnOrder> {
+    SortColumn::ALL
+        .into_iter()
+        .map(|column| {
+            let current = sort.column == column;
+            let next = if current {
+                sort.reversed()
+            } else {
+                KeySort::natural(column)
+            };
+            ColumnOrder {
+                column: column.as_str().to_owned(),
+                current: current.then(|| {
+                    if sort.descending {
+                        "descending"
+                    } else {
+                        "ascending"
+                    }
+                    .to_owned()
+                }),
+                next: next.to_string(),
+            }
+        })
+        .collect()
+}
+
 pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppError> {
     let Some(user) = session_user().await? else {
         return Ok(None);
     };
+    let sort = optional(&filters.sort)
+        .map(|s| s.parse::<KeySort>())
+        .transpose()?
+        .unwrap_or_default();
     let cursor = optional(&filters.cursor)
         .map(|c| {
             c.parse::<KeyCursor>()
@@ -171,6 +217,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
         owner_id: optional_id("owner_id", &filters.owner_id)?,
         status: status(&filters.status)?,
         q: optional(&filters.q),
+        sort,
     };
     let pool = pool()?;
     let now = Utc::now();
@@ -184,12 +231,14 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
         .await?;
     let next_cursor = if views.len() as i64 > PAGE {
         views.truncate(PAGE as usize);
-        views.last().map(|v| KeyCursor::after(v).to_string())
+        views.last().map(|v| KeyCursor::after(v, sort).to_string())
     } else {
         None
     };
     Ok(Some(KeyPage {
         items: rows(&pool, views).await?,
+        order: order_words(sort).to_owned(),
+        columns: column_orders(sort),
         next_cursor,
         counts: status_counts(counts),
     }))
@@ -484,4 +533,32 @@ pub(super) async fn change_grace(
         .update(Actor::from(&user), key_id, patch, &origin().await)
         .await?;
     one_row(&pool()?, view).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_reverse_the_current_order_and_start_others_at_their_natural_end() {
+        let by = |columns: &[ColumnOrder], c: &str| {
+            let o = columns.iter().find(|o| o.column == c).expect(c).clone();
+            (o.current, o.next)
+        };
+        let newest = column_orders(KeySort::default());
+        assert_eq!(
+            by(&newest, "created"),
+            (Some("descending".into()), "created".into())
+        );
+        assert_eq!(by(&newest, "name"), (None, "name".into()));
+        assert_eq!(by(&newest, "last_used"), (None, "-last_used".into()));
+        assert_eq!(by(&newest, "expires"), (None, "expires".into()));
+        let z_to_a = column_orders("-name".parse().expect("sort"));
+        assert_eq!(
+            by(&z_to_a, "name"),
+            (Some("descending".into()), "name".into())
+        );
+        assert_eq!(by(&z_to_a, "created"), (None, "-created".into()));
+        assert_eq!(order_words(KeySort::default()), "newest first");
+    }
 }

@@ -1,12 +1,14 @@
-//! The audit log (admin, auditor): filters in the URL, pagination, before/after of each
-//! entry, and a check of the hash chain.
+//! The audit log (admin, auditor): filters in the URL, pagination, what each entry changed
+//! (field by field, with the raw before and after), and a check of the hash chain.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::audit::{AuditFilters, AuditPage as Entries, AuditRow, VerifyAuditChain, audit_entries};
+use crate::audit::{
+    AuditFilters, AuditPage as Entries, AuditRow, FieldChange, VerifyAuditChain, audit_entries,
+};
 use crate::auth::Protected;
 use crate::error::AppError;
 
@@ -44,6 +46,8 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
     let query = use_query_map();
     let verify = ServerAction::<VerifyAuditChain>::new();
     let field = move |name: &'static str| query.get_untracked().get(name).unwrap_or_default();
+    // The form is made once; its fields follow the URL (Clear, back, forward).
+    let live = move |name: &'static str| move || query.with(|q| q.get(name).unwrap_or_default());
     view! {
         <Title text="Audit log" />
         <div class="flex flex-wrap items-end justify-between gap-4">
@@ -82,23 +86,23 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
         <Form method="GET" action="/audit" attr:class="mt-6 grid gap-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm sm:grid-cols-3 lg:grid-cols-6">
             <div>
                 <label for="f-action" class="block text-sm font-medium text-slate-700">"Action"</label>
-                <input id="f-action" name="action" placeholder="user.update" value=field("action") class=INPUT />
+                <input id="f-action" name="action" placeholder="user.update" value=field("action") prop:value=live("action") class=INPUT />
             </div>
             <div>
                 <label for="f-actor" class="block text-sm font-medium text-slate-700">"Actor id"</label>
-                <input id="f-actor" name="actor_id" value=field("actor_id") class=INPUT />
+                <input id="f-actor" name="actor_id" value=field("actor_id") prop:value=live("actor_id") class=INPUT />
             </div>
             <div>
                 <label for="f-target" class="block text-sm font-medium text-slate-700">"Target id"</label>
-                <input id="f-target" name="target_id" value=field("target_id") class=INPUT />
+                <input id="f-target" name="target_id" value=field("target_id") prop:value=live("target_id") class=INPUT />
             </div>
             <div>
                 <label for="f-from" class="block text-sm font-medium text-slate-700">"From (UTC)"</label>
-                <input id="f-from" name="from" type="datetime-local" value=field("from") class=INPUT />
+                <input id="f-from" name="from" type="datetime-local" value=field("from") prop:value=live("from") class=INPUT />
             </div>
             <div>
                 <label for="f-to" class="block text-sm font-medium text-slate-700">"To (UTC)"</label>
-                <input id="f-to" name="to" type="datetime-local" value=field("to") class=INPUT />
+                <input id="f-to" name="to" type="datetime-local" value=field("to") prop:value=live("to") class=INPUT />
             </div>
             <div class="flex items-end gap-2">
                 <button type="submit" class="rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-white hover:bg-sky-800">"Filter"</button>
@@ -139,7 +143,80 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
     }
 }
 
-/// One audit entry, expandable to its before and after (also on a key's page).
+/// The fields an entry changed, each with its before and after marked as a deletion and
+/// an insertion (and named in words, so colour is not the only signal); the fields it left
+/// alone fold away under a count.
+#[component]
+fn Changes(changes: Vec<FieldChange>) -> impl IntoView {
+    let (same, touched): (Vec<FieldChange>, Vec<FieldChange>) =
+        changes.into_iter().partition(|c| c.change == "unchanged");
+    let row = |c: FieldChange| {
+        let tint = match c.change.as_str() {
+            "added" => "bg-emerald-50",
+            "removed" => "bg-rose-50",
+            "changed" => "bg-amber-50",
+            _ => "",
+        };
+        let path = if c.path.is_empty() {
+            "(value)".to_owned()
+        } else {
+            c.path
+        };
+        // The view macro moves attribute values before the children read theirs.
+        let (path_attr, change_attr) = (path.clone(), c.change.clone());
+        let before = c.before.map(|v| {
+            view! { <del class="break-all rounded bg-rose-100 px-1 text-rose-900 no-underline">{v}</del> }
+        });
+        let after = c.after.map(|v| {
+            view! { <ins class="break-all rounded bg-emerald-100 px-1 text-emerald-900 no-underline">{v}</ins> }
+        });
+        view! {
+            <tr class=tint data-testid="audit-change" data-path=path_attr data-change=change_attr>
+                <th scope="row" class="px-2 py-1 align-top font-mono font-normal text-slate-800">
+                    {path}
+                    <span class="ml-2 rounded border border-slate-300 bg-white px-1 font-sans text-[0.65rem] uppercase text-slate-600">{c.change}</span>
+                </th>
+                <td class="px-2 py-1 align-top font-mono">{before}</td>
+                <td class="px-2 py-1 align-top font-mono">{after}</td>
+            </tr>
+        }
+    };
+    let table = |rows: Vec<FieldChange>, caption: &'static str, testid: &'static str| {
+        view! {
+            <div class="relative mt-2 overflow-x-auto">
+                <table class="w-full min-w-[28rem] text-left" data-testid=testid>
+                    <caption class="sr-only">{caption}</caption>
+                    <thead class="text-slate-500">
+                        <tr>
+                            <th scope="col" class="px-2 py-1 font-medium">"Field"</th>
+                            <th scope="col" class="px-2 py-1 font-medium">"Before"</th>
+                            <th scope="col" class="px-2 py-1 font-medium">"After"</th>
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">{rows.into_iter().map(row).collect_view()}</tbody>
+                </table>
+            </div>
+        }
+    };
+    let unchanged = (!same.is_empty()).then(|| {
+        let label = match same.len() {
+            1 => "1 field unchanged".to_owned(),
+            n => format!("{n} fields unchanged"),
+        };
+        view! {
+            <details class="mt-2" data-testid="audit-unchanged">
+                <summary class="cursor-pointer text-slate-600 hover:text-slate-900">{label}</summary>
+                {table(same, "Fields this change left as they were", "audit-unchanged-table")}
+            </details>
+        }
+    });
+    view! {
+        {(!touched.is_empty()).then(|| table(touched, "Fields this change touched", "audit-diff"))}
+        {unchanged}
+    }
+}
+
+/// One audit entry, expandable to what it changed (also on a key's page).
 #[component]
 pub fn Entry(entry: AuditRow) -> impl IntoView {
     let has_diff = entry.before.is_some() || entry.after.is_some();
@@ -152,6 +229,7 @@ pub fn Entry(entry: AuditRow) -> impl IntoView {
     );
     let before = entry.before.unwrap_or_else(|| "—".into());
     let after = entry.after.unwrap_or_else(|| "—".into());
+    let changes = entry.changes;
     view! {
         <li class="rounded-lg border border-slate-200 bg-white shadow-sm" data-testid="audit-entry" data-action=action_attr>
             <details class="group">
@@ -165,16 +243,20 @@ pub fn Entry(entry: AuditRow) -> impl IntoView {
                 <div class="border-t border-slate-100 px-4 py-3 text-xs">
                     <p class="text-slate-500">{meta}</p>
                     <Show when=move || has_diff fallback=|| view! { <p class="mt-2 text-slate-500">"No state recorded for this event."</p> }>
-                        <div class="mt-2 grid gap-3 md:grid-cols-2">
-                            <div>
-                                <p class="font-medium text-slate-700">"Before"</p>
-                                <pre class="mt-1 overflow-x-auto rounded bg-slate-50 p-2">{before.clone()}</pre>
+                        <Changes changes=changes.clone() />
+                        <details class="mt-3" data-testid="audit-raw">
+                            <summary class="cursor-pointer text-slate-600 hover:text-slate-900">"Raw before and after (JSON)"</summary>
+                            <div class="mt-2 grid gap-3 md:grid-cols-2">
+                                <div>
+                                    <p class="font-medium text-slate-700">"Before"</p>
+                                    <pre class="mt-1 overflow-x-auto rounded bg-slate-50 p-2">{before.clone()}</pre>
+                                </div>
+                                <div>
+                                    <p class="font-medium text-slate-700">"After"</p>
+                                    <pre class="mt-1 overflow-x-auto rounded bg-slate-50 p-2">{after.clone()}</pre>
+                                </div>
                             </div>
-                            <div>
-                                <p class="font-medium text-slate-700">"After"</p>
-                                <pre class="mt-1 overflow-x-auto rounded bg-slate-50 p-2">{after.clone()}</pre>
-                            </div>
-                        </div>
+                        </details>
                     </Show>
                 </div>
             </details>

@@ -1,5 +1,5 @@
-//! The keys list: search, filters and counts in the URL, cursor pagination, and bulk
-//! revocation of the selected keys after a confirmation that names how many.
+//! The keys list: search, filters, order and counts in the URL, cursor pagination, and
+//! bulk revocation of the selected keys after a confirmation that names how many.
 
 use std::collections::BTreeSet;
 
@@ -12,11 +12,11 @@ use crate::auth::Protected;
 use crate::components::dialog::Dialog;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
-    on_success, when_or,
+    on_success, when, when_or,
 };
 use crate::error::AppError;
 use crate::keys::{
-    KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options, list_keys,
+    ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options, list_keys,
 };
 
 /// The keys page, for every signed-in user (owners see their own keys).
@@ -31,11 +31,32 @@ pub fn KeysPage() -> impl IntoView {
         move || (query.with(filters), bulk.version().get()),
         |(f, _)| list_keys(f),
     );
+    let options = options_for(&[]);
     view! {
         <Protected>
-            <KeysList keys bulk />
+            <KeysList keys bulk options />
         </Protected>
     }
+}
+
+/// The key forms' choices (keyspaces, owners, the owner's policy), made in the page
+/// component for the same reason as the list: they change while other people work. Asked
+/// for only when the session user has one of `roles` (any role when empty), so a visitor
+/// who may not see the page costs no call.
+pub(crate) fn options_for(
+    roles: &'static [&'static str],
+) -> Resource<Result<KeyFormOptions, AppError>> {
+    let user = expect_context::<crate::auth::UserResource>();
+    Resource::new(
+        || (),
+        move |()| async move {
+            if crate::auth::has_role(user, roles).await {
+                key_options().await
+            } else {
+                Err(AppError::Forbidden)
+            }
+        },
+    )
 }
 
 fn filters(q: &leptos_router::params::ParamsMap) -> KeyFilters {
@@ -45,6 +66,7 @@ fn filters(q: &leptos_router::params::ParamsMap) -> KeyFilters {
         keyspace_id: get("keyspace_id"),
         owner_id: get("owner_id"),
         status: get("status"),
+        sort: get("sort"),
         cursor: get("cursor"),
     }
 }
@@ -55,9 +77,9 @@ const STATUSES: [&str; 4] = ["active", "disabled", "expired", "revoked"];
 fn KeysList(
     keys: Resource<Result<Option<KeyPage>, AppError>>,
     bulk: ServerAction<RevokeKeys>,
+    options: Resource<Result<KeyFormOptions, AppError>>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let options = Resource::new(|| (), |()| key_options());
     let selected = RwSignal::new(BTreeSet::<String>::new());
     // A new page or filter starts with nothing selected.
     Effect::new(move |_| {
@@ -69,7 +91,7 @@ fn KeysList(
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
                 <h1 class="text-2xl font-bold tracking-tight">"Keys"</h1>
-                <p class="mt-1 text-sm text-slate-600">"Search, filter and act on API keys. Newest first."</p>
+                <p class="mt-1 text-sm text-slate-600">"Search, filter, sort and act on API keys."</p>
             </div>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -107,19 +129,22 @@ fn KeysList(
 fn Filters(options: KeyFormOptions) -> impl IntoView {
     let query = use_query_map();
     let field = move |name: &str| query.get_untracked().get(name).unwrap_or_default();
+    // The form is made once; its fields follow the URL (Clear, a chip, back, forward).
+    let live = move |name: &'static str| move || query.with(|q| q.get(name).unwrap_or_default());
     let keyspace = field("keyspace_id");
     let owner = field("owner_id");
     let status = field("status");
+    let sort = field("sort");
     let show_owners = !options.owners.is_empty();
     view! {
         <Form method="GET" action="/keys" attr:class=format!("mt-6 grid gap-4 p-4 sm:grid-cols-2 lg:grid-cols-5 {CARD}") attr:role="search">
             <div class="lg:col-span-2">
                 <label for="f-q" class=LABEL>"Search"</label>
-                <input id="f-q" name="q" type="search" placeholder="Name, or the start of a key" value=field("q") class=INPUT />
+                <input id="f-q" name="q" type="search" placeholder="Name, or the start of a key" value=field("q") prop:value=live("q") class=INPUT />
             </div>
             <div>
                 <label for="f-keyspace" class=LABEL>"Keyspace"</label>
-                <select id="f-keyspace" name="keyspace_id" class=INPUT>
+                <select id="f-keyspace" name="keyspace_id" prop:value=live("keyspace_id") class=INPUT>
                     <option value="">"Any keyspace"</option>
                     {options.keyspaces.into_iter().map(|k| {
                         let chosen = k.id == keyspace;
@@ -130,7 +155,7 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
             {show_owners.then(|| view! {
                 <div>
                     <label for="f-owner" class=LABEL>"Owner"</label>
-                    <select id="f-owner" name="owner_id" class=INPUT>
+                    <select id="f-owner" name="owner_id" prop:value=live("owner_id") class=INPUT>
                         <option value="">"Any owner"</option>
                         {options.owners.into_iter().map(|u| {
                             let chosen = u.id == owner;
@@ -141,12 +166,15 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
             })}
             <div>
                 <label for="f-status" class=LABEL>"Status"</label>
-                <select id="f-status" name="status" class=INPUT>
+                <select id="f-status" name="status" prop:value=live("status") class=INPUT>
                     <option value="">"Any status"</option>
                     {STATUSES.into_iter().map(|s| view! { <option value=s selected=s == status>{s}</option> }).collect_view()}
                 </select>
             </div>
             <div class="flex items-end gap-2 sm:col-span-2 lg:col-span-5">
+                // Filtering keeps the order the headers chose (this form is made once, so
+                // the order is read as the URL changes).
+                <input type="hidden" name="sort" value=sort prop:value=live("sort") />
                 <button type="submit" class=PRIMARY>"Apply filters"</button>
                 <a href="/keys" class="rounded-md px-3 py-2 text-sm text-slate-700 hover:bg-slate-100">"Clear"</a>
             </div>
@@ -259,13 +287,21 @@ fn KeyTable(
         }
     };
     let chips = view! {
-        <nav aria-label="Counts" class="mb-3 flex flex-wrap gap-2" data-testid="status-counts">
-            {chip("", "All", counts.total())}
-            {chip("active", "Active", counts.active)}
-            {chip("disabled", "Disabled", counts.disabled)}
-            {chip("expired", "Expired", counts.expired)}
-            {chip("revoked", "Revoked", counts.revoked)}
-        </nav>
+        <div class="mb-3 flex flex-wrap items-center justify-between gap-2">
+            <nav aria-label="Counts" class="flex flex-wrap gap-2" data-testid="status-counts">
+                {chip("", "All", counts.total())}
+                {chip("active", "Active", counts.active)}
+                {chip("disabled", "Disabled", counts.disabled)}
+                {chip("expired", "Expired", counts.expired)}
+                {chip("revoked", "Revoked", counts.revoked)}
+            </nav>
+            <p class="text-xs text-slate-600" data-testid="order">{format!("Order: {}", page.order)}</p>
+        </div>
+    };
+    let columns = page.columns;
+    let header = move |column: &'static str, label: &'static str| {
+        let order = columns.iter().find(|c| c.column == column).cloned();
+        view! { <SortHeader label order /> }
     };
     if page.items.is_empty() {
         let q = query.get_untracked();
@@ -333,12 +369,13 @@ fn KeyTable(
                                 <input type="checkbox" aria-label="Select every key on this page" prop:checked=all_selected on:change=toggle_all class="h-4 w-4" />
                             </th>
                         })}
-                        <th scope="col" class="px-3 py-2">"Name"</th>
+                        {header("name", "Name")}
                         <th scope="col" class="px-3 py-2">"Status"</th>
                         <th scope="col" class="px-3 py-2">"Keyspace"</th>
                         <th scope="col" class="px-3 py-2">"Owner"</th>
-                        <th scope="col" class="px-3 py-2">"Last used"</th>
-                        <th scope="col" class="px-3 py-2">"Expires"</th>
+                        {header("created", "Created")}
+                        {header("last_used", "Last used")}
+                        {header("expires", "Expires")}
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-slate-100">
@@ -350,6 +387,40 @@ fn KeyTable(
             {first_page.map(|href| view! { <a href=href class=SECONDARY>"← First page"</a> })}
             {next.map(|href| view! { <a href=href class=SECONDARY data-testid="next-page">"Next page →"</a> })}
         </div>
+    }
+    .into_any()
+}
+
+/// A column header that orders the list by its column: a link, so it works before the
+/// WASM loads; the current order is in `aria-sort` and shown as an arrow and in words.
+#[component]
+fn SortHeader(label: &'static str, order: Option<ColumnOrder>) -> impl IntoView {
+    let query = use_query_map();
+    let Some(order) = order else {
+        return view! { <th scope="col" class="px-3 py-2">{label}</th> }.into_any();
+    };
+    let mut q = query.get_untracked();
+    q.remove("cursor");
+    q.replace("sort", order.next.clone());
+    let href = format!("/keys{}", q.to_query_string());
+    let (arrow, hint) = match order.current.as_deref() {
+        Some("ascending") => ("▲", "sorted ascending; click to reverse"),
+        Some(_) => ("▼", "sorted descending; click to reverse"),
+        None => ("↕", "click to sort"),
+    };
+    view! {
+        <th scope="col" class="px-3 py-2" aria-sort=order.current.clone()>
+            <a
+                href=href
+                data-sort=order.column
+                class="inline-flex items-center gap-1 whitespace-nowrap rounded uppercase hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500 data-[current=true]:text-slate-900"
+                data-current=order.current.is_some().then_some("true")
+            >
+                {label}
+                <span aria-hidden="true" class="text-[0.7rem]">{arrow}</span>
+                <span class="sr-only">{format!(", {hint}")}</span>
+            </a>
+        </th>
     }
     .into_any()
 }
@@ -384,8 +455,9 @@ fn Row(key: KeyRow, may_change: bool, selected: RwSignal<BTreeSet<String>>) -> i
             <td class="px-3 py-2"><StatusBadge status=key.status grace /></td>
             <td class="px-3 py-2 text-slate-700">{key.keyspace}</td>
             <td class="px-3 py-2 text-slate-700">{key.owner}</td>
-            <td class="px-3 py-2 text-slate-600">{when_or(key.last_used_at.as_ref(), "never")}</td>
-            <td class="px-3 py-2 text-slate-600">{when_or(key.expires_at.as_ref(), "never")}</td>
+            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when(&key.created_at)}</td>
+            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when_or(key.last_used_at.as_ref(), "never")}</td>
+            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when_or(key.expires_at.as_ref(), "never")}</td>
         </tr>
     }
 }

@@ -11,21 +11,22 @@ use crate::components::ui::{
     CARD, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
 };
 use crate::error::AppError;
-use crate::keys::{CreateKey, KeyFormOptions, NewSecret, key_options};
+use crate::keys::{CreateKey, KeyFormOptions, NewSecret};
 
 /// The create page, for admins and owners.
 #[component]
 pub fn NewKeyPage() -> impl IntoView {
+    // Outside the guard, like every page's data (see `pages::keys::options_for`).
+    let options = super::keys::options_for(&["admin", "owner"]);
     view! {
         <Protected roles=&["admin", "owner"]>
-            <NewKey />
+            <NewKey options />
         </Protected>
     }
 }
 
 #[component]
-fn NewKey() -> impl IntoView {
-    let options = Resource::new(|| (), |()| key_options());
+fn NewKey(options: Resource<Result<KeyFormOptions, AppError>>) -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let done = Memo::new(move |_| matches!(create.value().get(), Some(Ok(_))));
     view! {

@@ -3,6 +3,7 @@
 //! deleting history behind the application's back is detectable (`locksmith audit verify`).
 
 pub mod chain;
+pub mod diff;
 pub mod store;
 
 use std::net::IpAddr;

@@ -7,12 +7,14 @@ pub mod keyspace_store;
 pub mod keyspaces;
 #[cfg(test)]
 mod list_plans;
+pub mod listing;
 pub mod model;
 pub mod policy;
 pub mod service;
 pub mod store;
 
 pub use digest::KeyHasher;
+pub use listing::{KeyCursor, KeyFilter, KeySort, SortColumn};
 pub use model::{KeyStatus, KeyView, QuotaPeriod, QuotaSpec, RateLimit};
 pub use policy::Actor;
 pub use service::{CreatedKey, KeyPatchInput, KeyService, NewKeyInput, RotatedKey};

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use super::digest::KeyHasher;
 use super::format::{self, Secret};
 use super::keyspace_store::{self, Keyspace};
+use super::listing::{KeyCursor, KeyFilter};
 use super::model::{IpAllowlist, KeyName, KeyStatus, KeyView, Meta, QuotaSpec, RateLimit};
 use super::policy::{self, Actor};
-use super::store::{self, KeyCursor, KeyFilter, KeyRow, NewKeyRow};
+use super::store::{self, KeyRow, NewKeyRow};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, ItemError, Result};
 use crate::identity::users::{self, User};
@@ -417,7 +418,8 @@ impl KeyService {
         crate::usage::store::series(&self.pool, id, range).await
     }
 
-    /// A page of the keys the caller may see, newest first.
+    /// A page of the keys the caller may see, in `filter.sort` order. A cursor from a
+    /// list in another order is refused, naming `cursor`.
     pub async fn list(
         &self,
         actor: Actor,
@@ -433,6 +435,12 @@ impl KeyService {
                 "must be 1 to 200 characters, without control characters",
             ));
         }
+        if cursor.as_ref().is_some_and(|c| c.sort() != filter.sort) {
+            return Err(Error::invalid(
+                "cursor",
+                "belongs to a list in another order; start again from the first page",
+            ));
+        }
         if !actor.role.reads_everything() {
             match filter.owner_id {
                 Some(owner) if owner != actor.id => return Ok(Vec::new()),
@@ -440,7 +448,7 @@ impl KeyService {
             }
         }
         let now = Utc::now();
-        let rows = store::list(&self.pool, &filter, cursor, limit, now).await?;
+        let rows = store::list(&self.pool, &filter, cursor.as_ref(), limit, now).await?;
         Ok(rows.iter().map(|r| r.view(now)).collect())
     }
 

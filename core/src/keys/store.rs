@@ -1,12 +1,12 @@
 //! The keys repository: every SQL statement about the `keys` table.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::digest::Digest;
+use super::listing::{KeyCursor, KeyFilter};
 use super::model::{IpAllowlist, KeyStatus, KeyView, QuotaPeriod, QuotaView, RateLimit};
 use crate::error::{Error, Result};
 
@@ -345,61 +345,6 @@ pub async fn count_live(conn: &mut PgConnection, owner: Uuid, now: DateTime<Utc>
     .await?)
 }
 
-/// Filters of the keys list; every field is optional.
-#[derive(Debug, Clone, Default)]
-pub struct KeyFilter {
-    /// One keyspace.
-    pub keyspace_id: Option<Uuid>,
-    /// One owner.
-    pub owner_id: Option<Uuid>,
-    /// One status.
-    pub status: Option<KeyStatus>,
-    /// A substring of the name (case-insensitive) or a prefix of `start`.
-    pub q: Option<String>,
-}
-
-/// Where the previous page of the keys list ended. Opaque to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyCursor {
-    created_at: DateTime<Utc>,
-    id: Uuid,
-}
-
-impl KeyCursor {
-    /// The cursor after `row`.
-    pub fn after(view: &KeyView) -> Self {
-        Self {
-            created_at: view.created_at,
-            id: view.id,
-        }
-    }
-}
-
-impl std::fmt::Display for KeyCursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let raw = format!("{}.{}", self.created_at.timestamp_micros(), self.id);
-        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
-    }
-}
-
-impl std::str::FromStr for KeyCursor {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| ())?;
-        let raw = String::from_utf8(raw).map_err(|_| ())?;
-        let (micros, id) = raw.split_once('.').ok_or(())?;
-        let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?)
-            .filter(|at| crate::timestamp::in_range(*at))
-            .ok_or(())?;
-        Ok(Self {
-            created_at,
-            id: id.parse().map_err(|_| ())?,
-        })
-    }
-}
-
 /// Escapes `%`, `_` and `\` so user input matches literally in a LIKE pattern.
 fn like_literal(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -412,11 +357,11 @@ fn like_literal(raw: &str) -> String {
     out
 }
 
-/// A page of keys, newest first.
+/// A page of keys in `filter.sort` order, after `cursor` (which must be of that order).
 pub async fn list(
     pool: &PgPool,
     filter: &KeyFilter,
-    cursor: Option<KeyCursor>,
+    cursor: Option<&KeyCursor>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<KeyRow>> {
@@ -434,8 +379,11 @@ pub async fn list(
         filter.status.map(KeyStatus::as_str),
         name_pattern,
         start_pattern,
-        cursor.map(|c| c.created_at),
-        cursor.map(|c| c.id),
+        filter.sort.column.as_str(),
+        filter.sort.descending,
+        cursor.and_then(KeyCursor::text),
+        cursor.and_then(KeyCursor::time),
+        cursor.map(KeyCursor::id),
         limit,
     )
     .fetch_all(pool)
@@ -448,20 +396,6 @@ pub const LIST_SQL: &str = include_str!("../../queries/keys_list.sql");
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let c = KeyCursor {
-            created_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time"),
-            id: Uuid::new_v4(),
-        };
-        assert_eq!(c.to_string().parse::<KeyCursor>(), Ok(c));
-        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("-300000000000000000.{}", Uuid::nil()));
-        for bad in ["", "abc", "MTIz", "' OR 1=1", &far] {
-            assert!(bad.parse::<KeyCursor>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn like_patterns_match_literally() {

@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use locksmith_core::error::ItemError;
-use locksmith_core::keys::store::{KeyCursor, KeyFilter};
 use locksmith_core::keys::{
-    CreatedKey, KeyPatchInput, KeyStatus, KeyView, NewKeyInput, QuotaSpec, RateLimit, RotatedKey,
+    CreatedKey, KeyCursor, KeyFilter, KeyPatchInput, KeySort, KeyStatus, KeyView, NewKeyInput,
+    QuotaSpec, RateLimit, RotatedKey,
 };
 use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,12 @@ pub struct ListKeys {
     status: Option<KeyStatus>,
     /// A case-insensitive substring of the name, or the beginning of `start`.
     q: Option<String>,
+    /// Order: `name`, `created`, `last_used` or `expires`, ascending, or with a leading
+    /// `-` descending (default `-created`, newest first). Ties are broken by id. A key never
+    /// used counts as used longest ago; a key that never expires, as expiring last. A
+    /// cursor belongs to the order it was made in.
+    #[param(example = "-last_used")]
+    sort: Option<String>,
     /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -188,7 +194,7 @@ pub async fn create(
     Ok(NoStore(StatusCode::CREATED, created))
 }
 
-/// Lists the keys the caller may see, newest first.
+/// Lists the keys the caller may see, newest first unless `sort` says otherwise.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeys),
     responses(
@@ -214,18 +220,25 @@ pub async fn list(
             })
         })
         .transpose()?;
+    let sort = query
+        .sort
+        .as_deref()
+        .map(str::parse::<KeySort>)
+        .transpose()?
+        .unwrap_or_default();
     let filter = KeyFilter {
         keyspace_id: query.keyspace_id,
         owner_id: query.owner_id,
         status: query.status,
         q: query.q,
+        sort,
     };
     let items = state
         .keys
         .list(caller.actor(), filter, cursor, limit)
         .await?;
     Ok(Json(Page::new(items, limit, |k| {
-        KeyCursor::after(k).to_string()
+        KeyCursor::after(k, sort).to_string()
     })))
 }
 

@@ -582,6 +582,142 @@ async fn pagination_returns_each_key_once_while_keys_are_added(pool: PgPool) {
     );
 }
 
+/// Every page of `GET /v1/keys?sort={sort}` at `limit` keys a page, concatenated.
+async fn all_pages(w: &KeyWorld, token: &str, sort: &str, limit: u32) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..50 {
+        let mut path = format!("/v1/keys?sort={sort}&limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = w.app.get_json(&path, token).await;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return seen,
+        }
+    }
+    panic!("{sort}: pagination does not end");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn every_order_pages_through_every_key_once_in_that_order(pool: PgPool) {
+    let w = KeyWorld::new(pool.clone()).await;
+    // Ties, nulls, case, accents and the cursor's separator, in every sorted column.
+    let later = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let same_expiry = later(9);
+    let specs = [
+        ("same", Some(same_expiry.clone()), Some(30)),
+        ("same", Some(same_expiry.clone()), Some(30)),
+        ("Zebra", None, None),
+        ("apple", Some(later(2)), Some(5)),
+        ("a|b|c", Some(later(40)), None),
+        ("Ärger", None, Some(600)),
+        ("émile", Some(later(1)), Some(5)),
+        ("42", None, None),
+        ("zz top", Some(later(3)), Some(1)),
+        ("same", None, Some(7200)),
+    ];
+    let mut made = Vec::new();
+    for (name, expires_at, _) in &specs {
+        let key = w
+            .key(&w.admin, json!({ "name": name, "expires_at": expires_at }))
+            .await;
+        made.push(id(&key));
+    }
+    for ((_, _, used_secs_ago), key) in specs.iter().zip(&made) {
+        if let Some(secs) = used_secs_ago {
+            sqlx::query(
+                "UPDATE keys SET last_used_at = now() - make_interval(secs => $2) WHERE id = $1::uuid",
+            )
+            .bind(key)
+            .bind(f64::from(*secs))
+            .execute(&pool)
+            .await
+            .expect("last used");
+        }
+    }
+    // The order each sort means, written out independently of the list's query.
+    let orders = [
+        ("-created", "created_at DESC, id DESC"),
+        ("created", "created_at, id"),
+        ("name", "name, id"),
+        ("-name", "name DESC, id DESC"),
+        (
+            "-last_used",
+            "COALESCE(last_used_at, '-infinity') DESC, id DESC",
+        ),
+        ("last_used", "COALESCE(last_used_at, '-infinity'), id"),
+        ("expires", "COALESCE(expires_at, 'infinity'), id"),
+        ("-expires", "COALESCE(expires_at, 'infinity') DESC, id DESC"),
+    ];
+    for (sort, order_by) in orders {
+        let expected: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT id::text FROM keys ORDER BY {order_by}"))
+                .fetch_all(&pool)
+                .await
+                .expect("expected order");
+        assert_eq!(all_pages(&w, &w.admin, sort, 3).await, expected, "{sort}");
+        assert_eq!(all_pages(&w, &w.admin, sort, 200).await, expected, "{sort}");
+    }
+    // What the orders mean to a reader: the most recent use first; never used first when
+    // ascending; never expiring last when ascending.
+    let recent = all_pages(&w, &w.admin, "-last_used", 200).await;
+    assert_eq!(recent[0], made[8], "used a second ago");
+    let stale = all_pages(&w, &w.admin, "last_used", 200).await;
+    let never_used: Vec<&String> = [2, 4, 7].iter().map(|i| &made[*i]).collect();
+    assert!(
+        stale[..3].iter().all(|k| never_used.contains(&k)),
+        "{stale:?}"
+    );
+    let expiring = all_pages(&w, &w.admin, "expires", 200).await;
+    assert_eq!(expiring[0], made[6], "expires in a day");
+    let never_expiring: Vec<&String> = [2, 5, 7, 9].iter().map(|i| &made[*i]).collect();
+    assert!(
+        expiring[6..].iter().all(|k| never_expiring.contains(&k)),
+        "{expiring:?}"
+    );
+
+    // A cursor belongs to its order; bad orders are named.
+    let page = w.app.get_json("/v1/keys?sort=name&limit=2", &w.admin).await;
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let refused = |query: String, field: &'static str| {
+        let w = &w;
+        async move {
+            let res = w
+                .app
+                .with(Method::GET, &format!("/v1/keys?{query}"), &w.admin)
+                .send()
+                .await
+                .expect("sent");
+            let p = problem(res, 400).await;
+            let detail = p["detail"].as_str().expect("detail");
+            assert!(detail.starts_with(field), "{query}: {p}");
+        }
+    };
+    for query in [
+        format!("sort=-created&cursor={cursor}"),
+        format!("cursor={cursor}"),
+        format!("sort=-name&cursor={cursor}"),
+    ] {
+        refused(query, "cursor").await;
+    }
+    for sort in ["bogus", "-", "", "name%00", "--name", "NAME"] {
+        refused(format!("sort={sort}"), "sort").await;
+    }
+
+    // Sorting never widens what an owner sees.
+    let alices = id(&w.key(&w.alice, json!({ "name": "aaa alice" })).await);
+    for sort in ["name", "-expires", "last_used"] {
+        assert_eq!(
+            all_pages(&w, &w.alice, sort, 1).await,
+            [alices.as_str()],
+            "{sort}"
+        );
+    }
+}
+
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn patch_changes_fields_clears_nullables_and_is_audited(pool: PgPool) {
     let w = KeyWorld::new(pool).await;

@@ -18,6 +18,16 @@ const BLANK: [(&str, &str); 8] = [
     ("fields[meta]", ""),
 ];
 
+/// The names of a page of `list_keys`, in order.
+fn names(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|k| k["name"].as_str().expect("name"))
+        .collect()
+}
+
 async fn call(
     w: &KeyWorld,
     client: &reqwest::Client,
@@ -132,14 +142,37 @@ async fn portal_key_functions_follow_the_key_rules(pool: PgPool) {
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    let names: Vec<&str> = page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|k| k["name"].as_str().expect("name"))
-        .collect();
-    assert_eq!(names, ["alice's key"]);
+    assert_eq!(names(&page), ["alice's key"]);
     assert_eq!(page["counts"]["active"], 1);
+
+    // The order is the REST API's `sort`: the page says it in words and what each header
+    // asks for; a bad order names the field.
+    let sorted = |sort: &'static str| {
+        [
+            ("filters[status]", "active"),
+            ("filters[sort]", sort),
+            ("filters[cursor]", ""),
+        ]
+    };
+    let (status, page) = call(&w, &admin, "list_keys", &sorted("-name")).await;
+    assert_eq!(status, 200, "{page}");
+    let listed = names(&page);
+    let mut z_to_a = listed.clone();
+    z_to_a.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(listed.len() >= 2, "{listed:?}");
+    assert_eq!(listed, z_to_a);
+    assert_eq!(page["order"], "name, Z to A");
+    let name_header = page["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .find(|c| c["column"] == "name")
+        .expect("name column");
+    assert_eq!(name_header["current"], "descending");
+    assert_eq!(name_header["next"], "name");
+    let (status, body) = call(&w, &admin, "list_keys", &sorted("sideways")).await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("sort"), "{body}");
     let (status, _) = call(&w, &alice, "key_detail", &[("id", &admin_key)]).await;
     assert_eq!(status, 404);
     let (status, _) = call(
