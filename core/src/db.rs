@@ -188,6 +188,14 @@ fn compare(
     }
 }
 
+/// Sends `payload` on `channel` (`NOTIFY`), outside any transaction.
+pub async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<()> {
+    sqlx::query!("SELECT pg_notify($1, $2)", channel, payload)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

@@ -65,6 +65,12 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
             AppState,
             _,
         >(context, shell))
+        // A server function that changed something answers once this instance's
+        // verification caches have applied the change.
+        .layer(middleware::from_fn_with_state(
+            state.verify.clone(),
+            crate::http::settle::after_changes,
+        ))
         // Portal pages are GET only: every other request is a server function call and
         // must come from a page of this origin.
         .layer(middleware::from_fn_with_state(

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use super::barrier::Barrier;
 use super::decision::KeyRecord;
 use crate::keys::digest::Digest;
 use crate::keys::keyspace_store::VerifierAuth;
@@ -114,6 +115,8 @@ pub struct VerifyCache {
     /// Since when the listener has been away (`None`: it is listening).
     listener_lost: Mutex<Option<Instant>>,
     fill_lock: Mutex<()>,
+    /// Read-your-writes for changes made through this instance.
+    barrier: Barrier,
     degraded_for: Duration,
     /// `verify_cache_total` by result, registered once.
     counters: [metrics::Counter; 4],
@@ -160,6 +163,7 @@ impl VerifyCache {
             trust: AtomicU64::new(0),
             listener_lost: Mutex::new(None),
             fill_lock: Mutex::new(()),
+            barrier: Barrier::default(),
             degraded_for,
             counters: ["hit", "negative_hit", "miss", "stale"]
                 .map(|result| metrics::counter!("verify_cache_total", "result" => result)),
@@ -276,9 +280,17 @@ impl VerifyCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Applies an announcement (`key:<hex digest>` or `verifier:<hex digest>`); anything
-    /// unreadable flushes everything, to be safe.
+    /// The barrier that lets a change wait until this cache has applied it.
+    pub fn barrier(&self) -> &Barrier {
+        &self.barrier
+    }
+
+    /// Applies an announcement (`key:<hex digest>` or `verifier:<hex digest>`); a barrier
+    /// message changes nothing cached; anything unreadable flushes everything, to be safe.
     pub fn announce(&self, payload: &str) {
+        if self.barrier.observe(payload) {
+            return;
+        }
         let _guard = self.lock_fills();
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let parsed = payload
@@ -304,6 +316,7 @@ impl VerifyCache {
             .listener_lost
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.barrier.set_listening(true);
     }
 
     /// The listener lost its connection and may miss announcements: every entry is
@@ -311,6 +324,7 @@ impl VerifyCache {
     /// mode.
     pub fn distrust(&self) {
         let _guard = self.lock_fills();
+        self.barrier.set_listening(false);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.trust.fetch_add(1, Ordering::SeqCst);
         let mut lost = self

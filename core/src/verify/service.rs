@@ -201,6 +201,13 @@ impl VerifyService {
         Arc::clone(&self.inner.cache)
     }
 
+    /// Waits until this instance's caches have applied every change committed before
+    /// the call (at most [`barrier::WAIT`](super::barrier::WAIT)): a response to a change
+    /// awaits this, so the caller's next verification on this instance sees the change.
+    pub async fn settle(&self) -> bool {
+        self.inner.cache.barrier().settle(&self.inner.pool).await
+    }
+
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool

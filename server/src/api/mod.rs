@@ -17,7 +17,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::state::AppState;
 
 /// The `/v1` routes (mounted by `http::router`, which adds the error format and limits).
-pub fn routes() -> Router<AppState> {
+/// Management changes answer once this instance's verification caches have applied them
+/// (`http::settle`); verification itself never waits.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(auth::token))
         .route("/auth/refresh", post(auth::refresh))
@@ -42,6 +44,10 @@ pub fn routes() -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/keys/{id}/usage", get(keys::usage))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.verify.clone(),
+            crate::http::settle::after_changes,
+        ))
         .route("/openapi.json", get(openapi::document))
         .route(
             "/verify",

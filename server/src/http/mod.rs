@@ -8,6 +8,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
+pub mod settle;
 
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Builds the whole application: operations endpoints, the versioned API and the portal.
 pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router {
     let timeout = settings.http.request_timeout;
-    let api = api_router(settings, timeout);
+    let api = api_router(settings, timeout, &state);
     let ops = Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
@@ -83,8 +84,8 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
 }
 
 /// `/v1`: every error leaves as problem details, whatever layer produced it.
-fn api_router(settings: &Settings, timeout: Duration) -> Router<AppState> {
-    let mut api = crate::api::routes()
+fn api_router(settings: &Settings, timeout: Duration, state: &AppState) -> Router<AppState> {
+    let mut api = crate::api::routes(state)
         .fallback(problem::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -45,6 +45,45 @@ pub(crate) fn secret(key: &Value) -> String {
     key["key"].as_str().expect("secret").to_owned()
 }
 
+/// A change answers once the instance that made it has applied it to its caches: the
+/// caller's next verification there sees it, every time, through the REST API and the
+/// portal alike (without the barrier, the cached answer won this race now and then).
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn the_instance_that_made_a_change_sees_it_at_once(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let token = verifier(&w).await;
+    let key = w.key(&w.admin, json!({})).await;
+    let (k, id) = (secret(&key), key["id"].as_str().expect("id").to_owned());
+    let path = format!("/v1/keys/{id}");
+    let portal = w.app.portal_session("admin@keys.test").await;
+    for round in 0..25 {
+        let (status, _) = w
+            .app
+            .send_json(Method::PATCH, &path, &w.admin, &json!({ "enabled": false }))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            code(&w.app, &token, json!({ "key": k })).await,
+            "DISABLED",
+            "round {round}: REST"
+        );
+        let res = w
+            .app
+            .server_fn(
+                &portal,
+                "set_key_enabled",
+                &[("id", &id), ("enabled", "true")],
+            )
+            .await;
+        assert!(res.status().as_u16() < 400, "{}", res.status());
+        assert_eq!(
+            code(&w.app, &token, json!({ "key": k })).await,
+            "VALID",
+            "round {round}: portal"
+        );
+    }
+}
+
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn every_outcome_in_the_contracts_order(pool: PgPool) {
     let w = KeyWorld::new(pool.clone()).await;
