@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
 source scripts/env.sh
-cargo leptos build --release
+cargo leptos build --release --split
 exec target/release/locksmith serve "$@"

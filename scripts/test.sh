@@ -21,7 +21,7 @@ step() { printf '\n[test] == %s (%ss)\n' "$*" "$(( $(date +%s) - started ))" >&2
 # The portal's assets (WASM, JS, CSS) into target/site. The server binary is built by
 # `cargo test` below, with the same features the tests use, so it is compiled once.
 step "building the portal assets"
-cargo leptos build --frontend-only
+cargo leptos build --frontend-only --split
 
 step "Rust tests (unit and integration, PostgreSQL at ${DATABASE_URL%%@*}@…)"
 cargo test --workspace --exclude locksmith-frontend --no-fail-fast

@@ -20,7 +20,7 @@ pub mod users;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+use leptos_router::{Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, lazy_route};
 
 use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
@@ -86,14 +86,88 @@ pub fn App() -> impl IntoView {
                     // or a 403 can still set the response status.
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=LoginPage />
-                    <Route path=StaticSegment("users") view=UsersPage ssr=SsrMode::Async />
-                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=StaticSegment("users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("keys") view=KeysPage ssr=SsrMode::Async />
-                    <Route path=(StaticSegment("keys"), StaticSegment("new")) view=NewKeyPage ssr=SsrMode::Async />
-                    <Route path=(StaticSegment("keys"), ParamSegment("id")) view=KeyPage ssr=SsrMode::Async />
-                    <Route path=StaticSegment("keyspaces") view=KeyspacesPage ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("keys"), StaticSegment("new")) view={Lazy::<NewKeyRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("keys"), ParamSegment("id")) view={Lazy::<KeyRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("keyspaces") view={Lazy::<KeyspacesRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>
+    }
+}
+
+// Pages whose code is loaded only when they are visited (`cargo leptos build --split`).
+// Written out one by one: `#[lazy_route]` names each split after where it is written, so
+// a macro generating them would give every page the same name.
+
+#[derive(Debug)]
+struct UsersRoute;
+
+#[lazy_route]
+impl LazyRoute for UsersRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <UsersPage /> }.into_any()
+    }
+}
+
+#[derive(Debug)]
+struct AuditRoute;
+
+#[lazy_route]
+impl LazyRoute for AuditRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <AuditPage /> }.into_any()
+    }
+}
+
+#[derive(Debug)]
+struct NewKeyRoute;
+
+#[lazy_route]
+impl LazyRoute for NewKeyRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <NewKeyPage /> }.into_any()
+    }
+}
+
+#[derive(Debug)]
+struct KeyRoute;
+
+#[lazy_route]
+impl LazyRoute for KeyRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <KeyPage /> }.into_any()
+    }
+}
+
+#[derive(Debug)]
+struct KeyspacesRoute;
+
+#[lazy_route]
+impl LazyRoute for KeyspacesRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <KeyspacesPage /> }.into_any()
     }
 }

@@ -22,6 +22,29 @@ test.describe("portal shell", () => {
     expect(problems.errors).toEqual([]);
   });
 
+  test("a page's code is downloaded when the page is visited, not before", async ({ page, problems }) => {
+    await signIn(page, "admin@e2e.test");
+    const wasm: string[] = [];
+    page.on("request", (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith("/pkg/") && path.endsWith(".wasm")) wasm.push(path);
+    });
+    await page.goto("/");
+    await hydrated(page);
+    expect(wasm).toContain("/pkg/locksmith.wasm");
+    // The Overview needs none of the lazily loaded pages (audit, users, keyspaces, a key,
+    // a new key).
+    expect(wasm.filter((p) => p.includes("route_view"))).toEqual([]);
+    // Opening the audit log fetches its code, then hydrates it: the page works.
+    await page.goto("/audit");
+    await hydrated(page);
+    expect(wasm.some((p) => /split___audit_route_view_\d+\.wasm$/.test(p))).toBe(true);
+    expect(wasm.filter((p) => p.includes("route_view") && !p.includes("audit"))).toEqual([]);
+    await page.getByRole("button", { name: "Verify chain" }).click();
+    await expect(page.getByTestId("chain-status")).toContainText("Intact");
+    expect(problems.errors).toEqual([]);
+  });
+
   test("a click works after hydration and asks the server again", async ({ page, problems }, testInfo) => {
     await signIn(page, "admin@e2e.test");
     await page.goto("/");

@@ -60,15 +60,13 @@ const NAV: &[NavItem] = &[
     },
 ];
 
-/// Header, navigation and content area. Sets `data-hydrated="true"` on the page once the
-/// WASM has taken over, so that tests can wait for interactivity instead of sleeping.
+/// Header, navigation and content area. (The WASM entry point marks `<body>` once the
+/// page is hydrated.)
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     let user = expect_context::<crate::auth::UserResource>();
     view! {
-        <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().to_string()>
+        <div class="flex min-h-screen flex-col">
             <a
                 href="#main"
                 class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:text-slate-900"
