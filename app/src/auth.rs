@@ -50,6 +50,21 @@ pub async fn has_role(user: UserResource, roles: &[&str]) -> bool {
     matches!(user.await, Ok(Some(u)) if roles.is_empty() || roles.contains(&u.role.as_str()))
 }
 
+/// What `fetch` answers when the session user has one of `roles` (any role when empty),
+/// else `Forbidden` without asking the server: the body of a page's resource made outside
+/// [`Protected`].
+pub async fn for_roles<T>(
+    user: UserResource,
+    roles: &[&str],
+    fetch: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    if has_role(user, roles).await {
+        fetch.await
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
 /// Renders `children` only for a signed-in user whose role is in `roles` (all roles when
 /// empty). Anonymous visitors are sent to the sign-in page; other roles get a 403 page.
 #[component]

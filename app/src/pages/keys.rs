@@ -16,7 +16,8 @@ use crate::components::ui::{
 };
 use crate::error::AppError;
 use crate::keys::{
-    ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options, list_keys,
+    Choice, ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options,
+    list_keys,
 };
 
 /// The keys page, for every signed-in user (owners see their own keys).
@@ -49,13 +50,7 @@ pub(crate) fn options_for(
     let user = expect_context::<crate::auth::UserResource>();
     Resource::new(
         || (),
-        move |()| async move {
-            if crate::auth::has_role(user, roles).await {
-                key_options().await
-            } else {
-                Err(AppError::Forbidden)
-            }
-        },
+        move |()| crate::auth::for_roles(user, roles, key_options()),
     )
 }
 
@@ -146,10 +141,7 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
                 <label for="f-keyspace" class=LABEL>"Keyspace"</label>
                 <select id="f-keyspace" name="keyspace_id" prop:value=live("keyspace_id") class=INPUT>
                     <option value="">"Any keyspace"</option>
-                    {options.keyspaces.into_iter().map(|k| {
-                        let chosen = k.id == keyspace;
-                        view! { <option value=k.id selected=chosen>{k.label}</option> }
-                    }).collect_view()}
+                    {choices(options.keyspaces, &keyspace)}
                 </select>
             </div>
             {show_owners.then(|| view! {
@@ -157,10 +149,7 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
                     <label for="f-owner" class=LABEL>"Owner"</label>
                     <select id="f-owner" name="owner_id" prop:value=live("owner_id") class=INPUT>
                         <option value="">"Any owner"</option>
-                        {options.owners.into_iter().map(|u| {
-                            let chosen = u.id == owner;
-                            view! { <option value=u.id selected=chosen>{u.label}</option> }
-                        }).collect_view()}
+                        {choices(options.owners, &owner)}
                     </select>
                 </div>
             })}
@@ -180,6 +169,17 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
             </div>
         </Form>
     }
+}
+
+/// The `<option>`s of a filter's select, `chosen` selected (as the server renders it).
+fn choices(items: Vec<Choice>, chosen: &str) -> impl IntoView + use<> {
+    items
+        .into_iter()
+        .map(|c| {
+            let selected = c.id == chosen;
+            view! { <option value=c.id selected=selected>{c.label}</option> }
+        })
+        .collect_view()
 }
 
 #[component]

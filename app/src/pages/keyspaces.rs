@@ -36,13 +36,7 @@ pub fn KeyspacesPage() -> impl IntoView {
                 actions.revoke.version().get(),
             )
         },
-        move |_| async move {
-            if crate::auth::has_role(user, &["admin", "auditor"]).await {
-                list_keyspaces().await
-            } else {
-                Err(AppError::Forbidden)
-            }
-        },
+        move |_| crate::auth::for_roles(user, &["admin", "auditor"], list_keyspaces()),
     );
     view! {
         <Protected roles=&["admin", "auditor"]>

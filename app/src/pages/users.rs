@@ -28,13 +28,7 @@ pub fn UsersPage() -> impl IntoView {
                 policy.version().get(),
             )
         },
-        move |_| async move {
-            if crate::auth::has_role(user, &["admin"]).await {
-                list_users().await
-            } else {
-                Err(AppError::Forbidden)
-            }
-        },
+        move |_| crate::auth::for_roles(user, &["admin"], list_users()),
     );
     view! {
         <Protected roles=&["admin"]>
