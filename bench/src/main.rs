@@ -4,13 +4,19 @@
 //! Closed loop by default (each connection sends its next request when the answer
 //! arrives: peak throughput). With `--rate`, open loop: requests are scheduled at fixed
 //! intervals and latency is measured from the scheduled time, so a stall is counted in
-//! full (no coordinated omission).
+//! full (no coordinated omission). The schedule is kept by a pacer thread that hands
+//! each request, on time to within [`PACE`], to the connections in turn; a connection
+//! still waiting for its last answer queues the next. (Tokio's own timers tick once a
+//! millisecond, so connections sleeping on them would send in bursts of a whole
+//! millisecond's requests at once, which is not the load being asked for.)
 //!
 //! Bodies come from `--bodies` (one JSON body per line, used round-robin per
 //! connection, so a file of 18 valid, 1 unknown and 1 revoked line is a 90/5/5 mix).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -46,6 +52,9 @@ struct Args {
     label: String,
 }
 
+/// The open loop's pacer releases what is due at least this often.
+const PACE: Duration = Duration::from_micros(100);
+
 struct Outcome {
     /// From the scheduled time (open loop) or the send (closed loop) to the answer.
     latencies_us: Vec<u32>,
@@ -72,11 +81,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now() + Duration::from_millis(200);
     let measure_from = start + Duration::from_secs(args.warmup);
     let end = measure_from + Duration::from_secs(args.seconds);
-    let interval = (args.rate > 0)
-        .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
+    let open_loop = args.rate > 0;
+    let mut schedules = Vec::new();
     let mut tasks = Vec::new();
-    let n = args.connections.max(1);
     for c in 0..args.connections {
+        // Open loop: the scheduled times of this connection's requests.
+        let mut schedule = open_loop.then(|| {
+            let (tx, rx) = mpsc::unbounded_channel::<Instant>();
+            schedules.push(tx);
+            rx
+        });
         let (uri, authority, bodies, bearer) = (
             uri.clone(),
             authority.clone(),
@@ -95,17 +109,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 statuses: BTreeMap::new(),
                 errors: 0,
             };
-            // Spread the connections' schedules over one interval.
-            let mut next = start + interval.map_or(Duration::ZERO, |i| i * c as u32 / n as u32);
             let mut i = c;
+            if schedule.is_none() {
+                tokio::time::sleep_until(start.into()).await;
+            }
             loop {
-                if interval.is_some() {
-                    tokio::time::sleep_until(next.into()).await;
-                }
-                let scheduled = if interval.is_some() {
-                    next
-                } else {
-                    Instant::now()
+                let scheduled = match &mut schedule {
+                    Some(schedule) => match schedule.recv().await {
+                        Some(at) => at,
+                        None => break,
+                    },
+                    None => Instant::now(),
                 };
                 if scheduled >= end {
                     break;
@@ -153,12 +167,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if status.is_none() {
                     break;
                 }
-                if let Some(interval) = interval {
-                    next += interval;
-                }
             }
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(out)
         }));
+    }
+    if open_loop {
+        let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+        std::thread::spawn(move || pace(&schedules, start, end, interval));
     }
     let mut latencies = Vec::new();
     let mut service = Vec::new();
@@ -208,4 +223,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// Hands request `k`, scheduled at `start + k * interval`, to connection `k % n` once it
+/// is due, until `end`; then closes the schedules, which ends the connections' loops.
+fn pace(
+    schedules: &[mpsc::UnboundedSender<Instant>],
+    start: Instant,
+    end: Instant,
+    interval: Duration,
+) {
+    if schedules.is_empty() {
+        return;
+    }
+    let mut k: u32 = 0;
+    let mut next = start;
+    while next < end {
+        let now = Instant::now();
+        while next <= now && next < end {
+            // A connection that failed has dropped its receiver: its share is not sent.
+            let _ = schedules[k as usize % schedules.len()].send(next);
+            k = k.wrapping_add(1);
+            next = start + interval * k;
+        }
+        std::thread::sleep(next.saturating_duration_since(Instant::now()).max(PACE));
+    }
 }

@@ -1,12 +1,15 @@
 //! `UsageBuffer`: verification counts gathered in memory between two writes.
 //!
 //! Recording is a short critical section (one hash-map update), so the hot path pays
-//! no I/O for usage. A writer takes the whole buffer at most once a second; when the
-//! write fails (the database is away) it puts the batch back, merged with whatever was
-//! counted meanwhile, so nothing is lost while the database is unreachable.
+//! no I/O for usage. The buffer is split in shards, one per worker thread in turn, so
+//! that threads verifying at once do not queue for one lock. A writer takes the whole
+//! buffer at most once a second; when the write fails (the database is away) it puts
+//! the batch back, merged with whatever was counted meanwhile, so nothing is lost while
+//! the database is unreachable.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use uuid::Uuid;
@@ -50,10 +53,22 @@ impl UsageBatch {
     }
 }
 
+/// How many shards a buffer has (more than a server has worker threads).
+const SHARDS: usize = 16;
+
 /// The counts of one instance since its last write.
 #[derive(Debug, Default)]
 pub struct UsageBuffer {
-    pending: Mutex<UsageBatch>,
+    shards: [Mutex<UsageBatch>; SHARDS],
+}
+
+/// The shard the current thread records into: threads take shards in turn.
+fn shard_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 /// The hour `at` falls in.
@@ -64,7 +79,7 @@ pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
 impl UsageBuffer {
     /// Counts one verification of `key` at `at`.
     pub fn record(&self, key: Uuid, outcome: Outcome, at: DateTime<Utc>) {
-        let mut pending = self.lock();
+        let mut pending = self.lock(shard_of_this_thread());
         pending.counts.entry((key, hour_of(at))).or_default()[outcome.index()] += 1;
         if outcome == Outcome::Valid {
             let last = pending.last_used.entry(key).or_insert(at);
@@ -74,16 +89,21 @@ impl UsageBuffer {
 
     /// Takes everything counted so far.
     pub fn take(&self) -> UsageBatch {
-        std::mem::take(&mut *self.lock())
+        let mut batch = UsageBatch::default();
+        for shard in 0..SHARDS {
+            let taken = std::mem::take(&mut *self.lock(shard));
+            batch.merge(taken);
+        }
+        batch
     }
 
     /// Puts back a batch that could not be written.
     pub fn restore(&self, batch: UsageBatch) {
-        self.lock().merge(batch);
+        self.lock(shard_of_this_thread()).merge(batch);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, UsageBatch> {
-        self.pending
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, UsageBatch> {
+        self.shards[shard]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -125,6 +145,32 @@ mod tests {
         let batch = buffer.take();
         assert_eq!(batch.counts[&(key, hour_of(at(1)))], [0, 0, 0, 2, 1]);
         assert!(batch.last_used.is_empty(), "only VALID counts as a use");
+    }
+
+    #[test]
+    fn counts_from_many_threads_are_all_taken() {
+        let buffer = std::sync::Arc::new(UsageBuffer::default());
+        let key = Uuid::new_v4();
+        let threads: Vec<_> = (0..SHARDS + 3)
+            .map(|i| {
+                let buffer = std::sync::Arc::clone(&buffer);
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        buffer.record(key, Outcome::Valid, at(i as i64));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        let batch = buffer.take();
+        assert_eq!(
+            batch.counts[&(key, hour_of(at(0)))][0],
+            100 * (SHARDS as i64 + 3)
+        );
+        assert_eq!(batch.last_used[&key], at(SHARDS as i64 + 2));
+        assert!(buffer.take().is_empty());
     }
 
     #[test]

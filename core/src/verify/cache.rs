@@ -16,7 +16,7 @@
 //! [`VerifyCache::usable_while_degraded`]). When the listener is back, the cache is
 //! flushed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -108,12 +108,15 @@ struct Entry<T> {
 pub struct VerifyCache {
     keys: Cache<Digest, Entry<Arc<CachedKey>>>,
     unknown_keys: Cache<Digest, Entry<Arc<CachedKey>>>,
-    verifiers: Cache<Digest, Entry<VerifierAuth>>,
+    verifiers: Cache<Digest, Entry<Arc<VerifierAuth>>>,
     epoch: AtomicU64,
     /// Bumped when the listener is lost: entries of older generations are stale.
     trust: AtomicU64,
     /// Since when the listener has been away (`None`: it is listening).
     listener_lost: Mutex<Option<Instant>>,
+    /// Whether `listener_lost` may be set: read on every lookup, so that the common
+    /// case (listening) takes no lock.
+    listener_away: AtomicBool,
     fill_lock: Mutex<()>,
     /// Read-your-writes for changes made through this instance.
     barrier: Barrier,
@@ -162,6 +165,7 @@ impl VerifyCache {
             epoch: AtomicU64::new(0),
             trust: AtomicU64::new(0),
             listener_lost: Mutex::new(None),
+            listener_away: AtomicBool::new(false),
             fill_lock: Mutex::new(()),
             barrier: Barrier::default(),
             degraded_for,
@@ -176,6 +180,9 @@ impl VerifyCache {
     }
 
     fn lost_since(&self) -> Option<Instant> {
+        if !self.listener_away.load(Ordering::SeqCst) {
+            return None;
+        }
         *self
             .listener_lost
             .lock()
@@ -253,14 +260,14 @@ impl VerifyCache {
     }
 
     /// The verifier with `digest` (`Unknown`: known not to work).
-    pub fn verifier(&self, digest: &Digest) -> Lookup<VerifierAuth> {
+    pub fn verifier(&self, digest: &Digest) -> Lookup<Arc<VerifierAuth>> {
         self.verifiers
             .get(digest)
             .map_or(Lookup::Miss, |entry| self.classify(entry))
     }
 
     /// Keeps a verifier lookup that began at `epoch`, unless something changed since.
-    pub fn fill_verifier(&self, digest: Digest, verifier: Option<VerifierAuth>, epoch: u64) {
+    pub fn fill_verifier(&self, digest: Digest, verifier: Option<Arc<VerifierAuth>>, epoch: u64) {
         let _guard = self.lock_fills();
         if self.epoch() == epoch {
             self.verifiers.insert(digest, self.entry(verifier));
@@ -316,6 +323,7 @@ impl VerifyCache {
             .listener_lost
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.listener_away.store(false, Ordering::SeqCst);
         self.barrier.set_listening(true);
     }
 
@@ -327,6 +335,7 @@ impl VerifyCache {
         self.barrier.set_listening(false);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.trust.fetch_add(1, Ordering::SeqCst);
+        self.listener_away.store(true, Ordering::SeqCst);
         let mut lost = self
             .listener_lost
             .lock()
@@ -362,12 +371,12 @@ mod tests {
         d.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn verifier() -> VerifierAuth {
-        VerifierAuth {
+    fn verifier() -> Arc<VerifierAuth> {
+        Arc::new(VerifierAuth {
             id: Uuid::new_v4(),
             keyspace_id: Uuid::new_v4(),
             prefix: "pay".into(),
-        }
+        })
     }
 
     #[test]

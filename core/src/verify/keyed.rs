@@ -22,6 +22,15 @@ impl<T> Default for KeyedState<T> {
 }
 
 impl<T> KeyedState<T> {
+    /// The state of `key`, if it has any.
+    pub fn get(&self, key: Uuid) -> Option<Arc<T>> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+    }
+
     /// The state of `key`, made by `init` on first use.
     pub fn get_or_insert_with(&self, key: Uuid, init: impl FnOnce() -> T) -> Arc<T> {
         if let Some(found) = self
@@ -78,6 +87,12 @@ mod tests {
         let first = state.get_or_insert_with(a, || 1);
         let again = state.get_or_insert_with(a, || 2);
         assert!(Arc::ptr_eq(&first, &again));
+        assert!(
+            state
+                .get(a)
+                .is_some_and(|found| Arc::ptr_eq(&found, &first))
+        );
+        assert!(state.get(b).is_none());
         state.get_or_insert_with(b, || 3);
         assert_eq!(state.len(), 2);
         state.retain(|v| *v != 3);

@@ -104,6 +104,13 @@ impl Lease {
         }
     }
 
+    /// Found too short a moment ago for a cost this large: no need to ask again.
+    fn refused_from_memory(&self, cost: i64) -> bool {
+        self.exhausted_until
+            .is_some_and(|until| Instant::now() < until)
+            && cost > self.balance + self.db_remaining
+    }
+
     /// How much to ask for when `need` more credit is wanted.
     fn want(&self, need: i64) -> i64 {
         let rate_based = match self.taken {
@@ -154,6 +161,31 @@ impl QuotaLedger {
         }
     }
 
+    /// Spends `cost` credits from what this instance already holds for `key`, without
+    /// waiting and without the database: the common case of a busy key. `None` when
+    /// that cannot be decided at once (no lease yet, too little credit, a new period or
+    /// generation, or another verification busy with the lease); then [`Self::spend`]
+    /// decides, the same way.
+    pub fn try_spend(
+        &self,
+        key: Uuid,
+        generation: i64,
+        cost: i64,
+        now: DateTime<Utc>,
+    ) -> Option<Spend> {
+        let entry = self.leases.get(key)?;
+        let mut lease = entry.try_lock().ok()?;
+        if lease.generation != generation || !lease.current(now) {
+            return None;
+        }
+        if lease.taken.is_some() && lease.balance >= cost {
+            lease.balance -= cost;
+            lease.spent += cost;
+            return Some(Spend::Spent(lease.after(now)));
+        }
+        lease.refused_from_memory(cost).then_some(Spend::Exceeded)
+    }
+
     /// Spends `cost` credits of the quota of `key` (at `generation`) at `now`, leasing
     /// more when this instance has too little.
     pub async fn spend(
@@ -182,12 +214,7 @@ impl QuotaLedger {
             lease.spent += cost;
             return Ok(Spend::Spent(lease.after(now)));
         }
-        // Found too short a moment ago for a cost this large: no need to ask again.
-        if lease
-            .exhausted_until
-            .is_some_and(|until| Instant::now() < until)
-            && cost > lease.balance + lease.db_remaining
-        {
+        if lease.refused_from_memory(cost) {
             return Ok(Spend::Exceeded);
         }
         let need = cost - lease.balance;
@@ -329,6 +356,67 @@ mod tests {
         lease.db_remaining = i64::MAX;
         lease.spent = 1_000_000_000;
         assert_eq!(lease.want(1), MAX_LEASE);
+    }
+
+    /// A ledger holding `balance` credits of a daily quota for `key` at generation 1
+    /// (the pool is never used: `try_spend` does no I/O).
+    fn ledger_holding(key: Uuid, balance: i64, now: DateTime<Utc>) -> QuotaLedger {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("lazy pool");
+        let ledger = QuotaLedger::new(pool);
+        let lease = ledger.leases.get_or_insert_with(key, Default::default);
+        let mut lease = lease.try_lock().expect("unlocked");
+        *lease = Lease {
+            account: key,
+            period: Some(QuotaPeriod::Day),
+            period_start: Some(QuotaPeriod::Day.start(now)),
+            limit: 100,
+            db_remaining: 50,
+            balance,
+            taken: Some(Instant::now()),
+            generation: 1,
+            ..Lease::default()
+        };
+        drop(lease);
+        ledger
+    }
+
+    #[tokio::test]
+    async fn held_credit_is_spent_at_once_and_anything_else_is_left_to_spend() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let key = Uuid::new_v4();
+        let ledger = ledger_holding(key, 3, now);
+        let spent = ledger.try_spend(key, 1, 2, now);
+        let Some(Spend::Spent(after)) = spent else {
+            panic!("spent from the lease: {spent:?}");
+        };
+        assert_eq!((after.limit, after.remaining), (100, 51));
+        assert_eq!(ledger.outstanding()[&key], 1);
+        // Not enough held, another generation, another period, an unknown key: the
+        // database decides (through `spend`), and nothing is taken here.
+        assert_eq!(ledger.try_spend(key, 1, 2, now), None);
+        assert_eq!(ledger.try_spend(key, 2, 1, now), None);
+        assert_eq!(
+            ledger.try_spend(key, 1, 1, now + chrono::TimeDelta::days(1)),
+            None
+        );
+        assert_eq!(ledger.try_spend(Uuid::new_v4(), 1, 1, now), None);
+        // A lease busy with a spend (perhaps leasing) is not waited for.
+        let entry = ledger.leases.get(key).expect("lease");
+        let busy = entry.try_lock().expect("unlocked");
+        assert_eq!(ledger.try_spend(key, 1, 1, now), None);
+        drop(busy);
+        assert_eq!(ledger.outstanding()[&key], 1, "nothing spent meanwhile");
+        // A quota found too short a moment ago is refused from memory.
+        entry.try_lock().expect("unlocked").exhausted_until = Some(Instant::now() + EXHAUSTED_FOR);
+        assert_eq!(ledger.try_spend(key, 1, 52, now), Some(Spend::Exceeded));
+        assert!(matches!(
+            ledger.try_spend(key, 1, 1, now),
+            Some(Spend::Spent(_))
+        ));
     }
 
     #[test]

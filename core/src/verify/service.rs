@@ -219,7 +219,7 @@ impl VerifyService {
     }
 
     /// The verifier presenting `token`, if it is well formed, known and not revoked.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<VerifierAuth>> {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<VerifierAuth>>> {
         if format::parse(token).is_none_or(|t| t.prefix != format::VERIFIER_PREFIX) {
             return Ok(None);
         }
@@ -239,6 +239,7 @@ impl VerifyService {
             .await
         {
             Ok(found) => {
+                let found = found.map(Arc::new);
                 self.inner.cache.fill_verifier(digest, found.clone(), epoch);
                 Ok(found)
             }
@@ -358,8 +359,22 @@ impl VerifyService {
         // Quota is spent only once the rate limit let the request through.
         let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
             let cost = i64::from(input.cost);
-            let spend = self.inner.quotas.spend(row.id, row.generation, cost, now);
-            match self.guarded(spend).await {
+            // Usually decided from the credit this instance holds: no lock to wait for,
+            // no timer, no database.
+            let held = self
+                .inner
+                .quotas
+                .try_spend(row.id, row.generation, cost, now);
+            let spend = async {
+                match held {
+                    Some(spend) => Ok(spend),
+                    None => {
+                        let lease = self.inner.quotas.spend(row.id, row.generation, cost, now);
+                        self.guarded(lease).await
+                    }
+                }
+            };
+            match spend.await {
                 Ok(spend) => Some(spend),
                 Err(Error::Database(err)) => {
                     tracing::debug!(error = %err, "quota lease failed");

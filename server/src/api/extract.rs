@@ -33,7 +33,8 @@ where
     }
 }
 
-fn json_problem(rejection: &JsonRejection) -> Problem {
+/// The problem for a JSON body axum could not take.
+pub(crate) fn json_problem(rejection: &JsonRejection) -> Problem {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -12,13 +12,12 @@ pub mod verify;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::state::AppState;
 
 /// The `/v1` routes (mounted by `http::router`, which adds the error format and limits).
 /// Management changes answer once this instance's verification caches have applied them
-/// (`http::settle`); verification itself never waits.
+/// (`http::settle`). `POST /v1/verify` is mounted on its own ([`verify::route`]).
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(auth::token))
@@ -49,8 +48,4 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             crate::http::settle::after_changes,
         ))
         .route("/openapi.json", get(openapi::document))
-        .route(
-            "/verify",
-            post(verify::verify).layer(RequestBodyLimitLayer::new(verify::BODY_LIMIT)),
-        )
 }

@@ -29,7 +29,7 @@ use crate::http::ops;
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::bulk,
         keys::usage,
-        verify::verify,
+        verify::verify_key,
         audit::list,
         ops::healthz, ops::readyz,
     ),

@@ -1,55 +1,58 @@
 //! `POST /v1/verify`: a service asks whether a key may be used. Every processed
 //! verification answers 200, valid or not. Errors: a bad verifier token (401), a
-//! malformed body (400, 413), a verifier throttled for sending too many unknown keys
-//! (429), and degraded mode without the database for what this instance does not know
-//! (503).
+//! malformed body (400, 413, 415, or 408 for a body that does not arrive), a verifier
+//! throttled for sending too many unknown keys (429), and degraded mode without the
+//! database for what this instance does not know (503).
+//!
+//! This is the hot path, so the route is lean: it is mounted beside `/v1` rather than
+//! inside it (one route lookup, no prefix stripping), its state is the verification
+//! service alone (one reference count to clone, where the application state has
+//! several), and it sets no timer for a body that arrived with the headers. It still
+//! passes through every layer of `http::router`: request id, tracing, metrics, security
+//! headers and problem details.
 
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::OnceLock;
+use std::task::Poll;
+use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, Utc};
-use locksmith_core::keys::keyspace_store::VerifierAuth;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use locksmith_core::scope::Scope;
-use locksmith_core::verify::{Code, Verdict, VerifyInput};
+use locksmith_core::verify::{Code, Verdict, VerifyInput, VerifyService};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::extract::ApiJson;
+use super::extract::json_problem;
 use crate::auth::bearer_token;
 use crate::http::problem::{Problem, ProblemBody};
-use crate::state::AppState;
 
 /// Request bodies above this are refused with 413 (the contract's limit for `/v1/verify`).
 pub const BODY_LIMIT: usize = 8 * 1024;
 
-/// The verifier calling, authenticated by its bearer token.
-pub struct Verifier(pub VerifierAuth);
+/// What the route needs: the service, and how long a body may take to arrive.
+#[derive(Clone)]
+pub struct VerifyRoute {
+    verify: VerifyService,
+    body_timeout: Duration,
+}
 
-impl FromRequestParts<AppState> for Verifier {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let refused = || {
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Missing or invalid verifier token.",
-            )
-        };
-        let token = bearer_token(parts).ok_or_else(refused)?;
-        state
-            .verify
-            .authenticate(token)
-            .await?
-            .map(Self)
-            .ok_or_else(refused)
-    }
+/// The `/v1/verify` route, with its own state (see the module's documentation).
+pub fn route(verify: VerifyService, body_timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/verify", axum::routing::post(verify_key))
+        .with_state(VerifyRoute {
+            verify,
+            body_timeout,
+        })
 }
 
 /// `POST /v1/verify` body.
@@ -169,22 +172,39 @@ fn count(code: Code) {
 }
 
 /// Verifies a key for the calling verifier's keyspace.
-#[utoipa::path(post, path = "/v1/verify", tag = "verify",
+// The operation keeps the id it had when the handler was called `verify`: SDK generators
+// name their methods after it.
+#[utoipa::path(post, path = "/v1/verify", tag = "verify", operation_id = "verify",
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "Processed: `valid` says whether the key may be used, `code` why", body = VerifyResponse<'_>),
         (status = 400, description = "Malformed body; `detail` names the field", body = ProblemBody),
         (status = 401, description = "Missing, invalid or revoked verifier token", body = ProblemBody),
+        (status = 408, description = "The body did not arrive within the request timeout", body = ProblemBody),
         (status = 413, description = "Body over 8 KiB", body = ProblemBody),
         (status = 429, description = "This verifier sent too many unknown keys: until `retry-after`, only keys this instance already knows are verified", body = ProblemBody),
         (status = 503, description = "The database is unreachable and the key (or the verifier token, or the quota credit) is not known to this instance; never a `VALID` guess", body = ProblemBody),
     ),
     security(("bearer" = [])))]
-pub async fn verify(
-    State(state): State<AppState>,
-    Verifier(verifier): Verifier,
-    ApiJson(body): ApiJson<VerifyRequest>,
+pub async fn verify_key(
+    State(route): State<VerifyRoute>,
+    request: Request,
 ) -> Result<Response, Problem> {
+    let (parts, body) = request.into_parts();
+    let refused = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid verifier token.",
+        )
+    };
+    let token = bearer_token(&parts).ok_or_else(refused)?;
+    let verifier = route
+        .verify
+        .authenticate(token)
+        .await?
+        .ok_or_else(refused)?;
+    let body: VerifyRequest = json_body(&parts, body, route.body_timeout).await?;
     let client_ip = body
         .client_ip
         .as_deref()
@@ -201,7 +221,109 @@ pub async fn verify(
         cost: body.cost,
         client_ip,
     };
-    let verdict = state.verify.verify(&verifier, &input).await?;
+    let verdict = route.verify.verify(&verifier, &input).await?;
     count(verdict.code);
-    Ok(Json(VerifyResponse::from(&verdict)).into_response())
+    Ok(json_response(&VerifyResponse::from(&verdict)))
+}
+
+/// The body as JSON, with the contract's errors: 415 without a JSON content type, 413
+/// over [`BODY_LIMIT`], 408 when it has not arrived within `timeout`, 400 naming the
+/// field otherwise.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    parts: &Parts,
+    body: Body,
+    timeout: Duration,
+) -> Result<T, Problem> {
+    if !is_json(parts.headers.get(header::CONTENT_TYPE)) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be JSON, sent with content-type: application/json.",
+        ));
+    }
+    let bytes = read_body(body, timeout).await?;
+    axum::Json::<T>::from_bytes(&bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(|rejection| json_problem(&rejection))
+}
+
+/// `application/json`, or any `application/…+json`, parameters allowed (as axum's
+/// `Json` accepts).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .rsplit_once('+')
+                .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json")))
+}
+
+/// Reads the whole body, at most [`BODY_LIMIT`] bytes. A body almost always arrives with
+/// its headers, and then no timer is set; only one still on its way is given `timeout`.
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Problem> {
+    use axum::body::HttpBody as _;
+    if body.size_hint().lower() > BODY_LIMIT as u64 {
+        return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let mut collect = pin!(Limited::new(body, BODY_LIMIT).collect());
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => tokio::time::timeout(timeout, collect)
+            .await
+            .map_err(|_| Problem::for_status(StatusCode::REQUEST_TIMEOUT))?,
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        Err(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The body could not be read.",
+        )),
+    }
+}
+
+/// A 200 JSON answer, written into one buffer of about the right size.
+fn json_response<T: Serialize>(value: &T) -> Response {
+    let mut buffer = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut buffer, value) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            buffer,
+        )
+            .into_response(),
+        Err(err) => Problem::internal(&err).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_as_axum_accepts_them() {
+        let json = |v: &'static str| is_json(Some(&HeaderValue::from_static(v)));
+        assert!(json("application/json"));
+        assert!(json("application/json; charset=utf-8"));
+        assert!(json("application/json;charset=utf-8"));
+        assert!(json("Application/JSON"));
+        assert!(json("application/cloudevents+json"));
+        assert!(!json("text/json"));
+        assert!(!json("application/jsonx"));
+        assert!(!json("application/x-www-form-urlencoded"));
+        assert!(!json("json"));
+        assert!(!is_json(None));
+    }
 }

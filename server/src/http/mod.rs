@@ -17,6 +17,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -31,6 +32,9 @@ use crate::state::AppState;
 
 /// Request bodies above this are refused with 413 (the contract's limit for `/v1`).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Responses of at most this many bytes are sent uncompressed.
+const COMPRESS_ABOVE: u16 = 1024;
 
 /// Builds the whole application: operations endpoints, the versioned API and the portal.
 pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router {
@@ -54,11 +58,17 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
         .as_ref()
         .is_some_and(|url| url.scheme() == "https");
 
+    let mut verify = crate::api::verify::route(state.verify.clone(), timeout);
+    if let Some(cors) = cors(settings) {
+        verify = verify.layer(cors);
+    }
+
     Router::new()
         .nest("/v1", api)
         .merge(ops)
         .merge(portal)
         .with_state(state)
+        .merge(verify)
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([
@@ -77,8 +87,13 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
                     hsts,
                     security_headers::apply,
                 ))
-                // Compression wraps the problem renderer, which rewrites bodies.
-                .layer(CompressionLayer::new())
+                // Compression wraps the problem renderer, which rewrites bodies. A body
+                // that fits in a packet or two gains nothing from it (a verification
+                // answer, a problem) and would pay for a compressor's set-up.
+                .layer(
+                    CompressionLayer::new()
+                        .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE))),
+                )
                 .layer(middleware::from_fn(problem::render)),
         )
 }
@@ -92,25 +107,33 @@ fn api_router(settings: &Settings, timeout: Duration, state: &AppState) -> Route
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ));
-    if !settings.http.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = settings
-            .http
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        api = api.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-                .allow_headers([
-                    axum::http::header::AUTHORIZATION,
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderName::from_static("x-request-id"),
-                ])
-                .expose_headers([HeaderName::from_static("x-request-id")])
-                .max_age(Duration::from_secs(600)),
-        );
+    if let Some(cors) = cors(settings) {
+        api = api.layer(cors);
     }
     api
+}
+
+/// The CORS policy of the API, when origins are configured.
+fn cors(settings: &Settings) -> Option<CorsLayer> {
+    if settings.http.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = settings
+        .http
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
 }

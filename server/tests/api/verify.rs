@@ -364,6 +364,108 @@ async fn verifiers_authenticate_and_bad_input_is_a_400(pool: PgPool) {
     problem(res, 401).await;
 }
 
+/// Sends `head` (a request line and headers, without the blank line) and `body` over a
+/// fresh connection, keeping it open without sending more; returns what the server
+/// answers before it closes the connection.
+async fn raw_request(app: &TestApp, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(format!("{head}\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("head");
+    stream.write_all(body).await.expect("body");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    read.await.expect("answered in time").expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The body must be JSON, at most 8 KiB, and arrive within the request timeout; each
+/// failure is its own problem, and none costs the server a verification.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn verify_bodies_must_be_json_small_and_on_time(pool: PgPool) {
+    let w = KeyWorld::with_settings(pool, &[("LOCKSMITH_REQUEST_TIMEOUT_SECS", "1")]).await;
+    let token = verifier(&w).await;
+    let k = secret(&w.key(&w.admin, json!({})).await);
+    let app = &w.app;
+    let body = json!({ "key": k }).to_string();
+
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut req = app
+            .with(Method::POST, "/v1/verify", &token)
+            .body(body.clone());
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        let p = problem(req.send().await.expect("sent"), 415).await;
+        assert_eq!(p["code"], "unsupported_media_type", "{content_type:?}");
+    }
+    let res = app
+        .with(Method::POST, "/v1/verify", &token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200, "parameters are allowed");
+
+    let head = |length: &str| {
+        format!(
+            "POST /v1/verify HTTP/1.1\r\nhost: locksmith.test\r\n\
+             authorization: Bearer {token}\r\ncontent-type: application/json\r\n{length}"
+        )
+    };
+    // Chunked, so no length is declared up front: refused once it passes 8 KiB.
+    let chunk = format!("{:x}\r\n{}\r\n", 5000, "x".repeat(5000));
+    let answer = raw_request(
+        app,
+        &head("transfer-encoding: chunked"),
+        chunk.repeat(2).as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+
+    // Half a body, then nothing: a 408 after the request timeout, not a hung task.
+    let started = std::time::Instant::now();
+    let answer = raw_request(
+        app,
+        &head(&format!("content-length: {}", body.len())),
+        &body.as_bytes()[..10],
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id"),
+        "{answer}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+
+    // A verification answer is small: never compressed, even when asked.
+    let res = app
+        .with(Method::POST, "/v1/verify", &token)
+        .header("accept-encoding", "gzip, br")
+        .json(&json!({ "key": k }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-encoding").is_none());
+    let answer: Value = res.json().await.expect("json");
+    assert_eq!(answer["code"], "VALID");
+}
+
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn a_quota_is_never_overspent_under_concurrency_across_instances(pool: PgPool) {
     let w = KeyWorld::new(pool.clone()).await;
