@@ -9,8 +9,11 @@
 //! on this instance, at most [`MAX_LEASE`] and at most an eighth of the credit left, so
 //! a busy key costs one write per many verifications while a nearly spent quota is
 //! shared fairly (below eight times the cost, each verification leases exactly its cost).
-//! Credit a lease did not use goes back when the lease is [`LEASE_TTL`] old, when the
-//! key changes, or when the instance stops; while it is out, other instances may answer
+//! A busy key's lease is topped up before it runs out: the verification that finds it
+//! below a quarter of its last grant leases more, while the others keep spending what
+//! is left, so that no verification waits for the database. Credit a lease did not use
+//! goes back when the lease is [`LEASE_TTL`] old, when the key changes, or when the
+//! instance stops; while it is out, other instances may answer
 //! `QUOTA_EXCEEDED` although a little credit is left (never the other way round). A
 //! spent quota is remembered for [`EXHAUSTED_FOR`], so retries of an exhausted key do
 //! not reach the database. A crash, or a failed give-back, loses the credit in question:
@@ -41,6 +44,11 @@ pub const LEASE_TTL: Duration = Duration::from_secs(5);
 pub const MAX_LEASE: i64 = 10_000;
 /// A lease takes at most this share of the credit left (1/8).
 const FAIR_SHARE: i64 = 8;
+/// A lease is topped up once it holds less than this share of its last grant (1/4)...
+const TOP_UP_BELOW: i64 = 4;
+/// ...if that grant was at least this large (smaller ones are the scarce credit that
+/// verifications lease one by one).
+const TOP_UP_FROM: i64 = 16;
 
 /// The quota of a key after a verification spent from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +59,16 @@ pub struct QuotaAfter {
     pub remaining: i64,
     /// When the period ends; `None` for a total quota.
     pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// What spending from held credit came to ([`QuotaLedger::try_spend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// What spending came to.
+    pub spend: Spend,
+    /// The lease ran low and this caller (no other) should
+    /// [`top it up`](QuotaLedger::top_up).
+    pub top_up: bool,
 }
 
 /// What spending came to.
@@ -86,6 +104,10 @@ struct Lease {
     /// The quota was found too short: until then, costs above what was left are refused
     /// without asking the database again.
     exhausted_until: Option<Instant>,
+    /// The credits of the last grant: the lease is topped up when it runs low.
+    last_grant: i64,
+    /// A verification is topping the lease up.
+    topping_up: bool,
 }
 
 impl Lease {
@@ -172,7 +194,7 @@ impl QuotaLedger {
         generation: i64,
         cost: i64,
         now: DateTime<Utc>,
-    ) -> Option<Spend> {
+    ) -> Option<Held> {
         let entry = self.leases.get(key)?;
         let mut lease = entry.try_lock().ok()?;
         if lease.generation != generation || !lease.current(now) {
@@ -181,9 +203,70 @@ impl QuotaLedger {
         if lease.taken.is_some() && lease.balance >= cost {
             lease.balance -= cost;
             lease.spent += cost;
-            return Some(Spend::Spent(lease.after(now)));
+            let top_up = !lease.topping_up
+                && lease.last_grant >= TOP_UP_FROM
+                && lease.balance < lease.last_grant / TOP_UP_BELOW;
+            lease.topping_up |= top_up;
+            return Some(Held {
+                spend: Spend::Spent(lease.after(now)),
+                top_up,
+            });
         }
-        lease.refused_from_memory(cost).then_some(Spend::Exceeded)
+        lease.refused_from_memory(cost).then_some(Held {
+            spend: Spend::Exceeded,
+            top_up: false,
+        })
+    }
+
+    /// Leases more credit for `key` (at `generation`) while what it holds still lasts;
+    /// for the caller [`Held::top_up`] named. The lease is not locked while the
+    /// database answers, so other verifications keep spending meanwhile. Credit granted
+    /// for a lease that changed in the meantime (a new period or generation, a rotation,
+    /// a sweep) is given back at once.
+    pub async fn top_up(&self, key: Uuid, generation: i64, now: DateTime<Utc>) -> Result<()> {
+        let Some(entry) = self.leases.get(key) else {
+            return Ok(());
+        };
+        let want = {
+            let mut lease = entry.lock().await;
+            if lease.generation != generation || !lease.current(now) {
+                lease.topping_up = false;
+                return Ok(());
+            }
+            lease.want(1)
+        };
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let granted = store::lease_quota(&self.pool, key, want, 1, now).await;
+        let mut lease = entry.lock().await;
+        lease.topping_up = false;
+        let Some(granted) = granted? else {
+            // No quota any more: the next verification that runs short finds out.
+            return Ok(());
+        };
+        metrics::counter!("verify_quota_leases_total").increment(1);
+        let same_lease = lease.generation == generation
+            && lease.taken.is_some()
+            && lease.account == granted.account
+            && lease.period_start == Some(granted.period_start);
+        if same_lease {
+            lease.balance += granted.granted;
+            lease.limit = granted.limit;
+            lease.db_remaining = granted.limit - granted.used;
+            lease.last_grant = granted.granted;
+            lease.spent = 0;
+            lease.taken = Some(Instant::now());
+            return Ok(());
+        }
+        drop(lease);
+        if granted.granted > 0 {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            store::return_quota(
+                &self.pool,
+                &[(granted.account, granted.period_start, granted.granted)],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Spends `cost` credits of the quota of `key` (at `generation`) at `now`, leasing
@@ -235,6 +318,10 @@ impl QuotaLedger {
         }
         self.adopt(&mut lease, &granted);
         lease.balance += granted.granted;
+        lease.last_grant = granted.granted;
+        // A top-up given up on (its database call timed out) left its mark: a lease
+        // just taken may be topped up again.
+        lease.topping_up = false;
         if lease.balance < cost || granted.used > granted.limit {
             // Whatever was granted stays leased (and goes back with the lease).
             lease.exhausted_until = Some(Instant::now() + EXHAUSTED_FOR);
@@ -382,14 +469,17 @@ mod tests {
         ledger
     }
 
+    fn noon() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
     #[tokio::test]
     async fn held_credit_is_spent_at_once_and_anything_else_is_left_to_spend() {
-        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
-            .expect("time")
-            .with_timezone(&Utc);
-        let key = Uuid::new_v4();
+        let (now, key) = (noon(), Uuid::new_v4());
         let ledger = ledger_holding(key, 3, now);
-        let spent = ledger.try_spend(key, 1, 2, now);
+        let spent = ledger.try_spend(key, 1, 2, now).map(|held| held.spend);
         let Some(Spend::Spent(after)) = spent else {
             panic!("spent from the lease: {spent:?}");
         };
@@ -412,11 +502,44 @@ mod tests {
         assert_eq!(ledger.outstanding()[&key], 1, "nothing spent meanwhile");
         // A quota found too short a moment ago is refused from memory.
         entry.try_lock().expect("unlocked").exhausted_until = Some(Instant::now() + EXHAUSTED_FOR);
-        assert_eq!(ledger.try_spend(key, 1, 52, now), Some(Spend::Exceeded));
+        let exceeded = ledger.try_spend(key, 1, 52, now);
+        assert_eq!(exceeded.map(|held| held.spend), Some(Spend::Exceeded));
         assert!(matches!(
             ledger.try_spend(key, 1, 1, now),
-            Some(Spend::Spent(_))
+            Some(Held {
+                spend: Spend::Spent(_),
+                top_up: false
+            })
         ));
+    }
+
+    #[tokio::test]
+    async fn one_verification_is_asked_to_top_up_a_lease_running_low() {
+        let (now, key) = (noon(), Uuid::new_v4());
+        let ledger = ledger_holding(key, 30, now);
+        let entry = ledger.leases.get(key).expect("lease");
+        entry.try_lock().expect("unlocked").last_grant = 100;
+        let top_ups: Vec<bool> = (0..10)
+            .filter_map(|_| ledger.try_spend(key, 1, 1, now))
+            .map(|held| held.top_up)
+            .collect();
+        // 30 held of a grant of 100: below a quarter once 24 are left, asked once.
+        assert_eq!(
+            top_ups,
+            [
+                false, false, false, false, false, true, false, false, false, false
+            ]
+        );
+        // A small last grant is scarce credit shared one by one: no top-up.
+        let ledger = ledger_holding(key, 3, now);
+        ledger
+            .leases
+            .get(key)
+            .expect("lease")
+            .try_lock()
+            .expect("unlocked")
+            .last_grant = 8;
+        assert!(!ledger.try_spend(key, 1, 1, now).expect("held").top_up);
     }
 
     #[test]

@@ -360,16 +360,23 @@ impl VerifyService {
         let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
             let cost = i64::from(input.cost);
             // Usually decided from the credit this instance holds: no lock to wait for,
-            // no timer, no database.
-            let held = self
-                .inner
-                .quotas
-                .try_spend(row.id, row.generation, cost, now);
+            // no timer, no database. Now and then this verification also tops the lease
+            // up, before it runs out; a failed top-up leaves the answer as it is.
+            let quotas = &self.inner.quotas;
+            let held = quotas.try_spend(row.id, row.generation, cost, now);
             let spend = async {
                 match held {
-                    Some(spend) => Ok(spend),
+                    Some(held) => {
+                        if held.top_up {
+                            let top_up = quotas.top_up(row.id, row.generation, now);
+                            if let Err(err) = self.guarded(top_up).await {
+                                tracing::debug!(error = %err, "quota top-up failed");
+                            }
+                        }
+                        Ok(held.spend)
+                    }
                     None => {
-                        let lease = self.inner.quotas.spend(row.id, row.generation, cost, now);
+                        let lease = quotas.spend(row.id, row.generation, cost, now);
                         self.guarded(lease).await
                     }
                 }
