@@ -16,13 +16,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
