@@ -126,6 +126,16 @@ impl Lease {
         }
     }
 
+    /// Spends `cost` from the credit held, if the lease holds enough.
+    fn spend_held(&mut self, cost: i64, now: DateTime<Utc>) -> Option<QuotaAfter> {
+        if self.taken.is_none() || self.balance < cost {
+            return None;
+        }
+        self.balance -= cost;
+        self.spent += cost;
+        Some(self.after(now))
+    }
+
     /// Found too short a moment ago for a cost this large: no need to ask again.
     fn refused_from_memory(&self, cost: i64) -> bool {
         self.exhausted_until
@@ -200,15 +210,13 @@ impl QuotaLedger {
         if lease.generation != generation || !lease.current(now) {
             return None;
         }
-        if lease.taken.is_some() && lease.balance >= cost {
-            lease.balance -= cost;
-            lease.spent += cost;
+        if let Some(after) = lease.spend_held(cost, now) {
             let top_up = !lease.topping_up
                 && lease.last_grant >= TOP_UP_FROM
                 && lease.balance < lease.last_grant / TOP_UP_BELOW;
             lease.topping_up |= top_up;
             return Some(Held {
-                spend: Spend::Spent(lease.after(now)),
+                spend: Spend::Spent(after),
                 top_up,
             });
         }
@@ -292,10 +300,8 @@ impl QuotaLedger {
                 ..Lease::default()
             };
         }
-        if lease.taken.is_some() && lease.balance >= cost {
-            lease.balance -= cost;
-            lease.spent += cost;
-            return Ok(Spend::Spent(lease.after(now)));
+        if let Some(after) = lease.spend_held(cost, now) {
+            return Ok(Spend::Spent(after));
         }
         if lease.refused_from_memory(cost) {
             return Ok(Spend::Exceeded);

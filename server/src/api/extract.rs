@@ -33,14 +33,19 @@ where
     }
 }
 
+/// The 415 for a body not sent as JSON.
+pub(crate) fn not_json() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "The body must be JSON, sent with content-type: application/json.",
+    )
+}
+
 /// The problem for a JSON body axum could not take.
 pub(crate) fn json_problem(rejection: &JsonRejection) -> Problem {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "The body must be JSON, sent with content-type: application/json.",
-        ),
+        JsonRejection::MissingJsonContentType(_) => not_json(),
         JsonRejection::BytesRejection(_) => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
         JsonRejection::JsonDataError(e) => Problem::new(
             StatusCode::BAD_REQUEST,

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::extract::json_problem;
+use super::extract::{json_problem, not_json};
 use crate::auth::bearer_token;
 use crate::http::problem::{Problem, ProblemBody};
 
@@ -235,11 +235,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     timeout: Duration,
 ) -> Result<T, Problem> {
     if !is_json(parts.headers.get(header::CONTENT_TYPE)) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "The body must be JSON, sent with content-type: application/json.",
-        ));
+        return Err(not_json());
     }
     let bytes = read_body(body, timeout).await?;
     axum::Json::<T>::from_bytes(&bytes)
