@@ -18,6 +18,13 @@ trap stop_services EXIT
 
 step() { printf '\n[test] == %s (%ss)\n' "$*" "$(( $(date +%s) - started ))" >&2; }
 
+# Formatting and lints first: they fail in seconds where the suite takes minutes. Both
+# feature sets, warnings denied.
+step "cargo fmt --check and clippy (ssr and hydrate)"
+cargo fmt --all -- --check
+cargo clippy --workspace --exclude locksmith-frontend --all-targets -- -D warnings
+cargo clippy -p locksmith-frontend -p locksmith-app --target wasm32-unknown-unknown -- -D warnings
+
 # The portal's assets (WASM, JS, CSS) into target/site. The server binary is built by
 # `cargo test` below, with the same features the tests use, so it is compiled once.
 step "building the portal assets"

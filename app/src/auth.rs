@@ -241,6 +241,7 @@ pub mod server {
                 let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
                 return Err(AppError::Locked {
                     minutes: minutes.max(1),
+                    until: until.format("%H:%M UTC").to_string(),
                 });
             }
             Err(LoginError::Core(e)) => return Err(e.into()),

@@ -12,10 +12,12 @@ pub enum AppError {
     #[error("Invalid email or password.")]
     InvalidCredentials,
     /// Too many failed sign-ins.
-    #[error("Too many failed sign-ins. Try again in {minutes} minutes.")]
+    #[error("Too many failed sign-ins. Sign-in opens again at {until} (in {minutes} min).")]
     Locked {
         /// Minutes until sign-ins are accepted again.
         minutes: i64,
+        /// When, as `HH:MM UTC`.
+        until: String,
     },
     /// Not signed in, or the session expired.
     #[error("Your session has ended. Sign in again.")]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use locksmith_core::db::PoolSettings;
+use locksmith_core::identity::login::LockoutPolicy;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
@@ -138,6 +139,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Verification.
     pub verify: VerifySettings,
+    /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
+    /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Verification behaviour.
@@ -162,6 +166,8 @@ pub struct LimitSettings {
     /// `LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE` / `_BURST`: per client address on the
     /// token endpoints.
     pub per_address: Rate,
+    /// `LOCKSMITH_LOCKOUT_*`: sign-in lockout thresholds (see `core::identity::lockout`).
+    pub lockout: LockoutPolicy,
 }
 
 /// The raw shape read from the file and the environment, before validation.
@@ -196,6 +202,13 @@ struct Raw {
     api_rate_limit_burst: u32,
     auth_rate_limit_per_minute: u32,
     auth_rate_limit_burst: u32,
+    lockout_failures: u32,
+    lockout_account_failures: u32,
+    lockout_address_failures: u32,
+    lockout_window_secs: u64,
+    lockout_secs: u64,
+    metrics_token: Option<String>,
+    metrics_token_file: Option<PathBuf>,
     verify_degraded_secs: u64,
     verify_unknown_keys_per_minute: u32,
     verify_unknown_keys_burst: u32,
@@ -235,6 +248,13 @@ impl Default for Raw {
             api_rate_limit_burst: 120,
             auth_rate_limit_per_minute: 60,
             auth_rate_limit_burst: 30,
+            lockout_failures: 5,
+            lockout_account_failures: 50,
+            lockout_address_failures: 100,
+            lockout_window_secs: 900,
+            lockout_secs: 900,
+            metrics_token: None,
+            metrics_token_file: None,
             verify_degraded_secs: 30,
             verify_unknown_keys_per_minute: 600,
             verify_unknown_keys_burst: 100,
@@ -339,6 +359,7 @@ fn figment_error(err: &figment::Error) -> ConfigError {
 
 impl Raw {
     fn validate(self) -> Result<Settings, ConfigError> {
+        let lockout = self.lockout()?;
         let host: IpAddr = self.host.parse().map_err(|_| {
             ConfigError::setting("host", "must be an IP address such as 127.0.0.1 or 0.0.0.0")
         })?;
@@ -448,6 +469,20 @@ impl Raw {
             }
         }
 
+        let metrics_token = pick_secret(
+            "metrics_token",
+            self.metrics_token,
+            self.metrics_token_file.as_deref(),
+        )?;
+        if let Some(token) = &metrics_token
+            && token.expose_secret().len() < 16
+        {
+            return Err(ConfigError::setting(
+                "metrics_token",
+                "must be at least 16 characters",
+            ));
+        }
+
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
 
@@ -489,7 +524,9 @@ impl Raw {
                     per_minute: self.auth_rate_limit_per_minute,
                     burst: self.auth_rate_limit_burst,
                 },
+                lockout,
             },
+            metrics_token,
             verify: VerifySettings {
                 degraded_for: Duration::from_secs(self.verify_degraded_secs),
                 unknown_keys: Rate {
@@ -498,6 +535,32 @@ impl Raw {
                 },
                 redis_url,
             },
+        })
+    }
+}
+
+impl Raw {
+    /// The lockout thresholds: counts up to a million (0 turns one off), durations from a
+    /// second to a day.
+    fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
+        let count = |key: &str, n: u32| {
+            i32::try_from(n)
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(|| ConfigError::setting(key, "must be between 0 and 1000000"))
+        };
+        let secs = |key: &str, n: u64| {
+            (1..=86_400)
+                .contains(&n)
+                .then(|| Duration::from_secs(n))
+                .ok_or_else(|| ConfigError::setting(key, "must be between 1 and 86400 seconds"))
+        };
+        Ok(LockoutPolicy {
+            account_address_failures: count("lockout_failures", self.lockout_failures)?,
+            account_failures: count("lockout_account_failures", self.lockout_account_failures)?,
+            address_failures: count("lockout_address_failures", self.lockout_address_failures)?,
+            window: secs("lockout_window_secs", self.lockout_window_secs)?,
+            lock: secs("lockout_secs", self.lockout_secs)?,
         })
     }
 }

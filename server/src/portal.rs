@@ -26,7 +26,7 @@ fn provide(state: &AppState) {
     provide_context(state.pool.clone());
     provide_context(state.keys.clone());
     provide_context(state.dashboard.clone());
-    provide_context(state.auth.lockout.clone());
+    provide_context(state.auth.lockout);
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a

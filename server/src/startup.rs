@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 
 use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
-use locksmith_core::identity::login::LockoutPolicy;
 use locksmith_core::keys::{KeyHasher, KeyService};
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::throttle::UnknownKeyBudget;
@@ -75,8 +74,8 @@ impl Database {
         {
             Ok(pool) => pool,
             Err(err) => {
-                if let Some(pg) = &embedded {
-                    let _ = pg.stop().await;
+                if let Some(pg) = embedded {
+                    let _ = pg.release().await;
                 }
                 return Err(err.into());
             }
@@ -84,11 +83,12 @@ impl Database {
         Ok(Self { pool, embedded })
     }
 
-    /// Closes the pool, then stops the embedded cluster if this process started one.
+    /// Closes the pool, then leaves the embedded cluster, which stops it unless another
+    /// Locksmith process (a server beside a one-shot command) still uses it.
     pub async fn close(self) {
         self.pool.close().await;
         if let Some(pg) = self.embedded
-            && let Err(err) = pg.stop().await
+            && let Err(err) = pg.release().await
         {
             tracing::error!(error = %err, "stopping the embedded PostgreSQL failed");
         }
@@ -151,7 +151,7 @@ impl Application {
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
-                lockout: LockoutPolicy::default(),
+                lockout: settings.limits.lockout,
                 refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             }),
             limits: Arc::new(ApiLimits::new(
@@ -306,28 +306,79 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
              (with the same LOCKSMITH_DATA_DIR or DATABASE_URL)"
         );
     }
-    let janitor = tokio::spawn(purge_expired_periodically(database.pool.clone()));
-    let served = app.run_until_stopped(shutdown_signal()).await;
+    let janitor = tokio::spawn(purge_expired_periodically(
+        database.pool.clone(),
+        settings.limits.lockout,
+    ));
+    // The embedded cluster's supervisor; losing the cluster for good stops the server
+    // like a signal does, and then fails it with the supervisor's reason.
+    let (lost_tx, mut lost_rx) = tokio::sync::mpsc::channel::<EmbeddedPgError>(1);
+    let supervisor = database.embedded.as_ref().map(|pg| {
+        let supervisor = pg.supervisor();
+        tokio::spawn(async move {
+            let _ = lost_tx.send(supervisor.run().await).await;
+        })
+    });
+    let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let lost = std::sync::Arc::clone(&lost);
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Some(err) = lost_rx.recv() => {
+                    tracing::error!(error = %err, "stopping: the embedded PostgreSQL is lost");
+                    *lost.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err);
+                }
+            }
+        }
+    };
+    let served = app.run_until_stopped(stop).await;
     janitor.abort();
+    // Before the cluster is stopped on purpose, or the supervisor would start it again.
+    if let Some(supervisor) = supervisor {
+        supervisor.abort();
+        let _ = supervisor.await;
+    }
     served.map_err(|source| StartupError::Io {
         context: "serving".into(),
         source,
     })?;
+    if let Some(err) = lost
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        return Err(err.into());
+    }
     tracing::info!("shut down gracefully");
     Ok(())
 }
 
-/// Every hour, deletes expired portal sessions, refresh tokens and token revocations, so
-/// those tables stay as small as their lifetimes.
-async fn purge_expired_periodically(pool: PgPool) {
+/// Every hour, deletes expired portal sessions, refresh tokens and token revocations, and
+/// lockout counters that count nothing any more, so those tables stay as small as their
+/// lifetimes.
+async fn purge_expired_periodically(
+    pool: PgPool,
+    lockout: locksmith_core::identity::login::LockoutPolicy,
+) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
         let sessions = locksmith_core::sessions::purge_expired(&pool).await;
         let tokens = locksmith_core::identity::tokens::purge_expired(&pool).await;
-        match (sessions, tokens) {
-            (Ok(s), Ok(t)) => tracing::debug!(sessions = s, tokens = t, "purged expired rows"),
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purging expired rows failed"),
+        let counters = locksmith_core::identity::login::purge_stale_counters(&pool, &lockout).await;
+        match (sessions, tokens, counters) {
+            (Ok(s), Ok(t), Ok(c)) => {
+                tracing::debug!(
+                    sessions = s,
+                    tokens = t,
+                    lockout_counters = c,
+                    "purged expired rows"
+                );
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                tracing::warn!(error = %e, "purging expired rows failed");
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod email;
+pub mod lockout;
 pub mod login;
 pub mod password;
 pub mod role;

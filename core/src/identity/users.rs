@@ -141,6 +141,46 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
     .await?)
 }
 
+/// What a sign-in checks: the stored hash and whether the account is disabled.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The user.
+    pub id: Uuid,
+    /// The stored argon2 hash.
+    pub password_hash: String,
+    /// A disabled account cannot sign in.
+    pub disabled: bool,
+}
+
+/// The credentials of the account with this email (case-insensitively).
+pub async fn credentials(pool: &PgPool, email: &Email) -> Result<Option<Credentials>> {
+    Ok(sqlx::query_as!(
+        Credentials,
+        "SELECT id, password_hash, disabled FROM users WHERE lower(email) = lower($1)",
+        email.as_str()
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The id of the account with this email, if any.
+pub async fn id_by_email(conn: &mut PgConnection, email: &Email) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM users WHERE lower(email) = lower($1)",
+        email.as_str()
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records a successful sign-in.
+pub async fn record_login(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query!("UPDATE users SET last_login_at = $2 WHERE id = $1", id, at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// One user by id, locked for the rest of the caller's transaction (serialises changes
 /// that check an owner's policy, such as creating keys against `max_keys`). `NO KEY
 /// UPDATE` leaves the row's key alone, so foreign-key checks of other transactions (keys

@@ -250,6 +250,10 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaSpec {
     /// Credits per period (1 to 10^12).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
     pub limit: i64,
     /// When the credit starts again.
     pub period: QuotaPeriod,
@@ -290,8 +294,10 @@ pub struct QuotaView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimit {
     /// Verifications per window (1 to 1000000).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
     pub limit: i32,
     /// The window, in seconds (1 to 86400).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86_400))]
     pub window_seconds: i32,
 }
 

@@ -34,7 +34,7 @@ pub struct AuditQuery {
 }
 
 /// The audit trail, newest first (admin, auditor).
-#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "listAuditEntries",
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of entries", body = Page<Entry>),

@@ -76,7 +76,8 @@ fn locked(until: DateTime<Utc>) -> Problem {
     Problem::too_many_requests(
         "account_locked",
         format!(
-            "Too many failed sign-ins. Try again in {} minutes.",
+            "Too many failed sign-ins. Sign-in opens again at {} (in {} minutes).",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             retry.div_ceil(60).max(1)
         ),
         retry,
@@ -92,7 +93,7 @@ fn invalid_credentials() -> Problem {
 }
 
 /// Signs in with email and password. Wrong email and wrong password answer alike.
-#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth", operation_id = "createToken",
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A token pair", body = TokenPair),
@@ -129,7 +130,7 @@ pub async fn token(
 }
 
 /// Trades a refresh token for a new pair; a reused token revokes its family.
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", operation_id = "refreshToken",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenPair),
@@ -165,7 +166,7 @@ pub async fn refresh(
 }
 
 /// Revokes the caller's access token and its refresh family, on every instance at once.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Missing or invalid token", body = crate::http::problem::ProblemBody),

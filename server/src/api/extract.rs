@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -14,7 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::http::problem::Problem;
 use crate::http::request_id;
 
-/// A JSON body; malformed JSON or a wrong field is a 400 naming the field, a missing
+/// A JSON body; malformed JSON, a body that is not an object, or a wrong field is a 400
+/// naming the field (its path, as `items[2].quota.limit`), a missing
 /// `content-type: application/json` a 415, an oversized body a 413.
 pub struct ApiJson<T>(pub T);
 
@@ -26,10 +27,13 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_problem(&rejection)),
+        if !is_json(req.headers().get(axum::http::header::CONTENT_TYPE)) {
+            return Err(not_json());
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+        json_object(&bytes).map(Self)
     }
 }
 
@@ -42,25 +46,75 @@ pub(crate) fn not_json() -> Problem {
     )
 }
 
-/// The problem for a JSON body axum could not take.
-pub(crate) fn json_problem(rejection: &JsonRejection) -> Problem {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => not_json(),
-        JsonRejection::BytesRejection(_) => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
-        JsonRejection::JsonDataError(e) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            // serde's message names the field path (e.g. `role: unknown variant ...`).
-            e.body_text().replace(
-                "Failed to deserialize the JSON body into the target type: ",
-                "",
-            ),
-        ),
-        other => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("The body is not valid JSON: {}", other.body_text()),
-        ),
+/// `application/json`, or any `application/…+json`, parameters allowed (as axum's
+/// `Json` accepts).
+pub(crate) fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .rsplit_once('+')
+                .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json")))
+}
+
+/// A request body as `T`. Every body of the API is a JSON object: serde's derived
+/// structs would also take an array as a positional object (`["a", 3]`), so anything
+/// that does not start with `{` is refused before `T` sees it. A wrong value is named by
+/// its path; JSON that does not parse is said to be so.
+pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let invalid = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid_request", detail);
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(invalid("body: is empty; send a JSON object".into())),
+        Some(_) => {
+            return Err(invalid(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Ok(_) => "body: must be a JSON object".into(),
+                    Err(e) => format!("The body is not valid JSON: {e}"),
+                },
+            ));
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        invalid(if inner.is_syntax() || inner.is_eof() {
+            format!("The body is not valid JSON: {inner}")
+        } else {
+            at_path(&path, &inner)
+        })
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| invalid(format!("The body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// `value` as `T`, an error naming the failing field's path: for bodies read in two
+/// steps (an internally tagged enum's variant, whose path serde cannot follow).
+pub(crate) fn from_value_at_path<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        at_path(&path, e.inner())
+    })
+}
+
+/// `path: message`; a message about the whole body (path `.`) names its field itself
+/// (serde's "missing field `name`") or needs no path.
+fn at_path(path: &str, message: &impl std::fmt::Display) -> String {
+    if path == "." {
+        message.to_string()
+    } else {
+        format!("{path}: {message}")
     }
 }
 
@@ -151,7 +205,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Page size.
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Where the previous page ended.
     pub cursor: Option<String>,
@@ -223,4 +278,127 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Item {
+        name: String,
+        limit: Option<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Body {
+        ids: Vec<uuid::Uuid>,
+        items: Option<Vec<Item>>,
+    }
+
+    fn detail(bytes: &str) -> String {
+        let problem = json_object::<Body>(bytes.as_bytes()).expect_err("refused");
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        problem.detail
+    }
+
+    #[test]
+    fn json_content_types_as_axum_accepts_them() {
+        let json = |v: &'static str| is_json(Some(&axum::http::HeaderValue::from_static(v)));
+        assert!(json("application/json"));
+        assert!(json("application/json; charset=utf-8"));
+        assert!(json("application/json;charset=utf-8"));
+        assert!(json("Application/JSON"));
+        assert!(json("application/cloudevents+json"));
+        assert!(!json("text/json"));
+        assert!(!json("application/jsonx"));
+        assert!(!json("application/x-www-form-urlencoded"));
+        assert!(!json("json"));
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        // A derived struct would take this array as a positional `Body`.
+        assert_eq!(
+            detail(r#"[["00000000-0000-0000-0000-000000000000"], null]"#),
+            "body: must be a JSON object"
+        );
+        assert_eq!(detail(" 3"), "body: must be a JSON object");
+        assert_eq!(detail("null"), "body: must be a JSON object");
+        assert_eq!(detail(r#""ids""#), "body: must be a JSON object");
+        assert_eq!(detail("  "), "body: is empty; send a JSON object");
+        assert!(detail("[1,").starts_with("The body is not valid JSON"));
+        assert!(json_object::<Body>(br#" {"ids": []} "#).is_ok());
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_path() {
+        assert!(detail(r#"{"ids": "x"}"#).starts_with("ids: invalid type: string"));
+        assert!(detail(r#"{"ids": null}"#).starts_with("ids: invalid type: null"));
+        assert!(detail(r#"{"ids": ["nope"]}"#).starts_with("ids[0]: "));
+        assert!(
+            detail(r#"{"ids": [], "items": [{"name": "a"}, {"name": 3}]}"#)
+                .starts_with("items[1].name: invalid type: integer")
+        );
+        assert!(detail(r#"{"ids": [], "extra": 1}"#).contains("unknown field `extra`"));
+        assert!(detail(r#"{}"#).contains("missing field `ids`"));
+        assert!(detail(r#"{"ids": []} x"#).starts_with("The body is not valid JSON"));
+        assert!(detail(r#"{"ids": [}"#).starts_with("The body is not valid JSON"));
+    }
+
+    proptest! {
+        /// Whatever the bytes, the reader answers (a value or a 400), never panics.
+        #[test]
+        fn any_bytes_are_answered(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(problem) = json_object::<Body>(&bytes) {
+                prop_assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+                prop_assert!(!problem.detail.is_empty());
+            }
+        }
+
+        /// Any JSON that is not an object is refused as such, whatever `T` would take.
+        #[test]
+        fn no_json_but_an_object_is_a_body(value in json_value()) {
+            prop_assume!(!value.is_object());
+            let text = value.to_string();
+            let problem = json_object::<serde_json::Value>(text.as_bytes()).expect_err("refused");
+            prop_assert_eq!(problem.detail.as_str(), "body: must be a JSON object");
+        }
+
+        /// A path in a detail is one the body really has: a string where an id goes is
+        /// named by its index.
+        #[test]
+        fn the_failing_index_is_named(good in 0usize..20, text in "[a-z]{1,8}") {
+            let mut ids: Vec<serde_json::Value> = (0..good)
+                .map(|_| serde_json::Value::from(uuid::Uuid::nil().to_string()))
+                .collect();
+            ids.push(serde_json::Value::from(text));
+            let body = serde_json::json!({ "ids": ids }).to_string();
+            let detail = detail(&body);
+            let expected = format!("ids[{good}]: ");
+            prop_assert!(detail.starts_with(&expected), "{}", detail);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[ -~]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 }

@@ -15,7 +15,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::extract::{
-    ApiJson, ApiQuery, OptionalJson, Page, RequestOrigin, nullable, page_limit, path_id,
+    ApiJson, ApiQuery, OptionalJson, Page, RequestOrigin, from_value_at_path, nullable, page_limit,
+    path_id,
 };
 use super::no_store::NoStore;
 use crate::auth::AuthUser;
@@ -31,14 +32,19 @@ pub struct CreateKey {
     #[schema(required = true, nullable = false)]
     keyspace_id: Option<Uuid>,
     /// 1 to 200 characters, stored verbatim.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// The owner (admin only); the caller when absent.
     owner_id: Option<Uuid>,
-    /// At most 100 scopes of `[a-z0-9:._/*-]`.
+    /// At most 100 distinct scopes, each 1 to 64 characters of `[a-z0-9:._/*-]` starting
+    /// with a letter or digit.
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     /// When the key stops working; must be in the future.
     expires_at: Option<DateTime<Utc>>,
-    /// IPv4/IPv6 addresses and CIDR networks; absent or empty allows any address.
+    /// At most 100 IPv4/IPv6 addresses and CIDR networks; absent or empty allows any
+    /// address.
+    #[schema(max_items = 100)]
     ip_allowlist: Option<Vec<String>>,
     /// At most `limit` credits per `period`.
     quota: Option<QuotaSpec>,
@@ -94,9 +100,11 @@ pub struct ListKeys {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
-    /// New name.
+    /// New name, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
-    /// New scopes, replacing the old ones.
+    /// New scopes, replacing the old ones (at most 100).
+    #[schema(max_items = 100)]
     scopes: Option<Vec<String>>,
     /// New expiry (a past time expires the key at once), or `null` for none.
     #[serde(default, deserialize_with = "nullable")]
@@ -104,7 +112,8 @@ pub struct UpdateKey {
     expires_at: Option<Option<DateTime<Utc>>>,
     /// Switch the key on or off.
     enabled: Option<bool>,
-    /// New allowlist, replacing the old one (empty allows any address).
+    /// New allowlist, replacing the old one (at most 100; empty allows any address).
+    #[schema(max_items = 100)]
     ip_allowlist: Option<Vec<String>>,
     /// New quota, or `null` for none. Usage is kept while the period stays the same.
     #[serde(default, deserialize_with = "nullable")]
@@ -124,6 +133,7 @@ pub struct UpdateKey {
 #[serde(deny_unknown_fields)]
 pub struct RevokeKey {
     /// Why, for the audit trail (at most 500 characters).
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 
@@ -132,27 +142,73 @@ pub struct RevokeKey {
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     /// How long the old key keeps working: 0 to 2592000 seconds (default 86400).
+    #[schema(minimum = 0, maximum = 2592000)]
     grace_seconds: Option<i64>,
 }
 
 /// `POST /v1/keys/bulk` body.
+///
+/// Read in two steps (`try_from`): serde cannot follow a field's path into an internally
+/// tagged enum's variant, so a wrong `ids` would be refused without being named. The
+/// `tag` and `rename_all` here are for the OpenAPI schema, which describes the same shape.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(
+    tag = "action",
+    rename_all = "lowercase",
+    deny_unknown_fields,
+    try_from = "serde_json::Map<String, serde_json::Value>"
+)]
 pub enum BulkRequest {
     /// Create up to 1000 keys in one keyspace.
     Create {
         /// The keyspace of every item.
         keyspace_id: Uuid,
-        /// The keys.
+        /// The keys (at most 1000).
+        #[schema(max_items = 1000)]
         items: Vec<CreateKey>,
     },
     /// Revoke up to 1000 keys.
     Revoke {
-        /// The keys' ids.
+        /// The keys' ids (at most 1000).
+        #[schema(max_items = 1000)]
         ids: Vec<String>,
         /// Why, for the audit trail.
         reason: Option<String>,
     },
+}
+
+/// The fields of a bulk `create`, read once `action` said which variant it is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkCreateFields {
+    keyspace_id: Uuid,
+    items: Vec<CreateKey>,
+}
+
+/// The fields of a bulk `revoke`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkRevokeFields {
+    ids: Vec<String>,
+    reason: Option<String>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for BulkRequest {
+    type Error = String;
+
+    fn try_from(mut body: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let action = body
+            .remove("action")
+            .ok_or_else(|| "missing field `action`".to_owned())?;
+        let fields = serde_json::Value::Object(body);
+        match action.as_str() {
+            Some("create") => from_value_at_path(fields)
+                .map(|BulkCreateFields { keyspace_id, items }| Self::Create { keyspace_id, items }),
+            Some("revoke") => from_value_at_path(fields)
+                .map(|BulkRevokeFields { ids, reason }| Self::Revoke { ids, reason }),
+            _ => Err("action: must be \"create\" or \"revoke\"".to_owned()),
+        }
+    }
 }
 
 /// `POST /v1/keys/bulk` answer for `create`: each key with its secret, in request order.
@@ -170,7 +226,7 @@ pub struct BulkRevoked {
 }
 
 /// Creates a key. The secret (`key`) is in this response only.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys",
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", operation_id = "createKey",
     request_body = CreateKey,
     responses(
         (status = 201, description = "Created; `key` is the secret, shown only here", body = CreatedKey),
@@ -195,7 +251,7 @@ pub async fn create(
 }
 
 /// Lists the keys the caller may see, newest first unless `sort` says otherwise.
-#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", operation_id = "listKeys",
     params(ListKeys),
     responses(
         (status = 200, description = "A page of keys", body = Page<KeyView>),
@@ -243,7 +299,7 @@ pub async fn list(
 }
 
 /// One key.
-#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
+#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys", operation_id = "getKey",
     params(("id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key", body = KeyView),
@@ -281,7 +337,7 @@ pub struct UsageSeries {
 }
 
 /// Verifications of a key by outcome over time.
-#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys", operation_id = "getKeyUsage",
     params(("id" = Uuid, Path, description = "Key id"), UsageQuery),
     responses(
         (status = 200, description = "Counts by bucket and outcome", body = UsageSeries),
@@ -304,7 +360,7 @@ pub async fn usage(
 }
 
 /// Changes a key. A revoked key cannot be changed (409).
-#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", operation_id = "updateKey",
     params(("id" = Uuid, Path, description = "Key id")),
     request_body = UpdateKey,
     responses(
@@ -342,7 +398,7 @@ pub async fn update(
 }
 
 /// Revokes a key for good; idempotent (a second call changes nothing).
-#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys",
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", operation_id = "revokeKey",
     params(("id" = Uuid, Path, description = "Key id")),
     request_body(content = RevokeKey, description = "Optional; an empty body is the same as `{}`"),
     responses(
@@ -368,7 +424,7 @@ pub async fn revoke(
 
 /// Replaces a key by a new one with the same settings; the old one keeps working for
 /// the grace period. The new secret (`key`) is in this response only.
-#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys",
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", operation_id = "rotateKey",
     params(("id" = Uuid, Path, description = "Key id")),
     request_body(content = RotateKey, description = "Optional; an empty body is the same as `{}`"),
     responses(
@@ -395,7 +451,7 @@ pub async fn rotate(
 
 /// Creates or revokes up to 1000 keys in one transaction: all or nothing. On failure the
 /// problem's `errors` lists every failing item and why.
-#[utoipa::path(post, path = "/v1/keys/bulk", tag = "keys",
+#[utoipa::path(post, path = "/v1/keys/bulk", tag = "keys", operation_id = "bulkKeys",
     request_body = BulkRequest,
     responses(
         (status = 201, description = "Created (action `create`)", body = BulkCreated),

@@ -19,8 +19,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyspace {
     /// A unique name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// 2 to 12 characters of `[a-z0-9]`, unique; every key starts with `<prefix>_`.
+    #[schema(pattern = "^[a-z0-9]{2,12}$")]
     prefix: String,
 }
 
@@ -33,7 +35,7 @@ pub struct CreateVerifier {
 }
 
 /// Creates a keyspace (admin).
-#[utoipa::path(post, path = "/v1/keyspaces", tag = "keyspaces",
+#[utoipa::path(post, path = "/v1/keyspaces", tag = "keyspaces", operation_id = "createKeyspace",
     request_body = CreateKeyspace,
     responses(
         (status = 201, description = "Created", body = Keyspace),
@@ -60,7 +62,7 @@ pub async fn create(
 }
 
 /// Lists keyspaces, oldest first (every role: owners choose one when creating a key).
-#[utoipa::path(get, path = "/v1/keyspaces", tag = "keyspaces",
+#[utoipa::path(get, path = "/v1/keyspaces", tag = "keyspaces", operation_id = "listKeyspaces",
     params(PageParams),
     responses((status = 200, description = "A page of keyspaces", body = Page<Keyspace>)),
     security(("bearer" = [])))]
@@ -75,7 +77,7 @@ pub async fn list(
 }
 
 /// One keyspace.
-#[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces",
+#[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "getKeyspace",
     params(("id" = Uuid, Path, description = "Keyspace id")),
     responses(
         (status = 200, description = "The keyspace", body = Keyspace),
@@ -91,7 +93,7 @@ pub async fn get(
 }
 
 /// Issues a verifier token for this keyspace (admin). The token is shown only here.
-#[utoipa::path(post, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces",
+#[utoipa::path(post, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces", operation_id = "createVerifier",
     params(("id" = Uuid, Path, description = "Keyspace id")),
     request_body = CreateVerifier,
     responses(
@@ -122,7 +124,7 @@ pub async fn create_verifier(
 }
 
 /// The verifiers of a keyspace, revoked ones included (admin, auditor).
-#[utoipa::path(get, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces",
+#[utoipa::path(get, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces", operation_id = "listVerifiers",
     params(("id" = Uuid, Path, description = "Keyspace id")),
     responses(
         (status = 200, description = "Every verifier (one page)", body = Page<Verifier>),
@@ -143,7 +145,7 @@ pub async fn list_verifiers(
 }
 
 /// Revokes a verifier token (admin); idempotent.
-#[utoipa::path(delete, path = "/v1/keyspaces/{id}/verifiers/{verifier_id}", tag = "keyspaces",
+#[utoipa::path(delete, path = "/v1/keyspaces/{id}/verifiers/{verifier_id}", tag = "keyspaces", operation_id = "revokeVerifier",
     params(
         ("id" = Uuid, Path, description = "Keyspace id"),
         ("verifier_id" = Uuid, Path, description = "Verifier id"),

@@ -20,17 +20,21 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Unique, case-insensitively.
+    #[schema(max_length = 254, format = Email)]
     email: String,
     /// At least 12 characters, not a common password.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
     password: SecretString,
     /// What the user may do.
     role: Role,
     /// A name to show.
+    #[schema(min_length = 1, max_length = 200)]
     display_name: Option<String>,
     /// Owner policy: most live keys (absent or null: no limit).
+    #[schema(minimum = 0, maximum = 1000000)]
     max_keys: Option<i64>,
     /// Owner policy: scopes their keys may carry (absent or null: any).
+    #[schema(max_items = 100)]
     allowed_scopes: Option<Vec<String>>,
 }
 
@@ -44,15 +48,15 @@ pub struct UpdateUser {
     disabled: Option<bool>,
     /// New name, or null to clear.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable)]
+    #[schema(nullable, min_length = 1, max_length = 200)]
     display_name: Option<Option<String>>,
     /// New key limit, or null for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable)]
+    #[schema(nullable, minimum = 0, maximum = 1000000)]
     max_keys: Option<Option<i64>>,
     /// New allowed scopes, or null for any.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable)]
+    #[schema(nullable, max_items = 100)]
     allowed_scopes: Option<Option<Vec<String>>>,
 }
 
@@ -61,7 +65,7 @@ fn not_found() -> Problem {
 }
 
 /// Creates a user (admin).
-#[utoipa::path(post, path = "/v1/users", tag = "users",
+#[utoipa::path(post, path = "/v1/users", tag = "users", operation_id = "createUser",
     request_body = CreateUser,
     responses(
         (status = 201, description = "Created", body = User),
@@ -92,7 +96,7 @@ pub async fn create(
 }
 
 /// Lists users, oldest first (admin, auditor).
-#[utoipa::path(get, path = "/v1/users", tag = "users",
+#[utoipa::path(get, path = "/v1/users", tag = "users", operation_id = "listUsers",
     params(PageParams),
     responses(
         (status = 200, description = "A page of users", body = Page<User>),
@@ -111,7 +115,7 @@ pub async fn list(
 }
 
 /// One user (admin, auditor, or the user themselves).
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", operation_id = "getUser",
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = User),
@@ -135,7 +139,7 @@ pub async fn get(
 }
 
 /// Changes a user (admin).
-#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users",
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", operation_id = "updateUser",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = UpdateUser,
     responses(
@@ -173,7 +177,7 @@ pub async fn update(
 }
 
 /// The caller.
-#[utoipa::path(get, path = "/v1/me", tag = "users",
+#[utoipa::path(get, path = "/v1/me", tag = "users", operation_id = "getMe",
     responses((status = 200, description = "The caller", body = User)),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>, Problem> {

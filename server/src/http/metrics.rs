@@ -66,3 +66,48 @@ pub async fn render(State(pool): State<PgPool>) -> impl IntoResponse {
         handle().render(),
     )
 }
+
+/// `GET /metrics`, behind a bearer token when `LOCKSMITH_METRICS_TOKEN` is set: the
+/// numbers name key ids and show each key's traffic, which is not for everyone who can
+/// reach the port. Without the token the route stays open, as scrapers expect by default.
+pub fn route(
+    token: Option<&secrecy::SecretString>,
+) -> axum::routing::MethodRouter<crate::state::AppState> {
+    use secrecy::ExposeSecret as _;
+    use sha2::Digest as _;
+    let get = axum::routing::get(render);
+    let Some(token) = token else {
+        return get;
+    };
+    // Compared as digests, so that the comparison's time says nothing of the token.
+    let expected: [u8; 32] = sha2::Sha256::digest(token.expose_secret().as_bytes()).into();
+    get.route_layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            let presented = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(|t| -> [u8; 32] { sha2::Sha256::digest(t.trim().as_bytes()).into() });
+            let allowed = presented.is_some_and(|p| {
+                p.iter()
+                    .zip(expected.iter())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+            });
+            if allowed {
+                next.run(req).await
+            } else {
+                let mut res = super::problem::Problem::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "GET /metrics needs Authorization: Bearer <LOCKSMITH_METRICS_TOKEN>.",
+                )
+                .into_response();
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res
+            }
+        },
+    ))
+}

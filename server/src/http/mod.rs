@@ -43,7 +43,7 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
     let ops = Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
-        .route("/metrics", axum::routing::get(metrics::render))
+        .route("/metrics", metrics::route(settings.metrics_token.as_ref()))
         .merge(docs::routes());
 
     let portal = portal::router(&state, settings, secrets)

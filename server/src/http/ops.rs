@@ -15,7 +15,7 @@ use super::problem::Problem;
 const READINESS_BUDGET: Duration = Duration::from_secs(2);
 
 /// `GET /healthz`: 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
     responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -32,7 +32,7 @@ pub struct Ready {
 
 /// `GET /readyz`: 200 when the database answers and the schema is exactly the one this
 /// binary expects; 503 (problem details naming the failing check) otherwise.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = Ready),
         (status = 503, description = "Database unreachable or schema not current", body = crate::http::problem::ProblemBody),

@@ -8,6 +8,17 @@ use sqlx::PgPool;
 
 use crate::helpers::{PASSWORD, TEST_JWT_SECRET, TestApp, create_user, problem};
 
+/// How many `user.lock` rows name this user.
+async fn user_locks(pool: &PgPool, id: uuid::Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'user.lock' AND target_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(pool)
+    .await
+    .expect("count")
+}
+
 fn claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).expect("JWT payload");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -78,20 +89,24 @@ async fn five_failures_lock_the_account_even_for_the_right_password(pool: PgPool
     assert!(retry_after > 0 && retry_after <= 15 * 60);
     let body = problem(res, 429).await;
     assert_eq!(body["code"], "account_locked");
-    let locks: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'user.lock' AND target_id = $1",
-    )
-    .bind(id.to_string())
-    .fetch_one(&pool)
-    .await
-    .expect("count");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Sign-in opens again at 20")),
+        "the answer says when the lock ends: {body}"
+    );
+    let locks = user_locks(&pool, id).await;
     assert_eq!(locks, 1, "the lockout itself is audited");
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn many_failures_from_one_address_lock_the_address(pool: PgPool) {
     create_user(&pool, "ada@example.com", Role::Owner).await;
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        &[("LOCKSMITH_LOCKOUT_ADDRESS_FAILURES", "20")],
+    )
+    .await;
     for i in 0..20 {
         assert_eq!(
             app.sign_in(&format!("guess{i}@example.com"), "whatever it may be")
@@ -255,4 +270,152 @@ async fn forged_tokens_are_refused(pool: PgPool) {
         .await
         .expect("sent");
     assert_eq!(problem(missing, 401).await["code"], "unauthorized");
+}
+
+/// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+async fn sign_in_from(app: &TestApp, client: &reqwest::Client, password: &str) -> u16 {
+    client
+        .post(app.url("/v1/auth/token"))
+        .json(&serde_json::json!({ "email": "ada@example.com", "password": password }))
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
+/// Five wrong passwords from one address lock the account *for that address*: the owner
+/// signing in from elsewhere, or a colleague behind the same NAT with their own account,
+/// is not locked out by a stranger's guesses.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn the_low_threshold_locks_an_account_from_one_address_only(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    create_user(&pool, "colleague@example.com", Role::Owner).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let attacker = client_from("127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&app, &attacker, "wrong password, again").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_from(&app, &attacker, PASSWORD).await,
+        429,
+        "locked for the guessing address"
+    );
+    assert_eq!(
+        sign_in_from(&app, &client_from("127.0.0.3"), PASSWORD).await,
+        200,
+        "not for another"
+    );
+    let colleague = attacker
+        .post(app.url("/v1/auth/token"))
+        .json(&serde_json::json!({ "email": "colleague@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        colleague.status(),
+        200,
+        "nor for another account from the same address"
+    );
+}
+
+/// Guesses spread over addresses meet the account-wide threshold, which locks the account
+/// from everywhere; an unknown email locks exactly the same way (nothing is disclosed).
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn the_account_wide_threshold_locks_everywhere(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app =
+        TestApp::spawn_with(pool.clone(), &[("LOCKSMITH_LOCKOUT_ACCOUNT_FAILURES", "8")]).await;
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        let client = client_from(ip);
+        for _ in 0..4 {
+            assert_eq!(
+                sign_in_from(&app, &client, "wrong password, again").await,
+                401
+            );
+        }
+    }
+    assert_eq!(
+        sign_in_from(&app, &client_from("127.0.0.4"), PASSWORD).await,
+        429
+    );
+    let scope: String =
+        sqlx::query_scalar("SELECT after->>'scope' FROM audit_log WHERE action = 'user.lock'")
+            .fetch_one(&pool)
+            .await
+            .expect("one lock audited");
+    assert_eq!(scope, "account");
+
+    let nobody = client_from("127.0.0.5");
+    let answers: Vec<u16> = {
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            let res = nobody
+                .post(app.url("/v1/auth/token"))
+                .json(&serde_json::json!({ "email": "nobody@example.com", "password": "wrong password, again" }))
+                .send()
+                .await
+                .expect("sent");
+            answers.push(res.status().as_u16());
+        }
+        answers
+    };
+    assert_eq!(
+        answers,
+        [401, 401, 401, 401, 401, 429],
+        "an unknown email locks like a real one"
+    );
+}
+
+/// A burst of guesses sent at once is checked only up to the threshold: each attempt is
+/// counted before its password is, and a success does not clear the lock the burst set.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_burst_of_guesses_cannot_race_the_lockout(pool: PgPool) {
+    let id = create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = std::sync::Arc::new(TestApp::spawn(pool.clone()).await);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(9));
+    let mut attempts = Vec::new();
+    for i in 0..9 {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        let password = if i == 4 {
+            PASSWORD
+        } else {
+            "wrong password, again"
+        };
+        attempts.push(tokio::spawn(async move {
+            let request = app
+                .client
+                .post(app.url("/v1/auth/token"))
+                .json(&serde_json::json!({ "email": "ada@example.com", "password": password }));
+            barrier.wait().await;
+            request.send().await.expect("sent").status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(
+        checked <= 5,
+        "at most the threshold's attempts are checked: {statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        app.sign_in("ada@example.com", PASSWORD).await.status(),
+        429,
+        "the lock stands"
+    );
+    let locks = user_locks(&pool, id).await;
+    assert_eq!(locks, 1, "the lock is recorded once");
 }

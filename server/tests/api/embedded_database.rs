@@ -59,6 +59,8 @@ async fn readiness_follows_the_database_going_down_and_coming_back() {
 struct Server {
     child: Child,
     addr: String,
+    /// The server's log events after the listening line, for tests that wait on one.
+    events: std::sync::mpsc::Receiver<serde_json::Value>,
 }
 
 impl Server {
@@ -90,8 +92,34 @@ impl Server {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str(&line) {
+                    let _ = tx.send(event);
+                }
+            }
+        });
+        Self {
+            child,
+            addr,
+            events,
+        }
+    }
+
+    /// Waits (at most `within`) for a log event whose message contains `text`.
+    fn wait_for_log(&self, text: &str, within: Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line containing {text:?} within {within:?}"));
+            if event["message"].as_str().is_some_and(|m| m.contains(text)) {
+                return event;
+            }
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -165,4 +193,109 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
         "the second start reuses the same data"
     );
     second.terminate();
+}
+
+/// The README's first-admin step, exactly as a new user takes it: the server runs on the
+/// embedded database, and `locksmith user create` is run beside it with the same data dir.
+/// The command must not stop the cluster under the server; the server's own stop does.
+#[tokio::test]
+async fn the_first_admin_is_created_beside_a_running_server() {
+    let dir = data_dir();
+    let client = reqwest::Client::new();
+    let server = Server::start(dir.path());
+
+    let mut create = Command::new(env!("CARGO_BIN_EXE_locksmith"))
+        .args([
+            "user",
+            "create",
+            "--email",
+            "first@example.com",
+            "--role",
+            "admin",
+        ])
+        .arg("--password-stdin")
+        .env_remove("DATABASE_URL")
+        .env("LOCKSMITH_DATA_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("locksmith user create starts");
+    {
+        use std::io::Write as _;
+        let mut stdin = create.stdin.take().expect("stdin");
+        writeln!(stdin, "a long passphrase of ours").expect("password written");
+    }
+    let out = create.wait_with_output().expect("user create ends");
+    assert!(
+        out.status.success(),
+        "user create exits 0, got {}",
+        out.status
+    );
+    let id = String::from_utf8(out.stdout).expect("utf-8");
+    uuid::Uuid::parse_str(id.trim()).expect("it prints the new user's id");
+
+    assert!(
+        dir.path().join("postgres/postmaster.pid").exists(),
+        "the command leaves the server's cluster running"
+    );
+    let ready = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), 200, "the server is still ready");
+    let token = client
+        .post(server.url("/v1/auth/token"))
+        .json(&serde_json::json!({"email": "first@example.com", "password": "a long passphrase of ours"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(token.status(), 200, "the new admin signs in");
+
+    server.terminate();
+    assert!(
+        !dir.path().join("postgres/postmaster.pid").exists(),
+        "the last user of the cluster, the server, stops it"
+    );
+}
+
+/// A postmaster killed under a running server (OOM killer, `kill -9`) is noticed and
+/// started again; readiness comes back without anyone touching the server.
+#[tokio::test]
+async fn a_killed_embedded_postmaster_is_restarted_by_the_server() {
+    let dir = data_dir();
+    let client = reqwest::Client::new();
+    let server = Server::start(dir.path());
+    let pid_file = dir.path().join("postgres/postmaster.pid");
+    let postmaster = |file: &std::path::Path| -> i32 {
+        std::fs::read_to_string(file)
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .expect("pid line")
+            .trim()
+            .parse()
+            .expect("pid")
+    };
+    let killed = postmaster(&pid_file);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(killed),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("postmaster killed");
+
+    server.wait_for_log("restarting it", Duration::from_secs(10));
+    server.wait_for_log("embedded PostgreSQL restarted", Duration::from_secs(60));
+    assert_ne!(postmaster(&pid_file), killed, "a new postmaster runs");
+    let ready = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        ready.status(),
+        200,
+        "the pool reconnects to the restarted cluster"
+    );
+    server.terminate();
 }

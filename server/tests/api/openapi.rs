@@ -98,3 +98,52 @@ async fn the_document_and_the_reference_are_served(pool: PgPool) {
         assert!(res.bytes().await.expect("body").len() > 100, "{asset}");
     }
 }
+
+/// What OpenAPI validators and SDK generators insist on: every operation has an id, no
+/// two the same; every `$ref` names a schema the document holds; every link names an
+/// operation that exists.
+#[test]
+fn the_document_is_valid_for_tools() {
+    let text = locksmith_server::api::openapi::pretty_json();
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let refs = regex::Regex::new(r##""\$ref": "#/components/schemas/([^"]+)""##).expect("regex");
+    for found in refs.captures_iter(&text) {
+        assert!(
+            schemas.contains_key(&found[1]),
+            "$ref to missing schema {}",
+            &found[1]
+        );
+    }
+    let links = regex::Regex::new(r#""operationId": "([^"]+)""#).expect("regex");
+    let mut linked = 0;
+    for found in links.captures_iter(&text) {
+        assert!(
+            ids.contains(&found[1]),
+            "link or operation names unknown {}",
+            &found[1]
+        );
+        linked += 1;
+    }
+    assert!(
+        linked > ids.len(),
+        "create operations link to the operations using their ids"
+    );
+    assert_eq!(
+        doc["paths"]["/v1/keys"]["post"]["responses"]["201"]["links"]["GetKey"]["operationId"],
+        "getKey"
+    );
+    assert!(
+        !text.contains("operation_id"),
+        "links use OpenAPI's own field names"
+    );
+}

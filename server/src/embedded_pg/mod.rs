@@ -1,5 +1,7 @@
 //! A private PostgreSQL cluster in the data dir, for running Locksmith with no database
-//! set up beforehand: `initdb` on first run, started with Locksmith, stopped with it.
+//! set up beforehand: `initdb` on first run, started with Locksmith, stopped by the last
+//! Locksmith process that uses it ([`sharing`]), restarted if it dies under a running
+//! server ([`supervisor`]).
 //!
 //! The cluster listens on a Unix socket only (no TCP port), owned by the user that runs
 //! it, with SCRAM password authentication; the password is generated once and kept in
@@ -16,6 +18,12 @@ use nix::unistd::{Gid, Uid, User};
 use rand::RngCore as _;
 use sqlx::postgres::PgConnectOptions;
 use tokio::process::Command;
+
+mod sharing;
+mod supervisor;
+
+use sharing::ClusterUse;
+pub use supervisor::Supervisor;
 
 /// The database Locksmith uses inside the private cluster.
 pub const DATABASE: &str = "locksmith";
@@ -60,6 +68,17 @@ pub enum EmbeddedPgError {
         /// What it printed, and the server log's tail when starting.
         output: String,
     },
+    /// The cluster died under a running server and could not be started again.
+    #[error(
+        "the embedded PostgreSQL stopped and could not be restarted after {attempts} attempts; \
+         Locksmith stops so that its supervisor can restart it. Last error: {last}"
+    )]
+    Lost {
+        /// How many restarts were tried.
+        attempts: u32,
+        /// Why the last one failed.
+        last: Box<EmbeddedPgError>,
+    },
     /// A file system operation in the data dir failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -84,15 +103,24 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> E
     }
 }
 
-/// A running private cluster. Call [`EmbeddedPostgres::stop`] on shutdown; a cluster left
-/// running by a crash is found and reused by the next start.
+/// A running private cluster, claimed by this process. Call [`EmbeddedPostgres::release`]
+/// when done with it: it stops the cluster unless another Locksmith process still uses
+/// it. A cluster left running by a crash is found and reused by the next start.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
+    cluster: Cluster,
+    password: String,
+    claim: ClusterUse,
+}
+
+/// Where the cluster lives and how its tools are run; cheap to clone for the supervisor.
+#[derive(Debug, Clone)]
+struct Cluster {
     bin_dir: PathBuf,
+    data_dir: PathBuf,
     cluster_dir: PathBuf,
     socket_dir: PathBuf,
     run_as: Option<User>,
-    password: String,
 }
 
 impl EmbeddedPostgres {
@@ -128,23 +156,52 @@ impl EmbeddedPostgres {
         }
 
         let password = load_or_create_password(&data_dir.join("postgres-password"))?;
-        let pg = Self {
+        // Claimed before anything is started, so that a process stopping the cluster
+        // finishes before this one looks at it.
+        let claim = ClusterUse::join(&data_dir).await?;
+        let cluster = Cluster {
             bin_dir,
+            data_dir,
             cluster_dir,
             socket_dir,
             run_as,
-            password,
         };
-        if !pg.cluster_dir.join("PG_VERSION").exists() {
-            pg.initdb(&data_dir).await?;
+        if !cluster.cluster_dir.join("PG_VERSION").exists() {
+            cluster.initdb(&password).await?;
         }
-        if pg.is_running().await {
-            tracing::info!(cluster = %pg.cluster_dir.display(), "reusing the embedded PostgreSQL that is already running");
+        if cluster.is_running().await {
+            tracing::info!(cluster = %cluster.cluster_dir.display(), "using the embedded PostgreSQL that is already running");
         } else {
-            pg.pg_ctl_start(&data_dir).await?;
+            cluster.pg_ctl_start().await?;
         }
+        let pg = Self {
+            cluster,
+            password,
+            claim,
+        };
         pg.ensure_database().await?;
         Ok(pg)
+    }
+
+    /// Watches the cluster and restarts it if it dies; see [`Supervisor`].
+    pub fn supervisor(&self) -> Supervisor {
+        Supervisor::new(self.cluster.clone())
+    }
+
+    /// Leaves the cluster: stops it if no other Locksmith process uses it, else leaves it
+    /// running for them (the last one out stops it).
+    pub async fn release(self) -> Result<()> {
+        if self.claim.is_last() {
+            self.stop().await
+        } else {
+            tracing::info!("the embedded PostgreSQL stays up: another Locksmith process uses it");
+            Ok(())
+        }
+    }
+
+    /// Stops the cluster now, whoever else uses it (tests take the database away with it).
+    pub async fn stop(&self) -> Result<()> {
+        self.cluster.stop().await
     }
 
     /// Connect options for the `locksmith` database over the private socket.
@@ -154,7 +211,7 @@ impl EmbeddedPostgres {
 
     fn options_for(&self, database: &str) -> PgConnectOptions {
         PgConnectOptions::new()
-            .socket(&self.socket_dir)
+            .socket(&self.cluster.socket_dir)
             .port(PORT)
             .username(ROLE)
             .password(&self.password)
@@ -162,8 +219,33 @@ impl EmbeddedPostgres {
             .application_name("locksmith")
     }
 
+    async fn ensure_database(&self) -> Result<()> {
+        use sqlx::Connection as _;
+        fn to_err(e: impl std::fmt::Display) -> EmbeddedPgError {
+            EmbeddedPgError::Tool {
+                tool: "creating the locksmith database",
+                status: "error".into(),
+                output: e.to_string(),
+            }
+        }
+        let mut conn = sqlx::PgConnection::connect_with(&self.options_for("postgres"))
+            .await
+            .map_err(to_err)?;
+        let exists = locksmith_core::db::database_exists(&mut conn, DATABASE)
+            .await
+            .map_err(to_err)?;
+        if !exists {
+            locksmith_core::db::create_database(&mut conn, DATABASE)
+                .await
+                .map_err(to_err)?;
+        }
+        conn.close().await.map_err(to_err)
+    }
+}
+
+impl Cluster {
     /// Stops the cluster, waiting for it to shut down cleanly.
-    pub async fn stop(&self) -> Result<()> {
+    async fn stop(&self) -> Result<()> {
         let out = self
             .command("pg_ctl")
             .arg("stop")
@@ -180,6 +262,7 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// Whether `pg_ctl` finds the cluster's server running.
     async fn is_running(&self) -> bool {
         self.command("pg_ctl")
             .arg("status")
@@ -192,12 +275,12 @@ impl EmbeddedPostgres {
             .is_ok_and(|s| s.success())
     }
 
-    async fn initdb(&self, data_dir: &Path) -> Result<()> {
+    async fn initdb(&self, password: &str) -> Result<()> {
         tracing::info!(cluster = %self.cluster_dir.display(), "creating the embedded PostgreSQL cluster (first run)");
         // initdb reads the superuser password from a file that its (unprivileged) user can
         // read; it is removed again straight after.
-        let pwfile = data_dir.join("initdb-password.tmp");
-        write_private(&pwfile, self.password.as_bytes())?;
+        let pwfile = self.data_dir.join("initdb-password.tmp");
+        write_private(&pwfile, password.as_bytes())?;
         if let Some(user) = &self.run_as {
             chown(&pwfile, user)?;
         }
@@ -234,8 +317,8 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    async fn pg_ctl_start(&self, data_dir: &Path) -> Result<()> {
-        let log = data_dir.join("postgres.log");
+    async fn pg_ctl_start(&self) -> Result<()> {
+        let log = self.data_dir.join("postgres.log");
         if let Some(user) = &self.run_as {
             // The server appends to its log as its own user.
             std::fs::OpenOptions::new()
@@ -269,29 +352,6 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    async fn ensure_database(&self) -> Result<()> {
-        use sqlx::Connection as _;
-        fn to_err(e: impl std::fmt::Display) -> EmbeddedPgError {
-            EmbeddedPgError::Tool {
-                tool: "creating the locksmith database",
-                status: "error".into(),
-                output: e.to_string(),
-            }
-        }
-        let mut conn = sqlx::PgConnection::connect_with(&self.options_for("postgres"))
-            .await
-            .map_err(to_err)?;
-        let exists = locksmith_core::db::database_exists(&mut conn, DATABASE)
-            .await
-            .map_err(to_err)?;
-        if !exists {
-            locksmith_core::db::create_database(&mut conn, DATABASE)
-                .await
-                .map_err(to_err)?;
-        }
-        conn.close().await.map_err(to_err)
-    }
-
     fn command(&self, tool: &str) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(tool));
         cmd.env("LC_ALL", "C")
@@ -303,6 +363,40 @@ impl EmbeddedPostgres {
         }
         cmd
     }
+
+    /// Whether the postmaster named in `postmaster.pid` is alive: a file read and a
+    /// signal 0, cheap enough to ask every second. A `kill -9`ed postmaster leaves its
+    /// pid file behind, so the file alone proves nothing.
+    fn postmaster_alive(&self) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.cluster_dir.join("postmaster.pid")) else {
+            return false;
+        };
+        let Some(pid) = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+        else {
+            return false;
+        };
+        let signalable = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Ok(()) | Err(nix::errno::Errno::EPERM)
+        );
+        // A killed postmaster is reparented to init, and stays a zombie (still
+        // signalable) until init reaps it, which some container inits do late.
+        signalable && !is_zombie(pid)
+    }
+}
+
+/// Whether `/proc` shows the process as a zombie (`Z`) or dead (`X`); false where there
+/// is no `/proc` to ask.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) S …`: the state follows the last `)`, as comm may hold one.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| matches!(state, "Z" | "X"))
+    })
 }
 
 /// The directory holding `pg_ctl` and `initdb`: PATH first, then the newest Debian version.
@@ -447,6 +541,23 @@ fn tool_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = i32::try_from(child.id()).expect("pid");
+        // Not reaped yet: `true` exits at once and stays a zombie until `wait`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_zombie(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never became a zombie"
+            );
+            std::thread::yield_now();
+        }
+        child.wait().expect("reaped");
+        assert!(!is_zombie(std::process::id().try_into().expect("pid")));
+    }
 
     #[test]
     fn long_socket_dirs_are_detected() {
