@@ -237,4 +237,25 @@ mod tests {
         assert_eq!(checksum("x").len(), CHECKSUM_LEN);
         assert_eq!(checksum("sk_000000000000000000000000").len(), CHECKSUM_LEN);
     }
+
+    proptest::proptest! {
+        /// The parser answers any input, of any length or alphabet, without panicking.
+        #[test]
+        fn any_text_is_answered(raw in "\\PC{0,80}") {
+            let _ = parse(&raw);
+        }
+
+        /// A mistyped character anywhere in a key is caught by the checksum, before any
+        /// lookup.
+        #[test]
+        fn one_wrong_character_is_refused(position in 0_usize..33, replacement in "[a-zA-Z0-9]") {
+            let key = generate("sk");
+            let raw = key.expose();
+            let position = 3 + position % (raw.len() - 3);
+            let original = &raw[position..=position];
+            proptest::prop_assume!(original != replacement);
+            let typo = format!("{}{}{}", &raw[..position], replacement, &raw[position + 1..]);
+            proptest::prop_assert_eq!(parse(&typo), None);
+        }
+    }
 }

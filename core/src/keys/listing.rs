@@ -331,4 +331,38 @@ mod tests {
         assert_eq!(c.sort(), KeySort::default());
         assert_eq!((c.time(), c.id()), (Some(at), id));
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends as `cursor`, it is a cursor or refused, never a panic.
+        #[test]
+        fn any_text_is_a_cursor_or_refused(raw in "\\PC{0,300}") {
+            let _ = raw.parse::<KeyCursor>();
+        }
+
+        /// Base64 of anything (the layer under the text) never panics the decoder either.
+        #[test]
+        fn any_decoded_bytes_are_a_cursor_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).parse::<KeyCursor>();
+        }
+
+        /// A name cursor comes back as it was, whatever the name holds (`|` included).
+        #[test]
+        fn name_cursors_round_trip(name in "\\PC{1,200}", descending in proptest::prelude::any::<bool>()) {
+            let sort = if descending { "-name" } else { "name" };
+            let before = cursor(sort, SortValue::Text(name));
+            let after: KeyCursor = before.to_string().parse().expect("parses");
+            proptest::prop_assert_eq!(after.text(), before.text());
+            proptest::prop_assert_eq!(after.id(), before.id());
+            proptest::prop_assert_eq!(after.sort(), before.sort());
+        }
+
+        /// A time cursor comes back to the microsecond.
+        #[test]
+        fn time_cursors_round_trip(micros in 0_i64..4_000_000_000_000_000) {
+            let at = DateTime::from_timestamp_micros(micros).expect("in range");
+            let before = cursor("-created", SortValue::Time(Some(at)));
+            let after: KeyCursor = before.to_string().parse().expect("parses");
+            proptest::prop_assert_eq!(after.time(), Some(at));
+        }
+    }
 }

@@ -118,3 +118,43 @@ async fn graceful_shutdown_lets_the_server_task_finish(pool: PgPool) {
         .await
         .expect("shutdown completes");
 }
+
+/// With `LOCKSMITH_METRICS_TOKEN`, `/metrics` (which names key ids and their traffic)
+/// answers only that bearer token.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn metrics_can_be_protected_by_a_token(pool: PgPool) {
+    let token = "scrape-me-if-you-can-1234";
+    let app = TestApp::spawn_with(pool, &[("LOCKSMITH_METRICS_TOKEN", token)]).await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let body = problem(res, 401).await;
+    assert_eq!(body["code"], "unauthorized");
+    let wrong = app
+        .with(
+            reqwest::Method::GET,
+            "/metrics",
+            "scrape-me-if-you-can-1235",
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(wrong.status(), 401);
+    let right = app
+        .with(reqwest::Method::GET, "/metrics", token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(right.status(), 200);
+    assert!(
+        right
+            .text()
+            .await
+            .expect("text")
+            .contains("http_requests_total")
+    );
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "other operations stay open"
+    );
+}
