@@ -33,6 +33,13 @@ cargo leptos build --frontend-only --split
 step "Rust tests (unit and integration, PostgreSQL at ${DATABASE_URL%%@*}@…)"
 cargo test --workspace --exclude locksmith-frontend --no-fail-fast
 
+# Schema-driven fuzzing of the served OpenAPI document (Schemathesis, every phase and
+# check) against the debug server `cargo test` just built: a fixed seed and 50 examples
+# per operation and phase keep CI reproducible and near a minute; the long form is
+# `FUZZ_SEED=$RANDOM scripts/fuzz-api.sh --max-examples 500`.
+step "Schemathesis against the served OpenAPI document"
+FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz-api.sh --max-examples "${FUZZ_MAX_EXAMPLES:-50}"
+
 step "Playwright end-to-end tests in Chromium"
 e2e_db="locksmith_e2e_$$"
 psql "$DATABASE_URL" -qAtc "CREATE DATABASE $e2e_db" >/dev/null

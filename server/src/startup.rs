@@ -299,7 +299,11 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         embedded_database = settings.uses_embedded_database(),
         "Locksmith is listening on http://{addr}"
     );
-    if !locksmith_core::identity::users::any_exists(&database.pool).await? {
+    // Only a hint: a database that fails just now must not stop a server that is up.
+    if !locksmith_core::identity::users::any_exists(&database.pool)
+        .await
+        .unwrap_or(true)
+    {
         tracing::warn!(
             "no users yet: create the first admin with \
              `locksmith user create --email you@example.com --role admin --password-stdin` \

@@ -86,9 +86,10 @@ impl Counter {
     /// The counters of an attempt on `email` from `source`, in key order (the order rows
     /// are locked in, so that concurrent attempts cannot deadlock).
     pub fn for_attempt(email: &str, source: Option<IpAddr>, policy: &LockoutPolicy) -> Vec<Self> {
-        // Emails are unique case-insensitively; a key longer than any email is cut, and
-        // then counts every string that starts the same, which only makes it stricter.
-        let email: String = email.trim().to_lowercase().chars().take(254).collect();
+        // Emails are unique case-insensitively. The key holds a digest of the email, not
+        // the email: whatever a client sends (a NUL, which PostgreSQL's text refuses; a
+        // megabyte) makes a short key, and the table keeps no addresses.
+        let email = email_digest(email);
         let mut counters = vec![Self::Account(email.clone())];
         if let Some(ip) = source {
             counters.push(Self::AccountAddress(email, ip));
@@ -98,6 +99,13 @@ impl Counter {
         counters.sort_by_key(Self::key);
         counters
     }
+}
+
+/// SHA-256 of the trimmed, lower-cased email, in hex.
+fn email_digest(email: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A failure reserved on one counter: how many it makes in the current window.
@@ -263,14 +271,32 @@ mod tests {
         let counters =
             Counter::for_attempt(" Alice@Example.COM ", Some(ip), &LockoutPolicy::default());
         let keys: Vec<String> = counters.iter().map(Counter::key).collect();
+        let alice = email_digest("alice@example.com");
         assert_eq!(
             keys,
             [
-                "account:alice@example.com",
-                "account_address:alice@example.com|203.0.113.7",
-                "address:203.0.113.7"
+                format!("account:{alice}"),
+                format!("account_address:{alice}|203.0.113.7"),
+                "address:203.0.113.7".to_owned()
             ]
         );
+    }
+
+    #[test]
+    fn any_email_makes_a_short_printable_key() {
+        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
+        for email in [
+            "\0@example.com",
+            &"x".repeat(100_000),
+            "",
+            "ünïcödé@example.com",
+        ] {
+            for counter in Counter::for_attempt(email, Some(ip), &LockoutPolicy::default()) {
+                let key = counter.key();
+                assert!(key.len() <= 120, "{key}");
+                assert!(!key.chars().any(char::is_control), "{key:?}");
+            }
+        }
     }
 
     #[test]

@@ -19,15 +19,19 @@ use crate::state::AppState;
 pub struct AuditQuery {
     /// Only this actor's entries.
     actor_id: Option<Uuid>,
-    /// Only this action, e.g. `key.revoke`.
+    /// Only this action, e.g. `key.revoke` (at most 200 characters, no control
+    /// characters).
+    #[param(max_length = 200, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     action: Option<String>,
-    /// Only entries about this target.
+    /// Only entries about this target (at most 200 characters, no control characters).
+    #[param(max_length = 200, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     target_id: Option<String>,
     /// At or after (RFC 3339).
     from: Option<DateTime<Utc>>,
     /// Before (RFC 3339).
     to: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<i64>,
@@ -51,7 +55,7 @@ pub async fn list(
     for (field, value) in [("action", &query.action), ("target_id", &query.target_id)] {
         if value
             .as_deref()
-            .is_some_and(|v| v.len() > 200 || v.chars().any(char::is_control))
+            .is_some_and(|v| v.chars().count() > 200 || v.chars().any(char::is_control))
         {
             return Err(locksmith_core::Error::invalid(
                 field,

@@ -31,14 +31,18 @@ pub struct CreateKey {
     /// otherwise match the batch's `keyspace_id`.)
     #[schema(required = true, nullable = false)]
     keyspace_id: Option<Uuid>,
-    /// 1 to 200 characters, stored verbatim.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters, stored verbatim; not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: String,
     /// The owner (admin only); the caller when absent.
     owner_id: Option<Uuid>,
     /// At most 100 distinct scopes, each 1 to 64 characters of `[a-z0-9:._/*-]` starting
     /// with a letter or digit.
-    #[schema(max_items = 100)]
+    #[schema(max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     scopes: Option<Vec<String>>,
     /// When the key stops working; must be in the future.
     expires_at: Option<DateTime<Utc>>,
@@ -81,15 +85,25 @@ pub struct ListKeys {
     owner_id: Option<Uuid>,
     /// Only keys with this status.
     status: Option<KeyStatus>,
-    /// A case-insensitive substring of the name, or the beginning of `start`.
+    /// A case-insensitive substring of the name, or the beginning of `start`: 1 to 200
+    /// characters, no control characters.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     q: Option<String>,
     /// Order: `name`, `created`, `last_used` or `expires`, ascending, or with a leading
     /// `-` descending (default `-created`, newest first). Ties are broken by id. A key never
     /// used counts as used longest ago; a key that never expires, as expiring last. A
     /// cursor belongs to the order it was made in.
-    #[param(example = "-last_used")]
+    #[param(
+        example = "-last_used",
+        pattern = "^-?(name|created|last_used|expires)$"
+    )]
     sort: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -100,11 +114,15 @@ pub struct ListKeys {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
-    /// New name, 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// New name, 1 to 200 characters; not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: Option<String>,
     /// New scopes, replacing the old ones (at most 100).
-    #[schema(max_items = 100)]
+    #[schema(max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     scopes: Option<Vec<String>>,
     /// New expiry (a past time expires the key at once), or `null` for none.
     #[serde(default, deserialize_with = "nullable")]
@@ -132,8 +150,8 @@ pub struct UpdateKey {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeKey {
-    /// Why, for the audit trail (at most 500 characters).
-    #[schema(max_length = 500)]
+    /// Why, for the audit trail (at most 500 characters, no control characters).
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     reason: Option<String>,
 }
 
@@ -163,16 +181,17 @@ pub enum BulkRequest {
     Create {
         /// The keyspace of every item.
         keyspace_id: Uuid,
-        /// The keys (at most 1000).
-        #[schema(max_items = 1000)]
+        /// The keys (1 to 1000).
+        #[schema(min_items = 1, max_items = 1000)]
         items: Vec<CreateKey>,
     },
     /// Revoke up to 1000 keys.
     Revoke {
-        /// The keys' ids (at most 1000).
-        #[schema(max_items = 1000)]
+        /// The keys' ids (1 to 1000).
+        #[schema(min_items = 1, max_items = 1000, value_type = Vec<Uuid>)]
         ids: Vec<String>,
-        /// Why, for the audit trail.
+        /// Why, for the audit trail (at most 500 characters, no control characters).
+        #[schema(max_length = 500, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
         reason: Option<String>,
     },
 }

@@ -19,7 +19,11 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyspace {
     /// A unique name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: String,
     /// 2 to 12 characters of `[a-z0-9]`, unique; every key starts with `<prefix>_`.
     #[schema(pattern = "^[a-z0-9]{2,12}$")]
@@ -30,7 +34,13 @@ pub struct CreateKeyspace {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVerifier {
-    /// A name for people, e.g. the service that will call `/v1/verify`.
+    /// A name for people, e.g. the service that will call `/v1/verify`: 1 to 100
+    /// characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: String,
 }
 

@@ -33,8 +33,8 @@ use crate::http::ops;
         audit::list,
         ops::healthz, ops::readyz,
     ),
-    components(schemas(locksmith_core::usage::Granularity)),
-    modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links),
+    components(schemas(locksmith_core::usage::Granularity, ScopeName)),
+    modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(
         (name = "auth", description = "Access and refresh tokens"),
         (name = "users", description = "Users and roles (admin)"),
@@ -47,6 +47,12 @@ use crate::http::ops;
 )]
 pub struct ApiDoc;
 
+/// A scope, as the document describes it (the server parses `core::scope::Scope`): 1 to
+/// 64 characters of `a-z 0-9 : . _ / * -`, starting with a letter or digit.
+#[derive(utoipa::ToSchema)]
+#[schema(example = "read:orders", pattern = "^[a-z0-9][a-z0-9:._/*-]{0,63}$")]
+pub struct ScopeName(pub String);
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -56,6 +62,30 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The bulk body's variants refuse unknown fields (`deny_unknown_fields`), which utoipa
+/// does not carry into an internally tagged enum's variants.
+struct ClosedBulkVariants;
+
+impl Modify for ClosedBulkVariants {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(RefOr::T(Schema::OneOf(variants))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("BulkRequest"))
+        else {
+            return;
+        };
+        for variant in &mut variants.items {
+            if let RefOr::T(Schema::Object(object)) = variant {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
     }
 }
 
@@ -128,6 +158,16 @@ impl Modify for CommonResponses {
                     if limited {
                         add("429", "Over the caller's rate limit; see retry-after");
                     }
+                }
+                let has_query =
+                    op.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                if has_query {
+                    add(
+                        "400",
+                        "Malformed, unknown or out-of-range query parameter (named in `detail`)",
+                    );
                 }
                 if op.request_body.is_some() {
                     add("400", "Malformed or invalid body; `detail` names the field");

@@ -28,13 +28,17 @@ pub struct CreateUser {
     /// What the user may do.
     role: Role,
     /// A name to show.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     display_name: Option<String>,
     /// Owner policy: most live keys (absent or null: no limit).
     #[schema(minimum = 0, maximum = 1000000)]
     max_keys: Option<i64>,
     /// Owner policy: scopes their keys may carry (absent or null: any).
-    #[schema(max_items = 100)]
+    #[schema(max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     allowed_scopes: Option<Vec<String>>,
 }
 
@@ -48,7 +52,12 @@ pub struct UpdateUser {
     disabled: Option<bool>,
     /// New name, or null to clear.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable, min_length = 1, max_length = 200)]
+    #[schema(
+        nullable,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     display_name: Option<Option<String>>,
     /// New key limit, or null for none.
     #[serde(default, deserialize_with = "nullable")]
@@ -56,7 +65,7 @@ pub struct UpdateUser {
     max_keys: Option<Option<i64>>,
     /// New allowed scopes, or null for any.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable, max_items = 100)]
+    #[schema(nullable, max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     allowed_scopes: Option<Option<Vec<String>>>,
 }
 

@@ -419,3 +419,14 @@ async fn a_burst_of_guesses_cannot_race_the_lockout(pool: PgPool) {
     let locks = user_locks(&pool, id).await;
     assert_eq!(locks, 1, "the lock is recorded once");
 }
+
+/// Whatever the email holds (a NUL byte, which PostgreSQL's text cannot store; found by the
+/// schema fuzzer), a sign-in answers 401, never 500.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn any_email_is_answered_401(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for email in ["\u{0}@example.com", "a\u{0}b", &"x".repeat(10_000)] {
+        let res = app.sign_in(email, "whatever it may be").await;
+        assert_eq!(res.status(), 401, "{email:?}");
+    }
+}

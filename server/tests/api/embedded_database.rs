@@ -1,13 +1,13 @@
 //! The embedded PostgreSQL: `locksmith serve` with no `DATABASE_URL` creates, starts,
 //! stops and reuses a private cluster in its data dir; readiness follows the database.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use locksmith_server::embedded_pg::EmbeddedPostgres;
 
 use crate::helpers::{TestApp, problem};
+use crate::process::Server;
 
 /// A data dir the unprivileged PostgreSQL user can reach when the tests run as root.
 fn data_dir() -> tempfile::TempDir {
@@ -55,84 +55,12 @@ async fn readiness_follows_the_database_going_down_and_coming_back() {
     pg.stop().await.expect("stops");
 }
 
-/// `locksmith serve` as a user runs it: no database set up, JSON logs to read the port from.
-struct Server {
-    child: Child,
-    addr: String,
-    /// The server's log events after the listening line, for tests that wait on one.
-    events: std::sync::mpsc::Receiver<serde_json::Value>,
-}
-
-impl Server {
-    fn start(data_dir: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locksmith"))
-            .arg("serve")
-            .env_remove("DATABASE_URL")
-            .env("LOCKSMITH_DATA_DIR", data_dir)
-            .env("LOCKSMITH_PORT", "0")
-            .env("LOCKSMITH_LOG_FORMAT", "json")
-            .env("LOCKSMITH_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("locksmith starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        // Wait for the line that says where it listens: an event, not a sleep.
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("locksmith exited before listening")
-                .expect("readable log");
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = event["addr"].as_str() {
-                break addr.to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        let (tx, events) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str(&line) {
-                    let _ = tx.send(event);
-                }
-            }
-        });
-        Self {
-            child,
-            addr,
-            events,
-        }
-    }
-
-    /// Waits (at most `within`) for a log event whose message contains `text`.
-    fn wait_for_log(&self, text: &str, within: Duration) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let event = self
-                .events
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line containing {text:?} within {within:?}"));
-            if event["message"].as_str().is_some_and(|m| m.contains(text)) {
-                return event;
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGTERM, then wait: a graceful stop exits 0 and stops the private cluster.
-    fn terminate(mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let status = self.child.wait().expect("exits");
-        assert!(status.success(), "graceful stop exits 0, got {status}");
-    }
+/// `locksmith serve` as a new user runs it: no `DATABASE_URL`, a data dir of its own.
+fn embedded(data_dir: &std::path::Path) -> Server {
+    Server::start(
+        &[("LOCKSMITH_DATA_DIR", data_dir.to_str().expect("utf-8 path"))],
+        &["DATABASE_URL"],
+    )
 }
 
 /// The instance id, read from the running private cluster (which this attaches to
@@ -155,7 +83,7 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
     let dir = data_dir();
     let client = reqwest::Client::new();
 
-    let first = Server::start(dir.path());
+    let first = embedded(dir.path());
     assert_eq!(
         client
             .get(first.url("/readyz"))
@@ -177,7 +105,7 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
         "development secrets are generated once"
     );
 
-    let second = Server::start(dir.path());
+    let second = embedded(dir.path());
     assert_eq!(
         client
             .get(second.url("/readyz"))
@@ -202,7 +130,7 @@ async fn serve_without_a_database_url_runs_and_reuses_a_private_cluster() {
 async fn the_first_admin_is_created_beside_a_running_server() {
     let dir = data_dir();
     let client = reqwest::Client::new();
-    let server = Server::start(dir.path());
+    let server = embedded(dir.path());
 
     let mut create = Command::new(env!("CARGO_BIN_EXE_locksmith"))
         .args([
@@ -265,7 +193,13 @@ async fn the_first_admin_is_created_beside_a_running_server() {
 async fn a_killed_embedded_postmaster_is_restarted_by_the_server() {
     let dir = data_dir();
     let client = reqwest::Client::new();
-    let server = Server::start(dir.path());
+    let server = embedded(dir.path());
+    let ready = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), 200, "ready before the postmaster is killed");
     let pid_file = dir.path().join("postgres/postmaster.pid");
     let postmaster = |file: &std::path::Path| -> i32 {
         std::fs::read_to_string(file)

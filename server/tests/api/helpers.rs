@@ -375,18 +375,46 @@ pub async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
     body
 }
 
-/// A TCP proxy in front of PostgreSQL that a test can cut: the database becomes
-/// unreachable for whoever connects through it, while it keeps running for everyone else.
+/// A TCP proxy in front of PostgreSQL that a test can cut or stall: the database becomes
+/// unreachable (or unresponsive) for whoever connects through it, while it keeps running
+/// for everyone else.
 pub struct DbProxy {
     pub port: u16,
     state: std::sync::Arc<ProxyState>,
     accept: tokio::task::JoinHandle<()>,
 }
 
-#[derive(Default)]
 struct ProxyState {
     cut: std::sync::atomic::AtomicBool,
+    /// While true, bytes are held, not forwarded: connections stay open and silent.
+    stalled: tokio::sync::watch::Sender<bool>,
     links: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Forwards one direction, holding the bytes while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0_u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        while *stalled.borrow_and_update() {
+            if stalled.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl DbProxy {
@@ -398,17 +426,27 @@ impl DbProxy {
             .await
             .expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
-        let state = std::sync::Arc::new(ProxyState::default());
+        let state = std::sync::Arc::new(ProxyState {
+            cut: std::sync::atomic::AtomicBool::new(false),
+            stalled: tokio::sync::watch::channel(false).0,
+            links: std::sync::Mutex::default(),
+        });
         let shared = std::sync::Arc::clone(&state);
         let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 if shared.cut.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: the connection is refused at once
                 }
                 let upstream = upstream.clone();
+                let stalled = shared.stalled.subscribe();
                 let link = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        tokio::join!(
+                            pump(client_read, server_write, stalled.clone()),
+                            pump(server_read, client_write, stalled),
+                        );
                     }
                 });
                 shared.links.lock().expect("links").push(link);
@@ -441,11 +479,18 @@ impl DbProxy {
         }
     }
 
+    /// Holds every byte in both directions: connections (old and new) stay open and
+    /// nothing answers, as across a network partition.
+    pub fn stall(&self) {
+        self.state.stalled.send_replace(true);
+    }
+
     /// Lets connections through again.
     pub fn restore(&self) {
         self.state
             .cut
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.state.stalled.send_replace(false);
     }
 }
 

@@ -2,9 +2,11 @@
 //! database per test (`#[sqlx::test]`, which reads `DATABASE_URL`).
 
 mod helpers;
+mod process;
 
 mod audit;
 mod auth;
+mod chaos;
 mod config_errors;
 mod dashboard;
 mod embedded_database;
