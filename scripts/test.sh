@@ -40,6 +40,12 @@ cargo test --workspace --exclude locksmith-frontend --no-fail-fast
 step "Schemathesis against the served OpenAPI document"
 FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz-api.sh --max-examples "${FUZZ_MAX_EXAMPLES:-50}"
 
+# The soak's short form: 45 s of mixed load on the debug build, failing on any failed
+# request or on memory, descriptors or connections that grow after warm-up. The long
+# form is `scripts/soak.sh` (ten minutes, release build).
+step "soak (short form)"
+SOAK_SECONDS=${SOAK_SECONDS:-45} scripts/soak.sh --debug
+
 step "Playwright end-to-end tests in Chromium"
 e2e_db="locksmith_e2e_$$"
 psql "$DATABASE_URL" -qAtc "CREATE DATABASE $e2e_db" >/dev/null
