@@ -1,7 +1,8 @@
 -- Sign-in lockout counters, one row per thing counted: an account from one address
--- (`account_address:<email>|<ip>`), an account from anywhere (`account:<email>`) and an
--- address (`address:<ip>`), each with its own threshold. Keyed on the normalised email,
--- so an unknown email locks exactly like a real one and a lockout tells nothing.
+-- (`account_address:<email digest>|<ip>`), an account from anywhere
+-- (`account:<email digest>`) and an address (`address:<ip>`), each with its own threshold.
+-- Keyed on a SHA-256 of the normalised email, so an unknown email locks exactly like a
+-- real one, a lockout tells nothing, and the table keeps no addresses.
 -- Replaces the per-address table and the per-user columns: every attempt is counted
 -- here before its password is checked (see core/src/identity/lockout.rs).
 DROP TABLE login_throttle;

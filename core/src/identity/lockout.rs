@@ -16,9 +16,9 @@
 //! hands its reservations back; it resets the account-from-this-address counter only
 //! while no lock is set, so a concurrent success never clears a lock being set.
 //!
-//! Counters are keyed on the normalised email, not the user id: an unknown email is
-//! counted and locked exactly like a real one, so a lockout tells nothing about who has
-//! an account.
+//! Counters are keyed on a digest of the normalised email, not the user id: an unknown
+//! email is counted and locked exactly like a real one, so a lockout tells nothing about
+//! who has an account.
 
 use std::net::IpAddr;
 use std::time::Duration;
