@@ -200,33 +200,50 @@ impl SharedRates {
     }
 }
 
+/// How long verification counts locally after Redis failed, before it asks Redis again.
+pub const REDIS_BREAKER_OPEN_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 /// The rate limiter verification uses: local, or shared through Redis with the local
 /// counters as the fallback.
+///
+/// A breaker guards Redis: after a failed call, verifications count locally for
+/// [`REDIS_BREAKER_OPEN_FOR`] without asking it, so that a Redis that is down (each call
+/// waiting for its client's timeout, or for a reconnection) costs one slow verification a
+/// second instead of every verification's latency. The first call after that asks again.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimits {
     local: LocalRates,
     shared: Option<SharedRates>,
+    /// Until when (Unix milliseconds) Redis is not asked; 0 when it is.
+    redis_skipped_until: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl RateLimits {
     /// Limits shared through `shared`.
     pub fn shared(shared: SharedRates) -> Self {
         Self {
-            local: LocalRates::default(),
             shared: Some(shared),
+            ..Self::default()
         }
     }
 
     /// Counts one request of `key` under `limit` at `now`.
     pub async fn check(&self, key: Uuid, limit: RateLimit, now: DateTime<Utc>) -> RateCheck {
+        use std::sync::atomic::Ordering;
         if let Some(shared) = &self.shared {
-            match shared.check(key, limit).await {
-                Ok(check) => return check,
-                Err(err) => {
-                    tracing::debug!(error = %err, "Redis rate check failed; counting locally");
-                    metrics::counter!("verify_rate_fallbacks_total").increment(1);
+            if now.timestamp_millis() >= self.redis_skipped_until.load(Ordering::Relaxed) {
+                match shared.check(key, limit).await {
+                    Ok(check) => return check,
+                    Err(err) => {
+                        tracing::debug!(error = %err, "Redis rate check failed; counting locally");
+                        self.redis_skipped_until.store(
+                            (now + REDIS_BREAKER_OPEN_FOR).timestamp_millis(),
+                            Ordering::Relaxed,
+                        );
+                    }
                 }
             }
+            metrics::counter!("verify_rate_fallbacks_total").increment(1);
         }
         self.local.check(key, limit, now)
     }

@@ -387,3 +387,201 @@ async fn a_database_outage_under_load_loses_nothing_and_admits_no_revoked_key(po
         "chaos: {answers} rounds under two outages, {valid_good} VALID for the cached key, all counted"
     );
 }
+
+/// A private `redis-server` (no persistence) on a fixed port, that a test stops with
+/// SIGKILL and starts again.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) and waits until it answers a PING.
+    async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/bootstrap.sh installs it)");
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut reply = [0_u8; 5];
+                if stream.write_all(b"PING\r\n").await.is_ok()
+                    && stream.read_exact(&mut reply).await.is_ok()
+                    && &reply == b"+PONG"
+                {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: connections drop, counts are gone.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `verify_rate_fallbacks_total` of an instance.
+async fn fallbacks(client: &reqwest::Client, server: &Server) -> f64 {
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with("verify_rate_fallbacks_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Verifications of one key, alternating between two instances: how many were VALID, and
+/// the slowest answer.
+async fn valid_of(
+    client: &reqwest::Client,
+    endpoints: [&str; 2],
+    token: &str,
+    key: &str,
+    n: usize,
+) -> (usize, Duration) {
+    let (mut valid, mut slowest) = (0, Duration::ZERO);
+    for i in 0..n {
+        let asked = Instant::now();
+        match verify(client, endpoints[i % 2], token, key).await {
+            (200, code) if code == "VALID" => valid += 1,
+            (200, code) if code == "RATE_LIMITED" => {}
+            other => panic!("answered {other:?}"),
+        }
+        slowest = slowest.max(asked.elapsed());
+    }
+    (valid, slowest)
+}
+
+/// Redis is killed under verification load in the global rate mode, then started again
+/// (empty). Verifications never fail meanwhile: each instance falls back to counting on
+/// its own (counted in `verify_rate_fallbacks_total`), and once Redis is back the limit
+/// holds across instances again.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn redis_lost_under_load_falls_back_and_is_used_again(pool: PgPool) {
+    create_user(&pool, "admin@chaos.test", Role::Admin).await;
+    let mut redis = PrivateRedis::start().await;
+    let dir = data_dir();
+    let url = database_url(&pool, None);
+    let redis_url = redis.url();
+    let env = [("LOCKSMITH_REDIS_URL", redis_url.as_str())];
+    let a = instance(&url, dir.path(), &env).await;
+    let b = instance(&url, dir.path(), &env).await;
+    let client = reqwest::Client::new();
+    let s = setup(&client, &a).await;
+    let limited = |name: &'static str| {
+        let body = json!({ "keyspace_id": s.keyspace, "name": name,
+                           "rate_limit": { "limit": 20, "window_seconds": 3600 } });
+        let (client, a, admin) = (client.clone(), &a, s.admin.clone());
+        async move {
+            post(&client, a, &admin, "/v1/keys", body).await["key"]
+                .as_str()
+                .expect("secret")
+                .to_owned()
+        }
+    };
+    let (before, during, after) = (
+        limited("before").await,
+        limited("during").await,
+        limited("after").await,
+    );
+    let endpoints = [a.url("/v1/verify"), b.url("/v1/verify")];
+    let endpoints = [endpoints[0].as_str(), endpoints[1].as_str()];
+
+    let (shared, _) = valid_of(&client, endpoints, &s.verifier, &before, 60).await;
+    assert!(
+        (18..=20).contains(&shared),
+        "shared through Redis: {shared} of 60 allowed"
+    );
+
+    redis.kill();
+    // Each instance now counts on its own: no verification fails, and up to the limit on
+    // each instance is allowed.
+    let (alone, slowest) = valid_of(&client, endpoints, &s.verifier, &during, 60).await;
+    assert!(
+        alone > 20,
+        "each instance counts on its own: {alone} of 60 allowed"
+    );
+    // Redis' breaker: one call a second waits for the client's timeout, the rest count
+    // locally at once; nothing waits past that timeout.
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a verification took {slowest:?} without Redis"
+    );
+    assert!(
+        fallbacks(&client, &a).await > 0.0,
+        "A counted its fallbacks"
+    );
+    assert!(
+        fallbacks(&client, &b).await > 0.0,
+        "B counted its fallbacks"
+    );
+
+    redis.restart().await;
+    // Back on Redis once a verification no longer falls back, on both instances.
+    let started = Instant::now();
+    for server in [&a, &b] {
+        let endpoint = server.url("/v1/verify");
+        loop {
+            let before = fallbacks(&client, server).await;
+            verify(&client, &endpoint, &s.verifier, &during).await;
+            if fallbacks(&client, server).await == before {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "Redis never used again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (shared_again, _) = valid_of(&client, endpoints, &s.verifier, &after, 60).await;
+    assert!(
+        (18..=20).contains(&shared_again),
+        "shared again: {shared_again} of 60 allowed"
+    );
+    eprintln!(
+        "chaos: Redis shared {shared}/60, alone {alone}/60 (slowest {slowest:?}), shared again {shared_again}/60 after {:?}",
+        started.elapsed()
+    );
+}
