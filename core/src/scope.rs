@@ -104,4 +104,30 @@ mod tests {
         let err = Scope::parse_list("allowed_scopes", &["a".into(), "a".into()]).expect_err("dup");
         assert!(err.to_string().starts_with("allowed_scopes:"));
     }
+
+    proptest::proptest! {
+        /// Any text is a scope or a clear refusal; a scope reads back as written.
+        #[test]
+        fn any_text_is_answered_and_scopes_round_trip(raw in "\\PC{0,80}") {
+            if let Ok(scope) = Scope::parse(&raw) {
+                proptest::prop_assert_eq!(scope.as_str(), raw.as_str());
+                proptest::prop_assert_eq!(Scope::parse(scope.as_str()), Ok(scope.clone()));
+            }
+        }
+
+        /// Everything the documented pattern describes is accepted, and nothing else.
+        #[test]
+        fn the_documented_pattern_is_the_rule(raw in "[a-z0-9][a-z0-9:._/*-]{0,63}") {
+            proptest::prop_assert!(Scope::parse(&raw).is_ok());
+        }
+
+        /// A list refuses a repeated scope, wherever it stands.
+        #[test]
+        fn a_list_refuses_duplicates(scopes in proptest::collection::vec("[a-z]{1,6}", 1..8), at in 0_usize..8) {
+            let mut list = scopes.clone();
+            let repeated = scopes[at % scopes.len()].clone();
+            list.push(repeated);
+            proptest::prop_assert!(Scope::parse_list("scopes", &list).is_err());
+        }
+    }
 }

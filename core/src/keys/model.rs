@@ -572,4 +572,40 @@ mod tests {
             .starts_with("rate_limit.window_seconds:")
         );
     }
+
+    proptest::proptest! {
+        /// Any entries are an allowlist or a refusal naming `ip_allowlist`, never a panic.
+        #[test]
+        fn any_allowlist_entries_are_answered(entries in proptest::collection::vec("\\PC{0,50}", 0..5)) {
+            match IpAllowlist::parse(&entries) {
+                Ok(_) => {}
+                Err(Error::Invalid(message)) => proptest::prop_assert!(message.contains("ip_allowlist"), "{}", message),
+                Err(other) => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        /// Addresses and networks (host bits cleared) are accepted, and what is stored
+        /// reads back to the same list.
+        #[test]
+        fn canonical_entries_round_trip(
+            v4 in proptest::prelude::any::<[u8; 4]>(),
+            v6 in proptest::prelude::any::<[u16; 8]>(),
+            v4_prefix in 0_u8..=32,
+            v6_prefix in 0_u8..=128,
+        ) {
+            let v4 = std::net::Ipv4Addr::from(v4);
+            let v6 = std::net::Ipv6Addr::from(v6);
+            let entries = vec![
+                v4.to_string(),
+                v6.to_string(),
+                ipnet::Ipv4Net::new(v4, v4_prefix).expect("prefix").trunc().to_string(),
+                ipnet::Ipv6Net::new(v6, v6_prefix).expect("prefix").trunc().to_string(),
+            ];
+            let list = IpAllowlist::parse(&entries).expect("accepted");
+            proptest::prop_assert!(list.allows(std::net::IpAddr::V4(v4)));
+            proptest::prop_assert!(list.allows(std::net::IpAddr::V6(v6)));
+            let stored = list.to_strings();
+            proptest::prop_assert_eq!(IpAllowlist::parse(&stored).expect("re-parsed").to_strings(), stored);
+        }
+    }
 }

@@ -166,4 +166,41 @@ mod tests {
         .expect("encode");
         assert_eq!(keys(A).verify(&token), None);
     }
+
+    proptest::proptest! {
+        /// Any string presented as a token is refused, never a panic.
+        #[test]
+        fn any_string_is_refused(raw in "\\PC{0,300}") {
+            proptest::prop_assert_eq!(keys(A).verify(&raw), None);
+        }
+
+        /// Any three base64url segments (a token's shape, a forger's guess) are refused.
+        #[test]
+        fn any_token_shaped_string_is_refused(
+            header in "[A-Za-z0-9_-]{0,60}",
+            payload in "[A-Za-z0-9_-]{0,200}",
+            signature in "[A-Za-z0-9_-]{0,86}",
+        ) {
+            proptest::prop_assert_eq!(keys(A).verify(&format!("{header}.{payload}.{signature}")), None);
+        }
+
+        /// Changing any one character of a real token makes it worthless.
+        #[test]
+        fn one_changed_character_is_refused(position in 0_usize..1000, replacement in "[A-Za-z0-9_-]") {
+            let (token, _) = keys(A).issue(Uuid::new_v4(), Role::Admin, None);
+            let position = position % token.len();
+            proptest::prop_assume!(&token[position..=position] != "." && token[position..=position] != replacement);
+            let forged = format!("{}{}{}", &token[..position], replacement, &token[position + 1..]);
+            // A changed last character of a base64url segment can decode to the same bytes
+            // (its low bits are padding): such a token is the same token.
+            let same_bytes = |a: &str, b: &str| {
+                a.split('.').zip(b.split('.')).all(|(x, y)| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(x).ok()
+                        == base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(y).ok()
+                })
+            };
+            proptest::prop_assume!(!same_bytes(&token, &forged));
+            proptest::prop_assert_eq!(keys(A).verify(&forged), None);
+        }
+    }
 }
