@@ -7,6 +7,7 @@
 #
 #   scripts/soak.sh                          ten minutes against a release build
 #   SOAK_SECONDS=45 scripts/soak.sh --debug  the short form scripts/test.sh runs
+#   scripts/soak.sh --bin PATH               a binary built elsewhere
 # Needs PostgreSQL like the test suite (DATABASE_URL, the local server, or a throwaway
 # cluster).
 set -euo pipefail
@@ -18,6 +19,8 @@ ensure_test_postgres
 if [ "${1:-}" = "--debug" ]; then
     bin=target/debug/locksmith
     [ -x "$bin" ] || cargo build --quiet -p locksmith-server --bin locksmith
+elif [ "${1:-}" = "--bin" ]; then
+    bin=$2
 else
     echo "[soak] building locksmith (release)" >&2
     cargo build --release --quiet -p locksmith-server --bin locksmith

@@ -208,7 +208,8 @@ async fn a_killed_instance_never_lets_a_quota_be_overspent(pool: PgPool) {
 }
 
 /// PostgreSQL goes away under verification load (every connection dropped, new ones
-/// refused), then comes back; then it stalls (connections accepted, never answered).
+/// refused), then comes back; then it stalls (connections accepted, never answered);
+/// then it answers every round trip 1.5 s late.
 /// Throughout: a revoked key is never VALID; an uncached key answers 503 within its
 /// timeout instead of hanging; readiness says 503 and then 200 again; the usage counted
 /// meanwhile is written once the database is back, none of it lost.
@@ -276,11 +277,13 @@ async fn a_database_outage_under_load_loses_nothing_and_admits_no_revoked_key(po
         })
     };
 
-    for outage in ["cut", "stall"] {
-        if outage == "cut" {
-            proxy.cut();
-        } else {
-            proxy.stall();
+    for outage in ["cut", "stall", "slow"] {
+        match outage {
+            "cut" => proxy.cut(),
+            "stall" => proxy.stall(),
+            // Every round trip 1.5 s late: past the hot path's 1 s budget and the 1 s
+            // acquire timeout, under readiness' 2 s.
+            _ => proxy.slow_down(Duration::from_millis(1500)),
         }
         let started = Instant::now();
         loop {
@@ -384,7 +387,7 @@ async fn a_database_outage_under_load_loses_nothing_and_admits_no_revoked_key(po
         "usage complete after recovery"
     );
     eprintln!(
-        "chaos: {answers} rounds under two outages, {valid_good} VALID for the cached key, all counted"
+        "chaos: {answers} rounds under three outages, {valid_good} VALID for the cached key, all counted"
     );
 }
 

@@ -388,14 +388,18 @@ struct ProxyState {
     cut: std::sync::atomic::AtomicBool,
     /// While true, bytes are held, not forwarded: connections stay open and silent.
     stalled: tokio::sync::watch::Sender<bool>,
+    /// Added to every chunk forwarded, in milliseconds.
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     links: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// Forwards one direction, holding the bytes while the proxy is stalled.
+/// Forwards one direction, late by the proxy's delay, holding the bytes while it is
+/// stalled.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut stalled: tokio::sync::watch::Receiver<bool>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut buf = vec![0_u8; 16 * 1024];
@@ -410,6 +414,10 @@ async fn pump(
             if stalled.changed().await.is_err() {
                 return;
             }
+        }
+        let delay = delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -429,6 +437,7 @@ impl DbProxy {
         let state = std::sync::Arc::new(ProxyState {
             cut: std::sync::atomic::AtomicBool::new(false),
             stalled: tokio::sync::watch::channel(false).0,
+            delay_ms: std::sync::Arc::default(),
             links: std::sync::Mutex::default(),
         });
         let shared = std::sync::Arc::clone(&state);
@@ -439,13 +448,14 @@ impl DbProxy {
                 }
                 let upstream = upstream.clone();
                 let stalled = shared.stalled.subscribe();
+                let delay = std::sync::Arc::clone(&shared.delay_ms);
                 let link = tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(&upstream).await {
                         let (client_read, client_write) = client.into_split();
                         let (server_read, server_write) = server.into_split();
                         tokio::join!(
-                            pump(client_read, server_write, stalled.clone()),
-                            pump(server_read, client_write, stalled),
+                            pump(client_read, server_write, stalled.clone(), delay.clone()),
+                            pump(server_read, client_write, stalled, delay),
                         );
                     }
                 });
@@ -485,8 +495,19 @@ impl DbProxy {
         self.state.stalled.send_replace(true);
     }
 
-    /// Lets connections through again.
+    /// Delays every chunk in both directions by `delay`, as a slow or distant link.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state
+            .delay_ms
+            .store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets connections through again, without delay.
     pub fn restore(&self) {
+        self.state
+            .delay_ms
+            .store(0, std::sync::atomic::Ordering::SeqCst);
         self.state
             .cut
             .store(false, std::sync::atomic::Ordering::SeqCst);
