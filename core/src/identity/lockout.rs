@@ -171,12 +171,13 @@ pub async fn reserve(
             // Past the threshold while the attempts before it are still being checked:
             // refused unchecked, and the lock is set now rather than by their outcome.
             let locked = now + to_chrono(policy.lock);
-            lock(&mut tx, &counter, locked).await?;
+            if lock(&mut tx, &counter, locked).await? {
+                newly_locked.push(Reserved {
+                    counter: counter.clone(),
+                    failures: row.failures,
+                });
+            }
             until = until.max(Some(locked));
-            newly_locked.push(Reserved {
-                counter: counter.clone(),
-                failures: row.failures,
-            });
         }
         reserved.push(Reserved {
             counter,
