@@ -48,6 +48,8 @@ test.describe("signing in and out", () => {
     await password.fill(PASSWORD);
     await submit.click();
     await expect(page.getByRole("alert")).toContainText("Too many failed sign-ins");
+    // ...and says when sign-in opens again.
+    await expect(page.getByRole("alert")).toContainText(/Sign-in opens again at \d{2}:\d{2} UTC \(in \d+ min\)/);
     await page.screenshot({ path: testInfo.outputPath("locked.png") });
   });
 });

@@ -181,11 +181,10 @@ def before_call(ctx, case, **kwargs):
             # At most 2208 hourly or 731 daily buckets, `from` before `to`
             # (`usage::UsageRange::new`, its unit tests): one day back from `to`.
             to = _parse_time(query.get("to")) or _now()
+            if to - datetime.timedelta(days=1) < EARLIEST:
+                to = _now()
             query["to"] = _iso(to)
-            query["from"] = _iso(max(to - datetime.timedelta(days=1), EARLIEST))
-        if operation.endswith("/v1/audit") and "from" in query and "to" in query:
-            start, end = sorted([_parse_time(query["from"]), _parse_time(query["to"])])
-            query["from"], query["to"] = _iso(start), _iso(end)
+            query["from"] = _iso(to - datetime.timedelta(days=1))
     body = _integral(case.body) if isinstance(case.body, (dict, list)) else case.body
     if operation in ("POST /v1/keys", "PATCH /v1/keys/{id}"):
         body = _key_fields(body)

@@ -143,14 +143,23 @@ async fn sign_out_ends_the_session(pool: PgPool) {
     );
     let out = app.server_fn(&browser, "logout", &[]).await;
     assert!(out.status().is_redirection(), "{}", out.status());
+    let after = browser.get(app.url("/")).send().await.expect("sent");
+    let status = after.status();
+    let location = after
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap_or_default().to_owned());
+    let body: String = after
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     assert_eq!(
-        browser
-            .get(app.url("/"))
-            .send()
-            .await
-            .expect("sent")
-            .headers()["location"],
-        "/login"
+        location.as_deref(),
+        Some("/login"),
+        "GET / after signing out answered {status}: {body}"
     );
 }
 
