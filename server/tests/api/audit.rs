@@ -1,9 +1,6 @@
 //! The audit trail: a row per mutation carrying the response's request id, no secrets,
 //! filters, append-only in the database, and a chain that exposes tampering.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use locksmith_core::identity::Role;
 use reqwest::Method;
 use serde_json::json;
@@ -153,22 +150,7 @@ async fn database_url(pool: &PgPool) -> String {
 }
 
 fn locksmith(url: &str, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_locksmith"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("LOCKSMITH_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("locksmith runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("exits")
+    crate::process::run(args, &[("DATABASE_URL", url)], &[], stdin)
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]

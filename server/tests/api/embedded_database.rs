@@ -1,7 +1,6 @@
 //! The embedded PostgreSQL: `locksmith serve` with no `DATABASE_URL` creates, starts,
 //! stops and reuses a private cluster in its data dir; readiness follows the database.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use locksmith_server::embedded_pg::EmbeddedPostgres;
@@ -132,28 +131,23 @@ async fn the_first_admin_is_created_beside_a_running_server() {
     let client = reqwest::Client::new();
     let server = embedded(dir.path());
 
-    let mut create = Command::new(env!("CARGO_BIN_EXE_locksmith"))
-        .args([
+    let out = crate::process::run(
+        &[
             "user",
             "create",
             "--email",
             "first@example.com",
             "--role",
             "admin",
-        ])
-        .arg("--password-stdin")
-        .env_remove("DATABASE_URL")
-        .env("LOCKSMITH_DATA_DIR", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("locksmith user create starts");
-    {
-        use std::io::Write as _;
-        let mut stdin = create.stdin.take().expect("stdin");
-        writeln!(stdin, "a long passphrase of ours").expect("password written");
-    }
-    let out = create.wait_with_output().expect("user create ends");
+            "--password-stdin",
+        ],
+        &[(
+            "LOCKSMITH_DATA_DIR",
+            dir.path().to_str().expect("utf-8 path"),
+        )],
+        &["DATABASE_URL"],
+        "a long passphrase of ours\n",
+    );
     assert!(
         out.status.success(),
         "user create exits 0, got {}",

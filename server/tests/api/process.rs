@@ -6,6 +6,38 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Runs a one-shot `locksmith` command with `env` set and `unset` removed, `stdin` as its
+/// standard input; returns what it printed and how it exited.
+pub fn run(
+    args: &[&str],
+    env: &[(&str, &str)],
+    unset: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_locksmith"));
+    command
+        .args(args)
+        .env("LOCKSMITH_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in unset {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("locksmith runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    child.wait_with_output().expect("exits")
+}
+
 /// A running `locksmith serve`.
 pub struct Server {
     child: Child,
