@@ -22,12 +22,7 @@ pub fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for name in unset {
-        command.env_remove(name);
-    }
-    for (name, value) in env {
-        command.env(name, value);
-    }
+    set_env(&mut command, env, unset);
     let mut child = command.spawn().expect("locksmith runs");
     child
         .stdin
@@ -36,6 +31,16 @@ pub fn run(
         .write_all(stdin.as_bytes())
         .expect("stdin written");
     child.wait_with_output().expect("exits")
+}
+
+/// Sets `env` (over the defaults already set) and removes `unset`.
+fn set_env(command: &mut Command, env: &[(&str, &str)], unset: &[&str]) {
+    for name in unset {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
 }
 
 /// A running `locksmith serve`.
@@ -58,12 +63,7 @@ impl Server {
             .env("LOCKSMITH_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        for name in unset {
-            command.env_remove(name);
-        }
-        for (name, value) in env {
-            command.env(name, value);
-        }
+        set_env(&mut command, env, unset);
         let mut child = command.spawn().expect("locksmith starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
