@@ -81,20 +81,22 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             ));
         }
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        invalid(if inner.is_syntax() || inner.is_eof() {
-            format!("The body is not valid JSON: {inner}")
-        } else {
-            at_path(&path, &inner)
-        })
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| invalid(format!("The body is not valid JSON: {e}")))?;
-    Ok(value)
+    // Read once without tracking paths (the verification hot path comes through here);
+    // only a body that fails is read again, to name the failing field.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            Err(invalid(format!("The body is not valid JSON: {e}")))
+        }
+        Err(e) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+            let detail = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+                Err(tracked) => at_path(&tracked.path().to_string(), tracked.inner()),
+                Ok(_) => e.to_string(),
+            };
+            Err(invalid(detail))
+        }
+    }
 }
 
 /// `value` as `T`, an error naming the failing field's path: for bodies read in two
