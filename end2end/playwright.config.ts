@@ -54,6 +54,9 @@ export default defineConfig({
       LOCKSMITH_SITE_ROOT: `${root}/target/site`,
       LOCKSMITH_DATA_DIR: `${root}/target/e2e-data`,
       LOCKSMITH_LOG: "warn",
+      // Every test signs in from 127.0.0.1, so the whole suite (retries included) shares
+      // one address's sign-in budget: room for all of it.
+      LOCKSMITH_AUTH_RATE_LIMIT_BURST: "500",
       E2E_PASSWORD,
     },
   },

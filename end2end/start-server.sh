@@ -6,7 +6,7 @@
 set -euo pipefail
 bin="${LOCKSMITH_E2E_BIN:-$(dirname "${BASH_SOURCE[0]}")/../target/debug/locksmith}"
 "$bin" migrate
-for spec in "admin@e2e.test admin" "owner@e2e.test owner" "locked@e2e.test owner"; do
+for spec in "admin@e2e.test admin" "auditor@e2e.test auditor" "owner@e2e.test owner" "locked@e2e.test owner"; do
     set -- $spec
     printf '%s\n' "$E2E_PASSWORD" | "$bin" user create --email "$1" --role "$2" --password-stdin >/dev/null
 done

@@ -22,8 +22,10 @@ pub struct AuditRow {
     pub target: String,
     /// Caller's address.
     pub source_ip: Option<String>,
-    /// Request id of the response.
+    /// Locksmith's id of the request.
     pub request_id: Option<String>,
+    /// The id the caller sent with the request, if any.
+    pub client_request_id: Option<String>,
     /// State before, pretty-printed JSON.
     pub before: Option<String>,
     /// State after, pretty-printed JSON.
@@ -178,6 +180,7 @@ pub mod server {
                     .to_owned(),
                 source_ip: e.source_ip,
                 request_id: e.request_id,
+                client_request_id: e.client_request_id,
                 changes: changes(e.before.as_ref(), e.after.as_ref()),
                 before: pretty(e.before),
                 after: pretty(e.after),

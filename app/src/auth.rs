@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+/// The session key holding the signed-in user's id (the session store also writes it
+/// to its own column, so that disabling a user can delete their sessions).
+pub const USER_ID_KEY: &str = "user_id";
+
 /// The signed-in user as the portal sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {
@@ -103,22 +107,27 @@ pub mod server {
 
     use std::net::SocketAddr;
 
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
     use leptos::prelude::*;
     use locksmith_core::audit::{self, NewEntry, Origin};
     use locksmith_core::identity::Role;
-    use locksmith_core::identity::login::{self, LockoutPolicy, LoginError};
-    use locksmith_core::identity::users::{self, User};
+    use locksmith_core::identity::login::{self, LoginError, SignInGate};
+    use locksmith_core::identity::revocation;
+    use locksmith_core::identity::users::User;
     use secrecy::SecretString;
     use sqlx::PgPool;
+    use std::sync::Arc;
     use tower_sessions::Session;
     use uuid::Uuid;
 
     use super::SessionUser;
     use crate::error::AppError;
 
-    const USER_ID: &str = "user_id";
+    const USER_ID: &str = super::USER_ID_KEY;
     const SIGNED_IN_AT: &str = "signed_in_at";
+    /// The sign-in time to the microsecond, to compare with the user's
+    /// `sessions_valid_after` (sessions from before it have only `SIGNED_IN_AT`).
+    const SIGNED_IN_AT_MICROS: &str = "signed_in_at_us";
     /// A session ends this long after sign-in, however active (idle expiry is the
     /// cookie's, set by the session layer).
     pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
@@ -145,15 +154,15 @@ pub mod server {
             .await
             .ok()
             .map(|axum::extract::ConnectInfo(addr)| addr.ip());
-        let request_id = use_context::<http::request::Parts>().and_then(|p| {
-            p.headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+        let ids = use_context::<http::request::Parts>().and_then(|p| {
+            p.extensions
+                .get::<locksmith_core::audit::RequestIds>()
+                .cloned()
         });
         Origin {
             source_ip,
-            request_id,
+            request_id: ids.as_ref().map(|ids| ids.server.clone()),
+            client_request_id: ids.and_then(|ids| ids.client),
         }
     }
 
@@ -182,8 +191,9 @@ pub mod server {
         }
     }
 
-    /// The signed-in user, read fresh from the database (a disabled account or a changed
-    /// role takes effect at once). Ends sessions past the absolute timeout.
+    /// The signed-in user, read fresh from the database (a disabled account, ended
+    /// sessions or a changed role take effect at once). Ends sessions past the absolute
+    /// timeout.
     pub async fn session_user() -> Result<Option<User>, AppError> {
         user_of(&session().await?, &pool()?).await
     }
@@ -203,7 +213,16 @@ pub mod server {
             session.flush().await.map_err(store_err)?;
             return Ok(None);
         }
-        match users::find(pool, id).await?.filter(|u| !u.disabled) {
+        let since = match session
+            .get::<i64>(SIGNED_IN_AT_MICROS)
+            .await
+            .map_err(store_err)?
+        {
+            Some(micros) => DateTime::from_timestamp_micros(micros),
+            None => DateTime::from_timestamp(signed_in_at, 0),
+        }
+        .unwrap_or_default();
+        match revocation::portal_holder(pool, id, since).await? {
             Some(user) => Ok(Some(user)),
             None => {
                 session.flush().await.map_err(store_err)?;
@@ -224,34 +243,42 @@ pub mod server {
 
     pub(super) async fn login(email: String, password: String) -> Result<(), AppError> {
         let pool = pool()?;
-        let policy = use_context::<LockoutPolicy>().unwrap_or_default();
+        let gate = use_context::<Arc<SignInGate>>().ok_or(AppError::Internal)?;
         let origin = origin().await;
-        let user = match login::login(
-            &pool,
-            &policy,
-            &email,
-            SecretString::from(password),
-            &origin,
-        )
-        .await
-        {
-            Ok(user) => user,
-            Err(LoginError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
-            Err(LoginError::Locked { until }) => {
-                let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
-                return Err(AppError::Locked {
-                    minutes: minutes.max(1),
-                    until: until.format("%H:%M UTC").to_string(),
-                });
-            }
-            Err(LoginError::Core(e)) => return Err(e.into()),
-        };
+        let user =
+            match login::login(&pool, &gate, &email, SecretString::from(password), &origin).await {
+                Ok(user) => user,
+                Err(LoginError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+                Err(LoginError::Locked { until }) => {
+                    let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
+                    return Err(AppError::Locked {
+                        minutes: minutes.max(1),
+                        until: until.format("%H:%M UTC").to_string(),
+                    });
+                }
+                Err(LoginError::RateLimited(wait)) => {
+                    return Err(AppError::RateLimited {
+                        seconds: wait.as_secs(),
+                    });
+                }
+                Err(LoginError::Busy(wait)) => {
+                    return Err(AppError::Busy {
+                        seconds: wait.as_secs(),
+                    });
+                }
+                Err(LoginError::Core(e)) => return Err(e.into()),
+            };
         let session = session().await?;
         // A new id at sign-in: a session id planted before sign-in is worthless after it.
         session.cycle_id().await.map_err(store_err)?;
         session.insert(USER_ID, user.id).await.map_err(store_err)?;
+        let now = Utc::now();
         session
-            .insert(SIGNED_IN_AT, Utc::now().timestamp())
+            .insert(SIGNED_IN_AT, now.timestamp())
+            .await
+            .map_err(store_err)?;
+        session
+            .insert(SIGNED_IN_AT_MICROS, now.timestamp_micros())
             .await
             .map_err(store_err)?;
         redirect_plain_form("/");

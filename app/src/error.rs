@@ -19,6 +19,18 @@ pub enum AppError {
         /// When, as `HH:MM UTC`.
         until: String,
     },
+    /// Too many requests from this address.
+    #[error("Too many attempts from your network. Try again in {seconds} s.")]
+    RateLimited {
+        /// Seconds to wait.
+        seconds: u64,
+    },
+    /// The server is checking too many sign-ins at once.
+    #[error("Sign-in is busy right now. Try again in {seconds} s.")]
+    Busy {
+        /// Seconds to wait.
+        seconds: u64,
+    },
     /// Not signed in, or the session expired.
     #[error("Your session has ended. Sign in again.")]
     Unauthorized,
@@ -52,7 +64,38 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // On the server, these two are a call's arguments that did not decode: the
+        // caller's mistake, a 400 naming the field as the REST API does, never a 500
+        // echoing the parser.
+        #[cfg(feature = "ssr")]
+        if let ServerFnErrorErr::Args(message) | ServerFnErrorErr::Deserialization(message) = &value
+        {
+            tracing::debug!(%message, "server function arguments refused");
+            return Self::Invalid(arguments_problem(message)).respond();
+        }
         Self::ServerFn(value)
+    }
+}
+
+/// What is wrong with a call's arguments, from the decoder's message, naming the field
+/// when the message does (serde names it in backticks) and echoing nothing else of it.
+#[cfg(feature = "ssr")]
+fn arguments_problem(message: &str) -> String {
+    let field = message.split('`').nth(1).filter(|f| {
+        !f.is_empty() && f.len() <= 64 && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let problem = if message.contains("missing field") {
+        "is missing"
+    } else if message.contains("unknown field") {
+        "is not a field of this form"
+    } else if message.contains("duplicate field") {
+        "is given twice"
+    } else {
+        "has a value of the wrong type"
+    };
+    match field {
+        Some(field) => format!("{field}: {problem}"),
+        None => format!("arguments: a field {problem}, or the form is malformed"),
     }
 }
 
@@ -63,7 +106,8 @@ impl AppError {
         use http::StatusCode;
         match self {
             Self::InvalidCredentials | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Locked { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden | Self::CrossSite | Self::NotAllowed(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -72,10 +116,21 @@ impl AppError {
         }
     }
 
-    /// Sets this error's status on the current server-function response and returns it.
+    /// Sets this error's status (and `retry-after`, when it has one) on the current
+    /// server-function response and returns it.
     pub fn respond(self) -> Self {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(self.status());
+            let retry = match &self {
+                Self::RateLimited { seconds } | Self::Busy { seconds } => Some(*seconds),
+                Self::Locked { minutes, .. } => u64::try_from(minutes * 60).ok(),
+                _ => None,
+            };
+            if let Some(value) =
+                retry.and_then(|s| http::HeaderValue::try_from(s.max(1).to_string()).ok())
+            {
+                response.insert_header(http::header::RETRY_AFTER, value);
+            }
         }
         self
     }

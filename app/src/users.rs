@@ -28,7 +28,7 @@ pub struct UserRow {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
-/// Every user, oldest first (admin).
+/// Every user, oldest first (admin, auditor).
 #[server(prefix = "/api", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     server::list().await.map_err(AppError::respond)
@@ -84,7 +84,8 @@ pub async fn set_owner_policy(
 mod server {
     use locksmith_core::identity::Role;
     use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
-    use locksmith_core::identity::users::{self, User};
+    use locksmith_core::identity::users::User;
+    use locksmith_core::keys::Actor;
     use secrecy::SecretString;
     use uuid::Uuid;
 
@@ -103,6 +104,13 @@ mod server {
             max_keys: u.max_keys,
             allowed_scopes: u.allowed_scopes,
             last_login_at: u.last_login_at,
+        }
+    }
+
+    fn actor(user: &User) -> Actor {
+        Actor {
+            id: user.id,
+            role: user.role,
         }
     }
 
@@ -133,8 +141,8 @@ mod server {
     }
 
     pub(super) async fn list() -> Result<Vec<UserRow>, AppError> {
-        require(&[Role::Admin]).await?;
-        Ok(users::list(&pool()?, None, 1000)
+        let caller = require(&[]).await?;
+        Ok(admin::list_users(&pool()?, actor(&caller), None, 1000)
             .await?
             .into_iter()
             .map(row)

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod limits;
 pub mod scope;
 pub mod sessions;
 pub mod system;

@@ -1,21 +1,28 @@
-//! The portal session repository (the table behind the session cookie).
+//! The portal session repository (the table behind the session cookie). Each row names
+//! its user once signed in, so that disabling a user deletes their sessions
+//! ([`crate::identity::revocation::end_all_sessions`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::error::Result;
 
-/// Inserts a new session; `false` if the id is taken (the caller draws another).
+/// Inserts a new session of `user_id` (`None` before sign-in); `false` if the id is
+/// taken (the caller draws another).
 pub async fn create(
     pool: &PgPool,
     id: &str,
+    user_id: Option<Uuid>,
     data: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<bool> {
     let inserted = sqlx::query!(
-        r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
+        r#"INSERT INTO tower_sessions.session (id, user_id, data, expiry_date)
+           VALUES ($1, $2, $3, $4)
            ON CONFLICT (id) DO NOTHING"#,
         id,
+        user_id,
         data,
         expires_at
     )
@@ -25,12 +32,21 @@ pub async fn create(
     Ok(inserted == 1)
 }
 
-/// Writes a session.
-pub async fn save(pool: &PgPool, id: &str, data: &[u8], expires_at: DateTime<Utc>) -> Result<()> {
+/// Writes a session of `user_id` (`None` before sign-in).
+pub async fn save(
+    pool: &PgPool,
+    id: &str,
+    user_id: Option<Uuid>,
+    data: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
-        r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
-           ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date"#,
+        r#"INSERT INTO tower_sessions.session (id, user_id, data, expiry_date)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO UPDATE
+           SET user_id = excluded.user_id, data = excluded.data, expiry_date = excluded.expiry_date"#,
         id,
+        user_id,
         data,
         expires_at
     )

@@ -27,7 +27,7 @@ test.describe("audit log (admin, auditor)", () => {
     const csvPath = await (await download).path();
     const csv = (await import("node:fs")).readFileSync(csvPath, "utf8");
     const lines = csv.trim().split("\n");
-    expect(lines[0]).toBe("id,at,actor,action,target,source_ip,request_id,before,after");
+    expect(lines[0]).toBe("id,at,actor,action,target,source_ip,request_id,client_request_id,before,after");
     expect(lines.length).toBeGreaterThan(1);
     for (const line of lines.slice(1)) expect(line).toContain(",user.login,");
 

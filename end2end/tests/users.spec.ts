@@ -46,6 +46,20 @@ test.describe("users (admin)", () => {
     await expect(page.getByTestId("create-error")).toContainText("password:");
   });
 
+  test("an auditor reads the users list and cannot change it", async ({ page, problems }) => {
+    await signIn(page, "auditor@e2e.test");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+    await expect(page).toHaveURL(/\/users$/);
+    await hydrated(page);
+    await expect(page.getByTestId("read-only")).toBeVisible();
+    const admin = page.locator('[data-testid="user-row"][data-email="admin@e2e.test"]');
+    await expect(admin.getByTestId("role")).toHaveText("admin");
+    await expect(admin).toContainText("Active");
+    await expect(page.getByRole("button", { name: "Create user" })).toHaveCount(0);
+    await expect(page.getByRole("button", { name: /^(Disable|Enable|Save|Save policy)$/ })).toHaveCount(0);
+    expect(problems.errors).toEqual([]);
+  });
+
   test("an owner is kept out of the users page", async ({ page }) => {
     await signIn(page, "owner@e2e.test");
     await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" })).toHaveCount(0);

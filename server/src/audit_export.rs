@@ -95,6 +95,7 @@ async fn export(
         "target",
         "source_ip",
         "request_id",
+        "client_request_id",
         "before",
         "after",
     ])
@@ -114,6 +115,7 @@ async fn export(
             &cell(&row.target),
             &cell(row.source_ip.as_deref().unwrap_or_default()),
             &cell(row.request_id.as_deref().unwrap_or_default()),
+            &cell(row.client_request_id.as_deref().unwrap_or_default()),
             &cell(&before),
             &cell(&after),
         ])

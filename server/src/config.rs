@@ -12,7 +12,9 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use locksmith_core::db::PoolSettings;
+use locksmith_core::identity::gate::HashingLimit;
 use locksmith_core::identity::login::LockoutPolicy;
+use locksmith_core::identity::tokens::RefreshLifetime;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
@@ -139,6 +141,10 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Verification.
     pub verify: VerifySettings,
+    /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
+    /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
+    /// token lives, and how long a sign-in can be renewed at all.
+    pub refresh: RefreshLifetime,
     /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
     /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
     pub metrics_token: Option<SecretString>,
@@ -168,6 +174,10 @@ pub struct LimitSettings {
     pub per_address: Rate,
     /// `LOCKSMITH_LOCKOUT_*`: sign-in lockout thresholds (see `core::identity::lockout`).
     pub lockout: LockoutPolicy,
+    /// `LOCKSMITH_PASSWORD_CHECKS_CONCURRENT` / `_QUEUE`: password checks at once (0:
+    /// one per core) and waiting for one (default eight per check at once); sign-ins
+    /// beyond both are refused with 503 (see `core::identity::gate`).
+    pub hashing: HashingLimit,
 }
 
 /// The raw shape read from the file and the environment, before validation.
@@ -207,6 +217,10 @@ struct Raw {
     lockout_address_failures: u32,
     lockout_window_secs: u64,
     lockout_secs: u64,
+    password_checks_concurrent: usize,
+    password_checks_queue: Option<usize>,
+    refresh_token_ttl_secs: u64,
+    refresh_family_ttl_secs: u64,
     metrics_token: Option<String>,
     metrics_token_file: Option<PathBuf>,
     verify_degraded_secs: u64,
@@ -253,6 +267,10 @@ impl Default for Raw {
             lockout_address_failures: 100,
             lockout_window_secs: 900,
             lockout_secs: 900,
+            password_checks_concurrent: 0,
+            password_checks_queue: None,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_family_ttl_secs: 90 * 86_400,
             metrics_token: None,
             metrics_token_file: None,
             verify_degraded_secs: 30,
@@ -360,6 +378,8 @@ fn figment_error(err: &figment::Error) -> ConfigError {
 impl Raw {
     fn validate(self) -> Result<Settings, ConfigError> {
         let lockout = self.lockout()?;
+        let hashing = self.hashing()?;
+        let refresh = self.refresh()?;
         let host: IpAddr = self.host.parse().map_err(|_| {
             ConfigError::setting("host", "must be an IP address such as 127.0.0.1 or 0.0.0.0")
         })?;
@@ -525,7 +545,9 @@ impl Raw {
                     burst: self.auth_rate_limit_burst,
                 },
                 lockout,
+                hashing,
             },
+            refresh,
             metrics_token,
             verify: VerifySettings {
                 degraded_for: Duration::from_secs(self.verify_degraded_secs),
@@ -561,6 +583,55 @@ impl Raw {
             address_failures: count("lockout_address_failures", self.lockout_address_failures)?,
             window: secs("lockout_window_secs", self.lockout_window_secs)?,
             lock: secs("lockout_secs", self.lockout_secs)?,
+        })
+    }
+
+    /// Password checks at once (0: one per core, at most 256) and waiting (at most 10000).
+    fn hashing(&self) -> Result<HashingLimit, ConfigError> {
+        let machine = HashingLimit::for_this_machine();
+        let concurrent = match self.password_checks_concurrent {
+            0 => machine.concurrent,
+            n @ 1..=256 => n,
+            _ => {
+                return Err(ConfigError::setting(
+                    "password_checks_concurrent",
+                    "must be between 0 (one per core) and 256",
+                ));
+            }
+        };
+        let queue = self.password_checks_queue.unwrap_or(8 * concurrent);
+        if queue > 10_000 {
+            return Err(ConfigError::setting(
+                "password_checks_queue",
+                "must be between 0 and 10000",
+            ));
+        }
+        Ok(HashingLimit {
+            concurrent,
+            queue,
+            ..machine
+        })
+    }
+
+    /// Refresh lifetimes: a token from a minute to a year, a family at least as long as
+    /// a token and at most ten years.
+    fn refresh(&self) -> Result<RefreshLifetime, ConfigError> {
+        const YEAR: u64 = 365 * 86_400;
+        if !(60..=YEAR).contains(&self.refresh_token_ttl_secs) {
+            return Err(ConfigError::setting(
+                "refresh_token_ttl_secs",
+                "must be between 60 and 31536000 seconds",
+            ));
+        }
+        if !(self.refresh_token_ttl_secs..=10 * YEAR).contains(&self.refresh_family_ttl_secs) {
+            return Err(ConfigError::setting(
+                "refresh_family_ttl_secs",
+                "must be at least LOCKSMITH_REFRESH_TOKEN_TTL_SECS and at most 315360000 seconds",
+            ));
+        }
+        Ok(RefreshLifetime {
+            token: Duration::from_secs(self.refresh_token_ttl_secs),
+            family: Duration::from_secs(self.refresh_family_ttl_secs),
         })
     }
 }

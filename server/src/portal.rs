@@ -26,7 +26,7 @@ fn provide(state: &AppState) {
     provide_context(state.pool.clone());
     provide_context(state.keys.clone());
     provide_context(state.dashboard.clone());
-    provide_context(state.auth.lockout);
+    provide_context(state.sign_in.clone());
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a
@@ -54,9 +54,8 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
     let assets = ServeDir::new(site_root.join("pkg"));
     let favicon = ServeFile::new(site_root.join("favicon.svg"));
     // `leptos_routes_with_context` registers every server function (`/api/...`) too.
-    Router::new()
-        .nest_service("/pkg", assets)
-        .route_service("/favicon.svg", favicon)
+    // Pages and server functions show personal data and secrets: never cached.
+    let dynamic = Router::new()
         .route("/audit/export.csv", get(audit_export::audit_csv))
         .leptos_routes_with_context(state, routes, context.clone(), move || {
             shell(options.clone())
@@ -65,6 +64,13 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
             AppState,
             _,
         >(context, shell))
+        .layer(middleware::from_fn(
+            crate::http::private::no_store_by_default,
+        ));
+    Router::new()
+        .nest_service("/pkg", assets)
+        .route_service("/favicon.svg", favicon)
+        .merge(dynamic)
         // A server function that changed something answers once this instance's
         // verification caches have applied the change.
         .layer(middleware::from_fn_with_state(
@@ -74,7 +80,7 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
         // Portal pages are GET only: every other request is a server function call and
         // must come from a page of this origin.
         .layer(middleware::from_fn_with_state(
-            settings.public_url.as_ref().and_then(csrf::authority),
+            csrf::ThisOrigin::new(settings.public_url.as_ref(), settings.http.cookie_secure),
             csrf::same_origin,
         ))
         .layer(sessions)

@@ -27,6 +27,14 @@ fn backend(e: &locksmith_core::Error) -> Error {
     Error::Backend(e.to_string())
 }
 
+/// The signed-in user a record holds (the portal stores it under `USER_ID_KEY`).
+fn user_id(record: &Record) -> Option<uuid::Uuid> {
+    record
+        .data
+        .get(locksmith_app::auth::USER_ID_KEY)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
 fn encode(record: &Record) -> Result<Vec<u8>> {
     serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
 }
@@ -40,6 +48,7 @@ impl SessionStore for PgSessionStore {
             if locksmith_core::sessions::create(
                 &self.pool,
                 &record.id.to_string(),
+                user_id(record),
                 &data,
                 expiry(record),
             )
@@ -54,9 +63,15 @@ impl SessionStore for PgSessionStore {
 
     async fn save(&self, record: &Record) -> Result<()> {
         let data = encode(record)?;
-        locksmith_core::sessions::save(&self.pool, &record.id.to_string(), &data, expiry(record))
-            .await
-            .map_err(|e| backend(&e))
+        locksmith_core::sessions::save(
+            &self.pool,
+            &record.id.to_string(),
+            user_id(record),
+            &data,
+            expiry(record),
+        )
+        .await
+        .map_err(|e| backend(&e))
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {

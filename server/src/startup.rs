@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
+use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::keys::{KeyHasher, KeyService};
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::throttle::UnknownKeyBudget;
@@ -151,15 +152,19 @@ impl Application {
             pool,
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
-                lockout: settings.limits.lockout,
-                refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+                refresh: settings.refresh,
             }),
-            limits: Arc::new(ApiLimits::new(
-                settings.limits.per_caller,
+            limits: Arc::new(ApiLimits::new(settings.limits.per_caller)),
+            sign_in: Arc::new(SignInGate::new(
+                settings.limits.lockout,
                 settings.limits.per_address,
+                settings.limits.hashing,
             )),
         };
-        tokio::spawn(forget_idle_limits(Arc::downgrade(&state.limits)));
+        tokio::spawn(forget_idle_limits(
+            Arc::downgrade(&state.limits),
+            Arc::downgrade(&state.sign_in),
+        ));
         // The one costly dashboard answer, computed before anyone asks for it.
         state.dashboard.warm_up();
         Ok(Self {
@@ -389,13 +394,19 @@ async fn purge_expired_periodically(
 
 /// Every minute, drops rate-limit state of clients that have been quiet long enough to be
 /// back at a full burst; ends when the application is dropped.
-async fn forget_idle_limits(limits: std::sync::Weak<ApiLimits>) {
+async fn forget_idle_limits(
+    limits: std::sync::Weak<ApiLimits>,
+    sign_in: std::sync::Weak<SignInGate>,
+) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         every.tick().await;
-        match limits.upgrade() {
-            Some(limits) => limits.forget_idle(),
-            None => return,
+        match (limits.upgrade(), sign_in.upgrade()) {
+            (Some(limits), Some(sign_in)) => {
+                limits.forget_idle();
+                sign_in.forget_idle();
+            }
+            _ => return,
         }
     }
 }

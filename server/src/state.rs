@@ -1,11 +1,11 @@
 //! The state shared by every handler and server function.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use locksmith_core::identity::login::LockoutPolicy;
+use locksmith_core::identity::gate::SignInGate;
+use locksmith_core::identity::tokens::RefreshLifetime;
 use sqlx::PgPool;
 
 use locksmith_core::dashboard::Dashboard;
@@ -20,10 +20,8 @@ use crate::http::rate_limit::ApiLimits;
 pub struct AuthConfig {
     /// Signs and verifies access tokens.
     pub jwt: JwtKeys,
-    /// Account and address lockout thresholds.
-    pub lockout: LockoutPolicy,
-    /// How long a refresh token lives.
-    pub refresh_ttl: Duration,
+    /// How long refresh tokens and their families live.
+    pub refresh: RefreshLifetime,
 }
 
 /// Cheap to clone (axum clones it for every request): every field is one reference
@@ -41,6 +39,8 @@ pub struct AppState {
     pub keys: KeyService,
     /// Abuse limits of the management API.
     pub limits: Arc<ApiLimits>,
+    /// What every sign-in passes: a rate per address, the lockout, bounded hashing.
+    pub sign_in: Arc<SignInGate>,
     /// Key verification.
     pub verify: VerifyService,
     /// The portal's dashboard queries (with its cache of the busiest keys).

@@ -38,7 +38,7 @@ const NAV: &[NavItem] = &[
         href: "/users",
         label: "Users",
         external: false,
-        roles: &["admin"],
+        roles: READERS,
     },
     NavItem {
         href: "/audit",

@@ -317,6 +317,7 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         for row in audit.iter_mut().filter(|r| r.actor != user.email) {
             row.source_ip = None;
             row.request_id = None;
+            row.client_request_id = None;
         }
     }
     Ok(Some(KeyDetails {

@@ -223,9 +223,13 @@ pub fn Entry(entry: AuditRow) -> impl IntoView {
     let action_attr = entry.action.clone();
     let when = entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let meta = format!(
-        "from {} · request {}",
+        "from {} · request {}{}",
         entry.source_ip.unwrap_or_else(|| "—".into()),
-        entry.request_id.unwrap_or_else(|| "—".into())
+        entry.request_id.unwrap_or_else(|| "—".into()),
+        entry
+            .client_request_id
+            .map(|id| format!(" (the caller's id: {id})"))
+            .unwrap_or_default()
     );
     let before = entry.before.unwrap_or_else(|| "—".into());
     let after = entry.after.unwrap_or_else(|| "—".into());

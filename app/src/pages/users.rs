@@ -1,4 +1,5 @@
-//! Users (admin): create users, change roles, disable accounts, set owner policy.
+//! Users: admins create users, change roles, disable accounts and set owner policy;
+//! auditors (who read everything) see the same list, read-only.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -11,7 +12,7 @@ use crate::users::{CreateUser, SetOwnerPolicy, UpdateUser, UserRow, list_users};
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
 const BUTTON: &str = "rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-500 disabled:opacity-60";
 
-/// The users page, for admins only.
+/// The users page, for admins and (read-only) auditors.
 #[component]
 pub fn UsersPage() -> impl IntoView {
     // Made outside the guard, which may render its content twice on the server (see
@@ -28,11 +29,14 @@ pub fn UsersPage() -> impl IntoView {
                 policy.version().get(),
             )
         },
-        move |_| crate::auth::for_roles(user, &["admin"], list_users()),
+        move |_| crate::auth::for_roles(user, &["admin", "auditor"], list_users()),
     );
+    // Read once the guard let the page through (the session user is loaded by then).
+    let editable =
+        Signal::derive(move || matches!(user.get(), Some(Ok(Some(u))) if u.role == "admin"));
     view! {
-        <Protected roles=&["admin"]>
-            <Users create update policy users />
+        <Protected roles=&["admin", "auditor"]>
+            <Users create update policy users editable />
         </Protected>
     }
 }
@@ -43,6 +47,7 @@ fn Users(
     update: ServerAction<UpdateUser>,
     policy: ServerAction<SetOwnerPolicy>,
     users: Resource<Result<Vec<UserRow>, AppError>>,
+    editable: Signal<bool>,
 ) -> impl IntoView {
     let create_error = move || {
         create
@@ -75,7 +80,11 @@ fn Users(
         <Title text="Users" />
         <h1 class="text-2xl font-bold tracking-tight">"Users"</h1>
         <p class="mt-1 text-sm text-slate-600">"Who may sign in, with which role, and what owners may do with their keys."</p>
+        <Show when=move || !editable.get()>
+            <p class="mt-2 text-sm text-slate-600" data-testid="read-only">"You can read this list; only admins change users."</p>
+        </Show>
 
+        <Show when=move || editable.get()>
         <section aria-labelledby="new-user" class="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
             <h2 id="new-user" class="font-semibold">"New user"</h2>
             <ActionForm action=create node_ref=create_form attr:class="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
@@ -118,6 +127,7 @@ fn Users(
                 </div>
             </ActionForm>
         </section>
+        </Show>
 
         <Show when=move || update_error().is_some()>
             <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">{update_error}</p>
@@ -128,7 +138,7 @@ fn Users(
             <Transition fallback=|| view! { <p class="p-5 text-sm text-slate-500">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
                     match users.await {
-                        Ok(list) => view! { <UserTable users=list update policy /> }.into_any(),
+                        Ok(list) => view! { <UserTable users=list update policy editable=editable.get_untracked() /> }.into_any(),
                         Err(e) => view! { <p role="alert" class="p-5 text-sm text-red-700">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -142,6 +152,7 @@ fn UserTable(
     users: Vec<UserRow>,
     update: ServerAction<UpdateUser>,
     policy: ServerAction<SetOwnerPolicy>,
+    editable: bool,
 ) -> impl IntoView {
     view! {
         <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="users-table">
@@ -152,11 +163,11 @@ fn UserTable(
                     <th scope="col" class="px-4 py-3">"Status"</th>
                     <th scope="col" class="px-4 py-3">"Owner policy"</th>
                     <th scope="col" class="px-4 py-3">"Last sign-in"</th>
-                    <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
+                    {editable.then(|| view! { <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th> })}
                 </tr>
             </thead>
             <tbody class="divide-y divide-slate-100">
-                {users.into_iter().map(|u| view! { <UserRowView user=u update policy /> }).collect_view()}
+                {users.into_iter().map(|u| view! { <UserRowView user=u update policy editable /> }).collect_view()}
             </tbody>
         </table>
     }
@@ -167,6 +178,7 @@ fn UserRowView(
     user: UserRow,
     update: ServerAction<UpdateUser>,
     policy: ServerAction<SetOwnerPolicy>,
+    editable: bool,
 ) -> impl IntoView {
     let id = user.id.clone();
     let id_for_toggle = user.id.clone();
@@ -217,6 +229,10 @@ fn UserRowView(
                 <div class="text-xs text-slate-500">{email}</div>
             </td>
             <td class="px-4 py-3">
+                {if !editable {
+                    view! { <span data-testid="role">{current_role.clone()}</span> }.into_any()
+                } else {
+                view! {
                 <ActionForm action=update attr:class="flex items-center gap-2">
                     <input type="hidden" name="id" value=id />
                     <label for=role_id.clone() class="sr-only">{role_label}</label>
@@ -227,11 +243,17 @@ fn UserRowView(
                     </select>
                     <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Save"</button>
                 </ActionForm>
+                }.into_any()
+                }}
             </td>
             <td class="px-4 py-3">
                 <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {status_class}")>{status_text}</span>
             </td>
             <td class="px-4 py-3 text-slate-700">
+                {if !editable {
+                    view! { <span data-testid="policy">{policy_text.clone()}</span> }.into_any()
+                } else {
+                view! {
                 <details>
                     <summary class="cursor-pointer" data-testid="policy">{policy_text}</summary>
                     <ActionForm action=policy attr:class="mt-2 flex flex-wrap items-end gap-2">
@@ -247,8 +269,11 @@ fn UserRowView(
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Save policy"</button>
                     </ActionForm>
                 </details>
+                }.into_any()
+                }}
             </td>
             <td class="px-4 py-3 text-slate-600">{last_login}</td>
+            {editable.then(|| view! {
             <td class="px-4 py-3 text-right">
                 <ActionForm action=update>
                     <input type="hidden" name="id" value=id_for_toggle />
@@ -258,6 +283,7 @@ fn UserRowView(
                     </button>
                 </ActionForm>
             </td>
+            })}
         </tr>
     }
 }

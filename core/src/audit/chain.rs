@@ -27,8 +27,11 @@ pub struct Fields<'a> {
     pub target_id: Option<&'a str>,
     /// From where.
     pub source_ip: Option<&'a str>,
-    /// Which request.
+    /// Which request (Locksmith's id).
     pub request_id: Option<&'a str>,
+    /// Which request, as the caller named it. Rows from before it existed have none,
+    /// and their hash covers nine fields: it is appended only when present.
+    pub client_request_id: Option<&'a str>,
     /// State before.
     pub before: Option<&'a Value>,
     /// State after.
@@ -39,7 +42,7 @@ pub struct Fields<'a> {
 pub fn digest(prev: &[u8], fields: &Fields<'_>) -> [u8; 32] {
     let mut text = String::new();
     let opt = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_owned()));
-    let array = Value::Array(vec![
+    let mut array = vec![
         Value::String(fields.at.to_rfc3339_opts(SecondsFormat::Micros, true)),
         fields
             .actor_id
@@ -51,8 +54,11 @@ pub fn digest(prev: &[u8], fields: &Fields<'_>) -> [u8; 32] {
         opt(fields.request_id),
         fields.before.cloned().unwrap_or(Value::Null),
         fields.after.cloned().unwrap_or(Value::Null),
-    ]);
-    canonical(&array, &mut text);
+    ];
+    if let Some(client) = fields.client_request_id {
+        array.push(Value::String(client.to_owned()));
+    }
+    canonical(&Value::Array(array), &mut text);
     let mut hasher = Sha256::new();
     hasher.update(prev);
     hasher.update(text.as_bytes());
@@ -110,6 +116,7 @@ mod tests {
             target_id: Some("42"),
             source_ip: Some("203.0.113.7"),
             request_id: Some("req-1"),
+            client_request_id: None,
             before,
             after: None,
         }
@@ -145,6 +152,21 @@ mod tests {
         let mut f = fields(None);
         f.after = Some(&after);
         assert_ne!(base, digest(&GENESIS, &f));
+        let mut f = fields(None);
+        f.client_request_id = Some("req-1");
+        assert_ne!(base, digest(&GENESIS, &f));
+    }
+
+    /// Rows written before `client_request_id` existed hash as they did then: nine
+    /// fields, the same canonical text.
+    #[test]
+    fn a_row_without_a_client_id_hashes_as_before() {
+        let text = r#"["2023-11-14T22:13:20.123456Z",null,"user.create","user","42","203.0.113.7","req-1",null,null]"#;
+        let mut hasher = Sha256::new();
+        hasher.update(GENESIS);
+        hasher.update(text.as_bytes());
+        let before: [u8; 32] = hasher.finalize().into();
+        assert_eq!(digest(&GENESIS, &fields(None)), before);
     }
 
     #[test]

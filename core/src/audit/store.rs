@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::chain::{self, Fields, GENESIS};
 use super::{Entry, NewEntry};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Serialises writers of the chain for the rest of their transaction (an arbitrary
 /// constant, Locksmith's own advisory-lock key for the audit log).
@@ -51,6 +51,7 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
                 target_id: entry.target_id.as_deref(),
                 source_ip: source_ip.as_deref(),
                 request_id: entry.origin.request_id.as_deref(),
+                client_request_id: entry.origin.client_request_id.as_deref(),
                 before: entry.before.as_ref(),
                 after: entry.after.as_ref(),
             },
@@ -62,6 +63,7 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
         cols.target_id.push(entry.target_id);
         cols.source_ip.push(source_ip);
         cols.request_id.push(entry.origin.request_id);
+        cols.client_request_id.push(entry.origin.client_request_id);
         // jsonb 'null' marks an absent value in the array (SQL NULLs cannot be told from
         // JSON null inside a jsonb[] parameter); it is turned back into NULL below.
         cols.before
@@ -74,13 +76,16 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
     }
     sqlx::query!(
         r#"INSERT INTO audit_log
-               (at, actor_id, action, target_type, target_id, source_ip, request_id, before, after, prev_hash, hash)
+               (at, actor_id, action, target_type, target_id, source_ip, request_id,
+                client_request_id, before, after, prev_hash, hash)
            SELECT $1, actor_id, action, target_type, target_id, source_ip, request_id,
-                  nullif(before, 'null'::jsonb), nullif(after, 'null'::jsonb), prev_hash, hash
+                  client_request_id, nullif(before, 'null'::jsonb), nullif(after, 'null'::jsonb),
+                  prev_hash, hash
            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::jsonb[], $9::jsonb[], $10::bytea[], $11::bytea[])
+                       $8::text[], $9::jsonb[], $10::jsonb[], $11::bytea[], $12::bytea[])
                 WITH ORDINALITY AS e(actor_id, action, target_type, target_id, source_ip,
-                                     request_id, before, after, prev_hash, hash, n)
+                                     request_id, client_request_id, before, after, prev_hash,
+                                     hash, n)
            ORDER BY n"#,
         at,
         &cols.actor_id as &[Option<uuid::Uuid>],
@@ -89,6 +94,7 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
         &cols.target_id as &[Option<String>],
         &cols.source_ip as &[Option<String>],
         &cols.request_id as &[Option<String>],
+        &cols.client_request_id as &[Option<String>],
         &cols.before,
         &cols.after,
         &cols.prev_hash,
@@ -107,6 +113,7 @@ struct Columns {
     target_id: Vec<Option<String>>,
     source_ip: Vec<Option<String>>,
     request_id: Vec<Option<String>>,
+    client_request_id: Vec<Option<String>>,
     before: Vec<serde_json::Value>,
     after: Vec<serde_json::Value>,
     prev_hash: Vec<Vec<u8>>,
@@ -122,6 +129,7 @@ impl Columns {
             target_id: Vec::with_capacity(n),
             source_ip: Vec::with_capacity(n),
             request_id: Vec::with_capacity(n),
+            client_request_id: Vec::with_capacity(n),
             before: Vec::with_capacity(n),
             after: Vec::with_capacity(n),
             prev_hash: Vec::with_capacity(n),
@@ -145,6 +153,26 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl AuditFilter {
+    /// Refuses text filters that no entry can match: longer than 200 characters, or
+    /// holding control characters (a NUL would not even reach PostgreSQL). Checked here,
+    /// so the REST API, the portal and its CSV export answer alike.
+    fn check(&self) -> Result<()> {
+        for (field, value) in [("action", &self.action), ("target_id", &self.target_id)] {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.chars().count() > 200 || v.chars().any(char::is_control))
+            {
+                return Err(Error::invalid(
+                    field,
+                    "must be at most 200 characters, without control characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Newest first; `before_id` is the cursor (the last id of the previous page).
 pub async fn list(
     pool: &PgPool,
@@ -152,9 +180,10 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Entry>> {
+    filter.check()?;
     let rows = sqlx::query!(
         r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
-                  before, after, hash
+                  client_request_id, before, after, hash
            FROM audit_log
            WHERE ($1::uuid IS NULL OR actor_id = $1)
              AND ($2::text IS NULL OR action = $2)
@@ -185,6 +214,7 @@ pub async fn list(
             target_id: r.target_id,
             source_ip: r.source_ip,
             request_id: r.request_id,
+            client_request_id: r.client_request_id,
             before: r.before,
             after: r.after,
             hash: chain::hex(&r.hash),
@@ -210,7 +240,7 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
     loop {
         let page = sqlx::query!(
             r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
-                      before, after, prev_hash, hash
+                      client_request_id, before, after, prev_hash, hash
                FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"#,
             after_id
         )
@@ -234,6 +264,7 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
                     target_id: row.target_id.as_deref(),
                     source_ip: row.source_ip.as_deref(),
                     request_id: row.request_id.as_deref(),
+                    client_request_id: row.client_request_id.as_deref(),
                     before: row.before.as_ref(),
                     after: row.after.as_ref(),
                 },

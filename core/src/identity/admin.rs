@@ -5,13 +5,36 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::revocation;
 use super::users::{self, NewUser, User, UserPatch};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, Result};
+use crate::keys::Actor;
 
 fn snapshot(user: &User) -> serde_json::Value {
     // `User` holds no secret (no password hash), so it can be recorded as is.
     serde_json::to_value(user).unwrap_or_else(|_| json!({ "id": user.id }))
+}
+
+/// A page of users, oldest first; `after` is the last id of the previous page. Admins and
+/// auditors (who read everything) may list users, through every door alike.
+pub async fn list_users(
+    pool: &PgPool,
+    actor: Actor,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<User>> {
+    actor.check_reader()?;
+    users::list(pool, after, limit).await
+}
+
+/// One user: admins and auditors see anyone, everyone else only themselves; another
+/// user is `NotFound`, so that an owner learns nothing, not even that they exist.
+pub async fn get_user(pool: &PgPool, actor: Actor, id: Uuid) -> Result<User> {
+    if !actor.role.reads_everything() && actor.id != id {
+        return Err(Error::NotFound);
+    }
+    users::find(pool, id).await?.ok_or(Error::NotFound)
 }
 
 /// Creates a user; `actor` is `None` when created from the command line.
@@ -41,7 +64,8 @@ pub async fn create_user(
 }
 
 /// Changes a user. An admin cannot disable or demote themselves, so an installation
-/// cannot lose its last admin by accident.
+/// cannot lose its last admin by accident. Disabling a user ends every session they have
+/// (see [`super::revocation`]), recorded as its own `user.sessions_end` entry.
 pub async fn update_user(
     pool: &PgPool,
     actor: Uuid,
@@ -67,6 +91,26 @@ pub async fn update_user(
                 origin: origin.clone(),
                 before: Some(snapshot(&before)),
                 after: Some(snapshot(&after)),
+            },
+        )
+        .await?;
+    }
+    if !before.disabled && after.disabled {
+        let ended = revocation::end_all_sessions(&mut tx, id, chrono::Utc::now()).await?;
+        audit::append(
+            &mut tx,
+            NewEntry {
+                actor_id: Some(actor),
+                action: "user.sessions_end",
+                target_type: "user",
+                target_id: Some(id.to_string()),
+                origin: origin.clone(),
+                before: None,
+                after: Some(json!({
+                    "reason": "disabled",
+                    "refresh_families": ended.refresh_families,
+                    "portal_sessions": ended.portal_sessions,
+                })),
             },
         )
         .await?;

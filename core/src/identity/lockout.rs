@@ -101,10 +101,10 @@ impl Counter {
     }
 }
 
-/// SHA-256 of the trimmed, lower-cased email, in hex.
+/// SHA-256 of the email's canonical form (what counts as the same address), in hex.
 fn email_digest(email: &str) -> String {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let digest = sha2::Sha256::digest(super::email::canonical(email).as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -215,8 +215,22 @@ pub async fn failed(
 /// The attempt succeeded: its reservations are handed back, and the account's counter
 /// for this address starts again from zero unless a lock was set meanwhile.
 pub async fn succeeded(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
+    hand_back(conn, reserved, true).await
+}
+
+/// The attempt was refused before its password was checked (the gate was busy): its
+/// reservations are handed back, and nothing is reset.
+pub async fn unchecked(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
+    hand_back(conn, reserved, false).await
+}
+
+async fn hand_back(
+    conn: &mut sqlx::PgConnection,
+    reserved: &[Reserved],
+    reset: bool,
+) -> Result<()> {
     for r in reserved {
-        let reset = matches!(r.counter, Counter::AccountAddress(..));
+        let reset = reset && matches!(r.counter, Counter::AccountAddress(..));
         sqlx::query!(
             r#"UPDATE login_counters
                SET failures = CASE WHEN $2 THEN 0 ELSE GREATEST(failures - 1, 0) END

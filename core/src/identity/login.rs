@@ -1,14 +1,18 @@
 //! Signing in: the credential check, behind the lockout of [`super::lockout`], audited.
 //!
 //! Wrong email and wrong password answer the same and take the same time (an unknown
-//! account is verified against a dummy hash). Every attempt is counted before its
-//! password is checked, and a locked attempt is refused without costing an argon2 hash.
+//! account is verified against a dummy hash). Every attempt passes the [`SignInGate`]
+//! (a rate per address, a bounded number of password checks at once) and is counted
+//! before its password is checked; a locked or refused attempt costs no argon2 hash.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
 
+pub use super::gate::{GateRefusal, SignInGate};
 pub use super::lockout::LockoutPolicy;
 use super::lockout::{self, Counter, Reservation, Reserved};
 use super::users::{self, User};
@@ -28,6 +32,12 @@ pub enum LoginError {
         /// When sign-ins are accepted again.
         until: DateTime<Utc>,
     },
+    /// Too many sign-in requests from this address; retry after the duration.
+    #[error("too many sign-in requests; retry after {} s", .0.as_secs())]
+    RateLimited(Duration),
+    /// Every password check is taken and the queue is full; retry after the duration.
+    #[error("sign-in is busy; retry after {} s", .0.as_secs())]
+    Busy(Duration),
     /// The database failed.
     #[error(transparent)]
     Core(#[from] Error),
@@ -42,12 +52,17 @@ impl From<sqlx::Error> for LoginError {
 /// Checks the credentials and returns the user, recording the outcome.
 pub async fn login(
     pool: &PgPool,
-    policy: &LockoutPolicy,
+    gate: &SignInGate,
     email: &str,
     password: SecretString,
     origin: &Origin,
 ) -> Result<User, LoginError> {
+    if let Some(address) = origin.source_ip {
+        gate.check_address(address)
+            .map_err(LoginError::RateLimited)?;
+    }
     let now = Utc::now();
+    let policy = gate.lockout();
     let counters = Counter::for_attempt(email, origin.source_ip, policy);
     let reserved = match lockout::reserve(pool, policy, counters, now).await? {
         Reservation::Go(reserved) => reserved,
@@ -63,6 +78,15 @@ pub async fn login(
             return Err(LoginError::Locked { until });
         }
     };
+    let turn = match gate.hashing_turn().await {
+        Ok(turn) => turn,
+        Err(GateRefusal::Busy(wait) | GateRefusal::RateLimited(wait)) => {
+            // Refused unchecked: the attempt hands its reservations back.
+            let mut conn = pool.acquire().await?;
+            lockout::unchecked(&mut conn, &reserved).await?;
+            return Err(LoginError::Busy(wait));
+        }
+    };
     let account = match Email::parse(email) {
         Ok(email) => users::credentials(pool, &email).await?,
         Err(_) => None,
@@ -71,6 +95,7 @@ pub async fn login(
         .as_ref()
         .map(|a| PasswordHash::from_stored(a.password_hash.clone()));
     let password_ok = password::verify(password, stored).await;
+    drop(turn);
 
     let mut tx = pool.begin().await?;
     let user_id = match account {

@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod email;
+pub mod gate;
 pub mod lockout;
 pub mod login;
 pub mod password;
+pub mod revocation;
 pub mod role;
 pub mod tokens;
 pub mod users;

@@ -1,9 +1,11 @@
 //! API refresh tokens and access-token revocation.
 //!
 //! Refresh tokens are random (256 bits), shown once, stored as SHA-256 digests, work once,
-//! and belong to a family that starts at sign-in. Presenting a used one means it was
-//! copied: the whole family is revoked. Access tokens (JWTs) are revoked by listing their
-//! `jti` until they would have expired, which every instance sees at once.
+//! and belong to a family that starts at sign-in and ends at an absolute deadline however
+//! often it is renewed ([`RefreshLifetime`]). Presenting a used one means it was copied:
+//! the whole family is revoked, and with it every access token issued in the family
+//! (see [`super::revocation`]). Logout lists the access token's `jti` until it would
+//! have expired and revokes its family, which every instance sees at once.
 
 use std::time::Duration;
 
@@ -19,6 +21,28 @@ use uuid::Uuid;
 use super::users::{self, User};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, Result};
+
+/// How long refresh tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshLifetime {
+    /// One token, unused.
+    pub token: Duration,
+    /// A family, from sign-in, however often it is renewed.
+    pub family: Duration,
+}
+
+impl Default for RefreshLifetime {
+    fn default() -> Self {
+        Self {
+            token: Duration::from_secs(30 * 24 * 3600),
+            family: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(30))
+}
 
 /// A newly issued refresh token: the secret (shown once) and its family.
 #[derive(Debug)]
@@ -53,11 +77,31 @@ fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Issues a refresh token in `family_id` (a new family when `None`).
-pub async fn issue_refresh(
+/// A family a refresh token is issued in: its id and its absolute end.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+}
+
+/// Issues the first refresh token of a new family (at sign-in).
+pub async fn start_family(
     conn: &mut PgConnection,
     user_id: Uuid,
-    family_id: Option<Uuid>,
+    lifetime: RefreshLifetime,
+) -> Result<IssuedRefresh> {
+    let family = Family {
+        id: Uuid::new_v4(),
+        expires_at: after(Utc::now(), lifetime.family),
+    };
+    issue_refresh(conn, user_id, family, lifetime.token).await
+}
+
+/// Issues a refresh token in `family`, living `ttl` but never past the family's end.
+async fn issue_refresh(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    family: Family,
     ttl: Duration,
 ) -> Result<IssuedRefresh> {
     let mut bytes = [0u8; 32];
@@ -66,35 +110,39 @@ pub async fn issue_refresh(
         "lsr_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
-    let family_id = family_id.unwrap_or_else(Uuid::new_v4);
-    let expires_at =
-        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
+    let expires_at = after(Utc::now(), ttl).min(family.expires_at);
     sqlx::query!(
-        "INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
-        family_id,
+        r#"INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at, family_expires_at)
+           VALUES ($1, $2, $3, $4, $5)"#,
+        family.id,
         user_id,
         digest(&token),
-        expires_at
+        expires_at,
+        family.expires_at
     )
     .execute(conn)
     .await?;
     Ok(IssuedRefresh {
         token: SecretString::from(token),
-        family_id,
+        family_id: family.id,
     })
 }
 
-/// Spends `presented` and issues its successor in the same family. A second use of the
-/// same token revokes the family (and is audited).
+/// Spends `presented` and issues its successor in the same family (ending no later than
+/// the family). A second use of the same token revokes the family (and is audited).
 pub async fn rotate_refresh(
     pool: &PgPool,
     presented: &SecretString,
-    ttl: Duration,
+    lifetime: RefreshLifetime,
     origin: &Origin,
 ) -> Result<(User, IssuedRefresh), RefreshError> {
     let mut tx = pool.begin().await?;
     let Some(row) = sqlx::query!(
-        r#"SELECT t.id, t.family_id, t.user_id, t.expires_at, t.used_at, t.revoked_at, u.disabled
+        r#"SELECT t.id, t.family_id, t.family_expires_at, t.user_id, t.expires_at, t.used_at,
+                  u.disabled,
+                  EXISTS (SELECT 1 FROM refresh_tokens f
+                          WHERE f.family_id = t.family_id AND f.revoked_at IS NOT NULL)
+                      AS "family_revoked!"
            FROM refresh_tokens t JOIN users u ON u.id = t.user_id
            WHERE t.token_hash = $1
            FOR UPDATE OF t"#,
@@ -106,7 +154,7 @@ pub async fn rotate_refresh(
         return Err(RefreshError::Invalid);
     };
     let now = Utc::now();
-    if row.used_at.is_some() && row.revoked_at.is_none() {
+    if row.used_at.is_some() && !row.family_revoked {
         revoke_family(&mut tx, row.family_id, now).await?;
         audit::append(
             &mut tx,
@@ -124,7 +172,9 @@ pub async fn rotate_refresh(
         tx.commit().await?;
         return Err(RefreshError::Reused);
     }
-    if row.used_at.is_some() || row.revoked_at.is_some() || row.expires_at <= now || row.disabled {
+    // A family is revoked as a whole: a token issued in it while it was being revoked
+    // (a rotation racing a logout or a disabling) is worthless too.
+    if row.used_at.is_some() || row.family_revoked || row.expires_at <= now || row.disabled {
         return Err(RefreshError::Invalid);
     }
     sqlx::query!(
@@ -134,7 +184,11 @@ pub async fn rotate_refresh(
     )
     .execute(&mut *tx)
     .await?;
-    let next = issue_refresh(&mut tx, row.user_id, Some(row.family_id), ttl).await?;
+    let family = Family {
+        id: row.family_id,
+        expires_at: row.family_expires_at,
+    };
+    let next = issue_refresh(&mut tx, row.user_id, family, lifetime.token).await?;
     tx.commit().await?;
     let user = users::find(pool, row.user_id)
         .await?
@@ -176,16 +230,6 @@ pub async fn revoke_session(
         revoke_family(conn, family_id, now).await?;
     }
     Ok(())
-}
-
-/// Whether the access token `jti` was revoked.
-pub async fn is_revoked(pool: &PgPool, jti: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS "revoked!""#,
-        jti
-    )
-    .fetch_one(pool)
-    .await?)
 }
 
 /// Deletes refresh tokens expired for a day and revocations of expired access tokens;

@@ -33,21 +33,36 @@ pub const KEY_REGEX: &str = r"^[a-z0-9]{2,12}_[A-Za-z0-9]{30}$";
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// A keyspace prefix: 2 to 12 characters of `[a-z0-9]`.
+/// A keyspace prefix: 2 to 12 characters of `[a-z0-9]`, not one of Locksmith's own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Prefix(String);
+
+/// Whether `prefix` is reserved for Locksmith's own secrets: `ls` and one more character
+/// (`lsv` verifier tokens, `lsr` refresh tokens, and room for more). A keyspace with such
+/// a prefix would hand out keys that read as Locksmith's credentials, to people and to
+/// secret scanners alike.
+pub fn is_reserved(prefix: &str) -> bool {
+    prefix.len() == 3 && prefix.starts_with("ls")
+}
 
 impl Prefix {
     /// Parses a prefix; the error names the `prefix` field.
     pub fn parse(raw: &str) -> crate::error::Result<Self> {
-        if is_prefix(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(crate::Error::invalid(
+        if !is_prefix(raw) {
+            return Err(crate::Error::invalid(
                 "prefix",
                 "must be 2 to 12 characters of a-z and 0-9",
-            ))
+            ));
         }
+        if is_reserved(raw) {
+            return Err(crate::Error::invalid(
+                "prefix",
+                format!(
+                    "{raw} is reserved: prefixes of ls and one character name Locksmith's own tokens"
+                ),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
     }
 
     /// The prefix.
@@ -215,10 +230,20 @@ mod tests {
 
     #[test]
     fn prefixes_are_validated() {
-        for ok in ["sk", "a1", "abcdefghijkl"] {
+        for ok in ["sk", "a1", "abcdefghijkl", "ls", "lsvx", "lock"] {
             assert!(Prefix::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["a", "SK", "abcdefghijklm", "s-k", "s_k", "ü1"] {
+        for bad in [
+            "a",
+            "SK",
+            "abcdefghijklm",
+            "s-k",
+            "s_k",
+            "ü1",
+            "lsv",
+            "lsr",
+            "ls0",
+        ] {
             let err = Prefix::parse(bad).expect_err(bad);
             assert!(err.to_string().starts_with("prefix:"), "{err}");
         }

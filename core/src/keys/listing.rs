@@ -228,6 +228,9 @@ impl std::str::FromStr for KeyCursor {
         // A name may hold `|`; the id never does.
         let (value, id) = rest.rsplit_once('|').ok_or(())?;
         let value = match sort.column {
+            // Names hold no control characters, so a cursor whose name does was not
+            // made here (and a NUL would not even reach PostgreSQL).
+            SortColumn::Name if value.chars().any(char::is_control) => return Err(()),
             SortColumn::Name => SortValue::Text(value.to_owned()),
             SortColumn::Created => SortValue::Time(Some(micros(value)?)),
             SortColumn::LastUsed | SortColumn::Expires if value.is_empty() => SortValue::Time(None),
@@ -297,6 +300,14 @@ mod tests {
         ];
         for c in cursors {
             assert_eq!(c.to_string().parse::<KeyCursor>(), Ok(c.clone()));
+        }
+    }
+
+    #[test]
+    fn a_name_cursor_with_a_control_character_is_refused() {
+        for name in ["a\0b", "tab\there", "\u{7f}"] {
+            let raw = cursor("name", SortValue::Text(name.into())).to_string();
+            assert!(raw.parse::<KeyCursor>().is_err(), "{name:?}");
         }
     }
 

@@ -245,8 +245,10 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
 }
 
-/// A quota as set: at most `limit` credits per `period`.
+/// A quota as set: at most `limit` credits per `period`. Unknown fields are refused, as
+/// at the top level of every body (a misspelt `limt` must not pass silently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaSpec {
     /// Credits per period (1 to 10^12).
@@ -289,8 +291,10 @@ pub struct QuotaView {
     pub resets_at: Option<DateTime<Utc>>,
 }
 
-/// A rate limit: at most `limit` verifications per `window_seconds`.
+/// A rate limit: at most `limit` verifications per `window_seconds`. Unknown fields are
+/// refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimit {
     /// Verifications per window (1 to 1000000).

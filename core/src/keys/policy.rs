@@ -43,6 +43,17 @@ impl Actor {
         }
     }
 
+    /// `Forbidden` unless the caller reads everything (admin, auditor).
+    pub fn check_reader(self) -> Result<()> {
+        if self.role.reads_everything() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "this needs the admin or auditor role".into(),
+            ))
+        }
+    }
+
     /// `Forbidden` unless the caller is an admin.
     pub fn check_admin(self) -> Result<()> {
         if self.role.is_admin() {

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, RequestOrigin};
 use super::no_store::NoStore;
 use crate::auth::AuthUser;
 use crate::http::problem::Problem;
-use crate::http::rate_limit::AddressLimited;
+use crate::http::rate_limit::{AddressLimited, too_many};
 use crate::state::AppState;
 
 /// `{"email", "password"}`.
@@ -84,6 +84,15 @@ fn locked(until: DateTime<Utc>) -> Problem {
     )
 }
 
+fn busy(wait: std::time::Duration) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sign_in_busy",
+        "Too many sign-ins are being checked at once. Retry after the time in retry-after.",
+    )
+    .with_retry_after(wait.as_secs())
+}
+
 fn invalid_credentials() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
@@ -98,17 +107,17 @@ fn invalid_credentials() -> Problem {
     responses(
         (status = 200, description = "A token pair", body = TokenPair),
         (status = 401, description = "Invalid email or password", body = crate::http::problem::ProblemBody),
-        (status = 429, description = "Account or address locked out; see retry-after", body = crate::http::problem::ProblemBody),
+        (status = 429, description = "Account or address locked out, or too many sign-ins from this address; see retry-after", body = crate::http::problem::ProblemBody),
+        (status = 503, description = "Too many sign-ins being checked at once; see retry-after", body = crate::http::problem::ProblemBody),
     ))]
 pub async fn token(
-    _: AddressLimited,
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, Problem> {
     let user = match login::login(
         &state.pool,
-        &state.auth.lockout,
+        &state.sign_in,
         &body.email,
         body.password,
         &origin,
@@ -118,6 +127,8 @@ pub async fn token(
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => return Err(invalid_credentials()),
         Err(LoginError::Locked { until }) => return Err(locked(until)),
+        Err(LoginError::RateLimited(wait)) => return Err(too_many(wait)),
+        Err(LoginError::Busy(wait)) => return Err(busy(wait)),
         Err(LoginError::Core(e)) => return Err(e.into()),
     };
     let mut conn = state
@@ -125,7 +136,7 @@ pub async fn token(
         .acquire()
         .await
         .map_err(|e| Problem::internal(&e))?;
-    let refresh = tokens::issue_refresh(&mut conn, user.id, None, state.auth.refresh_ttl).await?;
+    let refresh = tokens::start_family(&mut conn, user.id, state.auth.refresh).await?;
     Ok(pair(&state, &user, &refresh).into_response())
 }
 
@@ -145,7 +156,7 @@ pub async fn refresh(
     match tokens::rotate_refresh(
         &state.pool,
         &body.refresh_token,
-        state.auth.refresh_ttl,
+        state.auth.refresh,
         &origin,
     )
     .await

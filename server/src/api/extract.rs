@@ -7,12 +7,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use locksmith_core::audit::Origin;
+use locksmith_core::audit::{Origin, RequestIds};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::http::problem::Problem;
-use crate::http::request_id;
 
 /// A JSON body; malformed JSON, a body that is not an object, or a wrong field is a 400
 /// naming the field (its path, as `items[2].quota.limit`), a missing
@@ -81,6 +80,11 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             ));
         }
     }
+    if let Some(path) = nul_at(bytes) {
+        return Err(invalid(format!(
+            "{path}: must not contain the character U+0000"
+        )));
+    }
     // Read once without tracking paths (the verification hot path comes through here);
     // only a body that fails is read again, to name the failing field.
     match serde_json::from_slice(bytes) {
@@ -97,6 +101,51 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             Err(invalid(detail))
         }
     }
+}
+
+/// The path of a string holding U+0000 (which no PostgreSQL text or jsonb can store), if
+/// any: a scan for the escape `\u0000` that almost every body passes at once, then, only
+/// when it is there, a walk of the parsed body to name the field.
+fn nul_at(bytes: &[u8]) -> Option<String> {
+    const ESCAPE: &[u8] = br"\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Some(if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+                walk(
+                    v,
+                    &format!("{}[{i}]", if path.is_empty() { "body" } else { path }),
+                )
+            }),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if k.contains('\0') {
+                    Some(format!(
+                        "{} (a field name)",
+                        join(&k.replace('\0', "\\u0000"))
+                    ))
+                } else {
+                    walk(v, &join(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(&value, "")
 }
 
 /// `value` as `T`, an error naming the failing field's path: for bodies read in two
@@ -162,6 +211,18 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        // No parameter of the API holds control characters (a NUL cannot even reach
+        // PostgreSQL): refused here, whatever the parameter, naming it.
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(_, value)| value.chars().any(char::is_control))
+        {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{name}: must not contain control characters"),
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(query_problem(&rejection)),
@@ -190,14 +251,11 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let request_id = parts
-            .headers
-            .get(&*request_id::HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let ids = parts.extensions.get::<RequestIds>();
         Ok(Self(Origin {
             source_ip,
-            request_id,
+            request_id: ids.map(|ids| ids.server.clone()),
+            client_request_id: ids.and_then(|ids| ids.client.clone()),
         }))
     }
 }

@@ -117,9 +117,9 @@ pub async fn list(
     caller: AuthUser,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Page<User>>, Problem> {
-    caller.require_reader()?;
     let limit = page.limit()?;
-    let items = users::list(&state.pool, page.cursor::<Uuid>()?, limit).await?;
+    let items =
+        admin::list_users(&state.pool, caller.actor(), page.cursor::<Uuid>()?, limit).await?;
     Ok(Json(Page::new(items, limit, |u| u.id.to_string())))
 }
 
@@ -137,14 +137,9 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<User>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    if !caller.role.reads_everything() && caller.id != id {
-        // An owner asking about someone else learns nothing, not even that they exist.
-        return Err(not_found());
-    }
-    users::find(&state.pool, id)
-        .await?
-        .map(Json)
-        .ok_or_else(not_found)
+    Ok(Json(
+        admin::get_user(&state.pool, caller.actor(), id).await?,
+    ))
 }
 
 /// Changes a user (admin).

@@ -3,7 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use locksmith_core::identity::{Role, tokens, users};
+use locksmith_core::identity::Role;
+use locksmith_core::identity::revocation::{self, Presented};
 use locksmith_core::keys::Actor;
 use uuid::Uuid;
 
@@ -11,8 +12,9 @@ use super::Claims;
 use crate::http::problem::Problem;
 use crate::state::AppState;
 
-/// The caller, with the role read from the database at this request (so a role change or
-/// a disabled account takes effect at once, not when the token expires).
+/// The caller, with the role read from the database at this request (so a role change, a
+/// disabled account or a revoked session takes effect at once, not when the token
+/// expires).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     /// The user id.
@@ -83,16 +85,17 @@ impl FromRequestParts<AppState> for AuthUser {
             .jwt
             .verify(token)
             .ok_or_else(|| unauthorized("Invalid or expired token."))?;
-        if tokens::is_revoked(&state.pool, claims.jti)
+        // One query: the user's current role, and whether the token, its family or the
+        // user's sessions were ended (logout, a reused refresh token, a disabled user).
+        let presented = Presented {
+            user_id: claims.sub,
+            token_id: claims.jti,
+            family_id: claims.fam,
+            issued_at: claims.iat,
+        };
+        let user = revocation::bearer_holder(&state.pool, &presented)
             .await
             .map_err(|e| Problem::internal(&e))?
-        {
-            return Err(unauthorized("Invalid or expired token."));
-        }
-        let user = users::find(&state.pool, claims.sub)
-            .await
-            .map_err(|e| Problem::internal(&e))?
-            .filter(|u| !u.disabled)
             .ok_or_else(|| unauthorized("Invalid or expired token."))?;
         state.limits.check_caller(user.id)?;
         Ok(Self {

@@ -1,27 +1,64 @@
 //! Cross-site request forgery defence for the portal's server functions: on top of
 //! `SameSite=Lax` session cookies, a state-changing request must come from a page of this
-//! origin: its `Origin` (or failing that `Referer`) names the `Host` it was sent to, or
-//! the host of `LOCKSMITH_PUBLIC_URL` (behind a proxy that rewrites `Host`).
+//! origin. Its `Origin` (or failing that `Referer`) must name this origin exactly:
+//! scheme, host and port (RFC 6454), so that `http://keys.example.com` (a page an attacker
+//! on the network can forge) does not pass for `https://keys.example.com`.
+//!
+//! This origin is `LOCKSMITH_PUBLIC_URL`'s when it is set (behind a proxy, whatever
+//! `Host` the proxy sends), and only that one. Without it, it is the `Host` the request
+//! was sent to, over `https` when cookies are `Secure` (HTTPS is terminated in front of
+//! Locksmith) and `http` otherwise.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// The public host (`host[:port]`) from `LOCKSMITH_PUBLIC_URL`, if configured.
-pub type PublicHost = Option<String>;
+/// The origin that state-changing portal requests must come from.
+#[derive(Debug, Clone)]
+pub enum ThisOrigin {
+    /// `LOCKSMITH_PUBLIC_URL`'s origin.
+    Public(url::Origin),
+    /// The `Host` of each request, over this scheme.
+    OwnHost {
+        /// `https` when cookies are `Secure`, else `http`.
+        scheme: &'static str,
+    },
+}
 
-/// `host[:port]` of a URL, as a `Host` header would name it.
-pub fn authority(url: &url::Url) -> Option<String> {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => Some(format!("{h}:{p}")),
-        (Some(h), None) => Some(h.to_owned()),
-        _ => None,
+impl ThisOrigin {
+    /// The origin for a deployment reached at `public_url` (if set), whose cookies are
+    /// `Secure` when `https` is true.
+    pub fn new(public_url: Option<&url::Url>, https: bool) -> Self {
+        match public_url {
+            Some(url) => Self::Public(url.origin()),
+            None => Self::OwnHost {
+                scheme: if https { "https" } else { "http" },
+            },
+        }
+    }
+
+    /// Whether `claimed` (an `Origin` or `Referer` value) is this origin, for a request
+    /// sent to `host`.
+    fn admits(&self, claimed: &str, host: Option<&str>) -> bool {
+        let Ok(claimed) = url::Url::parse(claimed).map(|u| u.origin()) else {
+            return false;
+        };
+        if !claimed.is_tuple() {
+            // `null`, `file:`, `javascript:`, `data:`: opaque origins are nobody's.
+            return false;
+        }
+        match self {
+            Self::Public(public) => claimed == *public,
+            Self::OwnHost { scheme } => host
+                .and_then(|h| url::Url::parse(&format!("{scheme}://{h}")).ok())
+                .is_some_and(|own| own.origin() == claimed),
+        }
     }
 }
 
-/// Refuses non-GET requests whose origin is another site, or unknown.
-pub async fn same_origin(State(public): State<PublicHost>, req: Request, next: Next) -> Response {
+/// Refuses non-GET requests whose origin is not this one, or unknown.
+pub async fn same_origin(State(this): State<ThisOrigin>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -33,15 +70,8 @@ pub async fn same_origin(State(public): State<PublicHost>, req: Request, next: N
         .headers()
         .get(header::ORIGIN)
         .or_else(|| req.headers().get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| url::Url::parse(v).ok());
-    let same = claimed.as_ref().and_then(authority).is_some_and(|claimed| {
-        host.is_some_and(|h| claimed.eq_ignore_ascii_case(h))
-            || public
-                .as_deref()
-                .is_some_and(|p| claimed.eq_ignore_ascii_case(p))
-    });
-    if same {
+        .and_then(|v| v.to_str().ok());
+    if claimed.is_some_and(|claimed| this.admits(claimed, host)) {
         next.run(req).await
     } else {
         tracing::warn!("refused a cross-site or origin-less server function call");
@@ -59,16 +89,18 @@ mod tests {
     use super::*;
 
     async fn status(headers: &[(&str, &str)]) -> StatusCode {
-        status_behind(None, headers).await
+        status_with(ThisOrigin::new(None, false), headers).await
     }
 
     async fn status_behind(public: Option<&str>, headers: &[(&str, &str)]) -> StatusCode {
+        let public = public.map(|p| url::Url::parse(&format!("https://{p}")).expect("url"));
+        status_with(ThisOrigin::new(public.as_ref(), true), headers).await
+    }
+
+    async fn status_with(this: ThisOrigin, headers: &[(&str, &str)]) -> StatusCode {
         let app = Router::new()
             .route("/api/x", post(|| async { "ok" }))
-            .layer(axum::middleware::from_fn_with_state(
-                public.map(str::to_owned),
-                same_origin,
-            ));
+            .layer(axum::middleware::from_fn_with_state(this, same_origin));
         let mut req = axum::http::Request::post("/api/x");
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -92,7 +124,7 @@ mod tests {
         assert_eq!(
             status(&[
                 ("host", "keys.example.com"),
-                ("referer", "https://keys.example.com/users")
+                ("referer", "http://keys.example.com/users")
             ])
             .await,
             StatusCode::OK
@@ -121,6 +153,54 @@ mod tests {
         assert_eq!(
             status(&[("host", "127.0.0.1:3000"), ("origin", "null")]).await,
             StatusCode::FORBIDDEN
+        );
+    }
+
+    /// Scheme, host and port all count: an `http` page does not pass for an `https`
+    /// deployment, nor does any other scheme (found by an outside probe).
+    #[tokio::test]
+    async fn the_scheme_and_the_port_must_match_too() {
+        for (public, origin) in [
+            ("keys.example.com", "http://keys.example.com"),
+            ("keys.example.com", "javascript://keys.example.com"),
+            ("keys.example.com", "https://keys.example.com:8443"),
+            ("keys.example.com:8443", "https://keys.example.com"),
+            ("keys.example.com", "wss://keys.example.com"),
+        ] {
+            let headers = [("host", public), ("origin", origin)];
+            assert_eq!(
+                status_behind(Some(public), &headers).await,
+                StatusCode::FORBIDDEN,
+                "{origin} on https://{public}"
+            );
+        }
+        assert_eq!(
+            status_behind(
+                Some("keys.example.com"),
+                &[
+                    ("host", "keys.example.com"),
+                    ("origin", "https://keys.example.com:443")
+                ]
+            )
+            .await,
+            StatusCode::OK,
+            "the default port may be spelt out"
+        );
+        // Without a public URL, Secure cookies mean HTTPS in front: http pages are refused.
+        let https_own = ThisOrigin::new(None, true);
+        let from = |origin| [("host", "keys.example.com"), ("origin", origin)];
+        assert_eq!(
+            status_with(https_own.clone(), &from("http://keys.example.com")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_with(https_own, &from("https://keys.example.com")).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(&from("https://keys.example.com")).await,
+            StatusCode::FORBIDDEN,
+            "a plain-HTTP deployment is not reached over https"
         );
     }
 

@@ -4,6 +4,7 @@ pub mod csrf;
 pub mod docs;
 pub mod metrics;
 pub mod ops;
+pub mod private;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
@@ -20,7 +21,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -75,11 +76,7 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
                     axum::http::header::AUTHORIZATION,
                     axum::http::header::COOKIE,
                 ]))
-                .layer(middleware::map_request(request_id::discard_unsafe))
-                .layer(SetRequestIdLayer::new(
-                    request_id::HEADER.clone(),
-                    request_id::MakeUuid,
-                ))
+                .layer(middleware::map_request(request_id::assign))
                 .layer(PropagateRequestIdLayer::new(request_id::HEADER.clone()))
                 .layer(TraceLayer::new_for_http().make_span_with(request_id::make_span))
                 .layer(middleware::from_fn(metrics::track))
@@ -102,6 +99,7 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
 fn api_router(settings: &Settings, timeout: Duration, state: &AppState) -> Router<AppState> {
     let mut api = crate::api::routes(state)
         .fallback(problem::not_found)
+        .layer(middleware::from_fn(private::no_store_by_default))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -50,6 +50,12 @@ impl Problem {
         self
     }
 
+    /// The same problem asking the client to wait `seconds` (at least 1) before a retry.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     /// A 429 asking the client to wait `seconds` (at least 1).
     pub fn too_many_requests(code: &'static str, detail: impl Into<String>, seconds: u64) -> Self {
         Self {

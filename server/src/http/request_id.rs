@@ -1,11 +1,14 @@
-//! Request ids: a caller's `x-request-id` is echoed when it is a sane token, otherwise a
-//! fresh UUID is generated; every log line of the request carries it.
+//! Request ids. Locksmith gives every request an id of its own (a UUID), which every log
+//! line and audit row of the request carries. A caller's `x-request-id` is echoed when it
+//! is a sane token (the contract's promise), logged and audited beside Locksmith's own
+//! as `client_request_id`, never in its place: a caller chooses its id, so it could
+//! choose another request's.
 
 use std::sync::LazyLock;
 
 use axum::extract::Request;
-use axum::http::HeaderName;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use axum::http::{HeaderName, HeaderValue};
+use locksmith_core::audit::RequestIds;
 
 /// `x-request-id`.
 pub static HEADER: LazyLock<HeaderName> = LazyLock::new(|| HeaderName::from_static("x-request-id"));
@@ -23,31 +26,26 @@ pub fn is_acceptable(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Drops an unacceptable incoming id, so that the next layer generates a new one.
-pub async fn discard_unsafe(mut req: Request) -> Request {
+/// Gives the request its ids ([`RequestIds`], an extension) and sets `x-request-id` to the
+/// one the caller knows: its own when it sent a sane one (echoed on the response by the
+/// next layer), else Locksmith's.
+pub async fn assign(mut req: Request) -> Request {
     let headers = req.headers_mut();
-    let all: Vec<_> = headers.get_all(&*HEADER).iter().collect();
-    if all.len() > 1 || all.first().is_some_and(|v| !is_acceptable(v.as_bytes())) {
-        headers.remove(&*HEADER);
+    let mut sent = headers.get_all(&*HEADER).iter();
+    let client = match (sent.next(), sent.next()) {
+        (Some(one), None) if is_acceptable(one.as_bytes()) => one.to_str().ok().map(str::to_owned),
+        _ => None,
+    };
+    let server = uuid::Uuid::new_v4().to_string();
+    let shown = client.as_deref().unwrap_or(&server);
+    if let Ok(value) = HeaderValue::from_str(shown) {
+        headers.insert(&*HEADER, value);
     }
+    req.extensions_mut().insert(RequestIds { server, client });
     req
 }
 
-/// Generates request ids as random UUIDs.
-#[derive(Clone, Copy, Debug)]
-pub struct MakeUuid;
-
-impl MakeRequestId for MakeUuid {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        uuid::Uuid::new_v4()
-            .to_string()
-            .parse()
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// The id of a request, as set by the layers above.
+/// The id of a request the caller knows (`x-request-id`), as set by [`assign`].
 pub fn of<B>(req: &axum::http::Request<B>) -> String {
     req.headers()
         .get(&*HEADER)
@@ -57,13 +55,15 @@ pub fn of<B>(req: &axum::http::Request<B>) -> String {
 }
 
 /// The tracing span of a request: method, path (never the query, which may hold
-/// secrets) and request id.
+/// secrets), Locksmith's request id and the caller's, if any.
 pub fn make_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let ids = req.extensions().get::<RequestIds>();
     tracing::info_span!(
         "request",
         method = %req.method(),
         path = %req.uri().path(),
-        request_id = %of(req),
+        request_id = %ids.map_or("", |ids| ids.server.as_str()),
+        client_request_id = ids.and_then(|ids| ids.client.as_deref()),
     )
 }
 

@@ -272,10 +272,12 @@ async fn forged_tokens_are_refused(pool: PgPool) {
     assert_eq!(problem(missing, 401).await["code"], "unauthorized");
 }
 
-/// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine).
+/// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine);
+/// it does not follow redirects, as a browser's form post is seen here.
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
@@ -420,13 +422,130 @@ async fn a_burst_of_guesses_cannot_race_the_lockout(pool: PgPool) {
     assert_eq!(locks, 1, "the lock is recorded once");
 }
 
-/// Whatever the email holds (a NUL byte, which PostgreSQL's text cannot store; found by the
-/// schema fuzzer), a sign-in answers 401, never 500.
+/// Whatever the email holds, a sign-in is answered, never with a 500: a NUL byte (which
+/// PostgreSQL's text cannot store; found by the schema fuzzer) is a 400 naming the
+/// field, like any NUL in a body, and anything else not an account's email a 401.
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
-async fn any_email_is_answered_401(pool: PgPool) {
+async fn any_email_is_answered_without_a_server_error(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    for email in ["\u{0}@example.com", "a\u{0}b", &"x".repeat(10_000)] {
+    for email in ["\u{0}@example.com", "a\u{0}b"] {
+        let refused = problem(app.sign_in(email, "whatever it may be").await, 400).await;
+        assert!(
+            refused["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("email: ")),
+            "{refused}"
+        );
+    }
+    for email in [&"x".repeat(10_000), "ａｄａ@example.com", "a\u{200b}@b.c"] {
         let res = app.sign_in(email, "whatever it may be").await;
         assert_eq!(res.status(), 401, "{email:?}");
     }
+}
+
+/// The portal's sign-in spends the same per-address budget as the REST token endpoint
+/// (before, it had none): an address over it gets 429 with `retry-after` at either door,
+/// and other addresses are not affected.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn every_sign_in_door_shares_one_rate_per_address(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = TestApp::spawn_with(
+        pool,
+        &[
+            ("LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE", "6"),
+            ("LOCKSMITH_AUTH_RATE_LIMIT_BURST", "3"),
+        ],
+    )
+    .await;
+    let noisy = client_from("127.0.0.21");
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in_from(&app, &noisy, "wrong password, again").await,
+            401
+        );
+    }
+    let portal = app
+        .server_fn(
+            &noisy,
+            "login",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(portal.status(), 429, "the portal door is limited too");
+    assert!(portal.headers().contains_key("retry-after"));
+    let rest = noisy
+        .post(app.url("/v1/auth/token"))
+        .json(&serde_json::json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(problem(rest, 429).await["code"], "rate_limited");
+
+    let quiet = client_from("127.0.0.22");
+    let portal = app
+        .server_fn(
+            &quiet,
+            "login",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(portal.status().is_redirection(), "{}", portal.status());
+}
+
+/// Password checks run a bounded number at a time: a burst beyond the checks running and
+/// the queue is refused at once with 503 and `retry-after`, at both doors, instead of
+/// piling 19 MiB argon2 hashes onto the blocking pool. Sign-in works again after it.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_burst_of_sign_ins_beyond_the_hashing_bound_is_refused_at_once(pool: PgPool) {
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(
+            pool,
+            &[
+                ("LOCKSMITH_PASSWORD_CHECKS_CONCURRENT", "1"),
+                ("LOCKSMITH_PASSWORD_CHECKS_QUEUE", "0"),
+                ("LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE", "0"),
+            ],
+        )
+        .await,
+    );
+    const BURST: usize = 12;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
+    let mut attempts = Vec::new();
+    for i in 0..BURST {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        attempts.push(tokio::spawn(async move {
+            // Each guesses another email, so that no lockout counter is involved.
+            let email = format!("guess{i}@example.com");
+            let browser = reqwest::Client::new();
+            barrier.wait().await;
+            let res = if i % 2 == 0 {
+                app.sign_in(&email, "wrong password, again").await
+            } else {
+                app.server_fn(
+                    &browser,
+                    "login",
+                    &[
+                        ("email", email.as_str()),
+                        ("password", "wrong password, again"),
+                    ],
+                )
+                .await
+            };
+            let retry = res.headers().contains_key("retry-after");
+            (i % 2 == 0, res.status().as_u16(), retry)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.expect("task"));
+    }
+    let busy: Vec<_> = outcomes.iter().filter(|(_, s, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "some were refused: {outcomes:?}");
+    assert!(busy.iter().all(|(_, _, retry)| *retry), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(_, s, _)| *s == 503 || *s == 401),
+        "the others were checked: {outcomes:?}"
+    );
+    assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
 }

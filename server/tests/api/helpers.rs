@@ -187,6 +187,16 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// A portal page as `browser` gets it (asking for HTML, as a browser does).
+    pub async fn page(&self, browser: &reqwest::Client, path: &str) -> reqwest::Response {
+        browser
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// `POST /v1/auth/token`, returning the response.
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
         self.client

@@ -184,6 +184,20 @@ async fn validation_errors_name_the_field(pool: PgPool) {
             json!({ "keyspace_id": ks, "name": "k", "colour": "red" }),
             "colour",
         ),
+        // Nested objects refuse unknown fields as the top level does (before, a
+        // misspelt field inside `quota` passed silently).
+        (
+            json!({ "keyspace_id": ks, "name": "k", "quota": { "limit": 5, "period": "day", "limt": 9 } }),
+            "quota.limt: unknown field `limt`",
+        ),
+        (
+            json!({ "keyspace_id": ks, "name": "k", "rate_limit": { "limit": 5, "window_seconds": 9, "burst": 2 } }),
+            "rate_limit.burst: unknown field `burst`",
+        ),
+        (
+            json!({ "keyspace_id": ks, "name": "k", "meta": { "deep": ["ok", "a\u{0}b"] } }),
+            "meta.deep[1]: must not contain the character U+0000",
+        ),
         (json!({ "name": "k" }), "keyspace_id:"),
         (
             json!({ "keyspace_id": "00000000-0000-0000-0000-000000000000", "name": "k" }),
@@ -351,6 +365,9 @@ async fn malformed_input_never_gets_a_server_error(pool: PgPool) {
         &format!("q={}", "x".repeat(201)),
         "q=%00",
         "cursor=MTIzLm5vcGU",
+        // A name cursor holding a NUL (before: a 500 from PostgreSQL).
+        "cursor=bmFtZXxhAGJ8MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAx",
+        "sort=name&cursor=bmFtZXxhAGJ8MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAx",
     ] {
         let res = w
             .app
@@ -1444,6 +1461,17 @@ async fn responses_with_secrets_are_never_cached(pool: PgPool) {
     .expect("sent");
     assert_eq!(res.status(), 201);
     assert!(no_store(&res));
+    // Personal data is private too: every answer of the API is `no-store` unless it
+    // says otherwise.
+    for path in ["/v1/users", "/v1/audit", "/v1/me", "/v1/keys"] {
+        let res = w
+            .app
+            .with(Method::GET, path, &w.admin)
+            .send()
+            .await
+            .expect("sent");
+        assert!(no_store(&res), "{path}");
+    }
     // An auditor's batch is refused for the role before its contents are looked at.
     let res = w
         .app

@@ -32,6 +32,17 @@ async fn admins_create_keyspaces_with_unique_names_and_prefixes(pool: PgPool) {
             "name:",
         ),
         (json!({ "name": "X", "prefix": "P" }), 400, "prefix:"),
+        // Locksmith's own tokens: verifier tokens are `lsv_…`, refresh tokens `lsr_…`.
+        (
+            json!({ "name": "X", "prefix": "lsv" }),
+            400,
+            "prefix: lsv is reserved",
+        ),
+        (
+            json!({ "name": "X", "prefix": "lsr" }),
+            400,
+            "prefix: lsr is reserved",
+        ),
         (
             json!({ "name": "X", "prefix": "has_underscore" }),
             400,

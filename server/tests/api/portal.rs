@@ -27,12 +27,7 @@ async fn the_overview_renders_the_installation_from_the_database(pool: PgPool) {
         .expect("the migration created the instance row");
     let app = TestApp::spawn(pool).await;
     let browser = app.portal_session("ada@example.com").await;
-    let res = browser
-        .get(app.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let res = app.page(&browser, "/").await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"]
@@ -118,12 +113,7 @@ async fn a_wrong_password_signs_nobody_in(pool: PgPool) {
         )
         .await;
     assert!(!res.status().is_success());
-    let page = client
-        .get(app.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&client, "/").await;
     assert_eq!(page.headers()["location"], "/login");
 }
 
@@ -236,12 +226,7 @@ async fn owners_get_a_403_page_and_admin_server_functions_refuse_them(pool: PgPo
     let app = TestApp::spawn(pool.clone()).await;
 
     let admin = app.portal_session("admin@example.com").await;
-    let page = admin
-        .get(app.url("/users"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&admin, "/users").await;
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -251,12 +236,7 @@ async fn owners_get_a_403_page_and_admin_server_functions_refuse_them(pool: PgPo
     );
 
     let owner = app.portal_session("owner@example.com").await;
-    let page = owner
-        .get(app.url("/users"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&owner, "/users").await;
     assert_eq!(page.status(), 403);
     let html = page.text().await.expect("html");
     assert!(html.contains("You do not have access to this page"));
@@ -343,12 +323,7 @@ async fn the_audit_page_is_for_admins_and_auditors(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
 
     let auditor = app.portal_session("auditor@example.com").await;
-    let page = auditor
-        .get(app.url("/audit?action=user.create"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&auditor, "/audit?action=user.create").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(
@@ -368,12 +343,7 @@ async fn the_audit_page_is_for_admins_and_auditors(pool: PgPool) {
     );
 
     let owner = app.portal_session("owner@example.com").await;
-    let page = owner
-        .get(app.url("/audit"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&owner, "/audit").await;
     assert_eq!(page.status(), 403);
     assert!(!page.text().await.expect("html").contains("user.create"));
     let res = app.server_fn(&owner, "verify_audit_chain", &[]).await;
@@ -385,12 +355,7 @@ async fn bad_audit_filters_are_a_clear_error(pool: PgPool) {
     create_user(&pool, "auditor@example.com", Role::Auditor).await;
     let app = TestApp::spawn(pool).await;
     let auditor = app.portal_session("auditor@example.com").await;
-    let page = auditor
-        .get(app.url("/audit?from=yesterday"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let page = app.page(&auditor, "/audit?from=yesterday").await;
     let html = page.text().await.expect("html");
     assert!(
         html.contains("from: use the form YYYY-MM-DDTHH:MM (UTC)"),
@@ -459,10 +424,10 @@ async fn an_admin_edits_and_clears_an_owners_policy(pool: PgPool) {
 async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let future = chrono::Utc::now() + chrono::Duration::hours(1);
-    locksmith_core::sessions::save(&pool, "old", b"{}", past)
+    locksmith_core::sessions::save(&pool, "old", None, b"{}", past)
         .await
         .expect("save");
-    locksmith_core::sessions::save(&pool, "live", b"{}", future)
+    locksmith_core::sessions::save(&pool, "live", None, b"{}", future)
         .await
         .expect("save");
     assert_eq!(

@@ -329,7 +329,7 @@ async fn the_audit_csv_export_follows_the_filters_and_the_roles(pool: PgPool) {
     let mut lines = body.lines();
     assert_eq!(
         lines.next(),
-        Some("id,at,actor,action,target,source_ip,request_id,before,after")
+        Some("id,at,actor,action,target,source_ip,request_id,client_request_id,before,after")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 1, "{body}");

@@ -83,3 +83,53 @@ async fn portal_pages_and_errors_carry_the_id_too(pool: PgPool) {
         assert_eq!(request_id(&res), "abc-123", "{path}");
     }
 }
+
+/// The audit trail keeps Locksmith's own request id (unique, generated) apart from the
+/// id a caller sent: a caller that reuses another request's id gets its change recorded
+/// under a new `request_id`, with its own id as `client_request_id` (before, the
+/// caller's id was stored as the request id). The chain still verifies.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_callers_id_is_audited_beside_locksmiths_own(pool: PgPool) {
+    use locksmith_core::identity::Role;
+    crate::helpers::create_user(&pool, "admin@example.com", Role::Admin).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = app.bearer("admin@example.com").await;
+    let create = |name: &'static str, id: &'static str| {
+        app.with(reqwest::Method::POST, "/v1/keyspaces", &admin)
+            .header("x-request-id", id)
+            .json(&serde_json::json!({ "name": name, "prefix": name }))
+            .send()
+    };
+    let first = create("one", "copied-id").await.expect("sent");
+    assert_eq!(first.status(), 201);
+    assert_eq!(
+        request_id(&first),
+        "copied-id",
+        "echoed as the contract says"
+    );
+    let second = create("two", "copied-id").await.expect("sent");
+    assert_eq!(second.status(), 201);
+
+    let entries = app
+        .get_json("/v1/audit?action=keyspace.create", &admin)
+        .await;
+    let items = entries["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|e| e["request_id"].as_str().expect("request_id"))
+        .collect();
+    assert_ne!(ids[0], ids[1], "Locksmith's ids are unique");
+    assert!(
+        ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()),
+        "{ids:?}"
+    );
+    assert!(
+        items.iter().all(|e| e["client_request_id"] == "copied-id"),
+        "{entries}"
+    );
+    let chain = locksmith_core::audit::verify(&pool)
+        .await
+        .expect("verified");
+    assert_eq!(chain.first_broken, None);
+}

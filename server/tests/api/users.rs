@@ -93,6 +93,55 @@ async fn a_duplicate_email_is_a_conflict_whatever_its_case(pool: PgPool) {
     assert_eq!(problem(res, 409).await["code"], "conflict");
 }
 
+/// Two accounts never differ only in how their email is written: Unicode forms of one
+/// accent and letter case are one address (409), stored in canonical form; invisible
+/// characters, fullwidth letters and mixed scripts are refused with a 400 naming the
+/// email (before, each made a separate account).
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn look_alike_emails_are_one_account_or_refused(pool: PgPool) {
+    let w = &world(pool).await;
+    let create = |email: &str| {
+        let body = new_user(email);
+        async move { w.app.post_json("/v1/users", &w.admin, &body).await }
+    };
+    let (status, zoe) = create("Zo\u{eb}@Example.com").await;
+    assert_eq!(status, 201, "{zoe}");
+    assert_eq!(
+        zoe["email"], "zo\u{eb}@example.com",
+        "stored in canonical form"
+    );
+    let (status, body) = create("zoe\u{308}@example.com").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+
+    for look_alike in [
+        "owner\u{200b}@example.com",
+        "\u{ff4f}wner@example.com",
+        "\u{43e}wner@example.com",
+        "owner@ex\u{430}mple.com",
+    ] {
+        let (status, body) = create(look_alike).await;
+        assert_eq!(status, 400, "{look_alike:?}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("email: ")),
+            "{body}"
+        );
+    }
+    // Signing in uses the same canonical form.
+    assert_eq!(
+        w.app
+            .sign_in("ZOE\u{308}@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
+
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn invalid_input_is_a_400_naming_the_field(pool: PgPool) {
     let w = world(pool).await;

@@ -238,6 +238,14 @@ async fn every_outcome_in_the_contracts_order(pool: PgPool) {
         code(app, &token, json!({ "key": quota })).await,
         "QUOTA_EXCEEDED"
     );
+    // A zero-cost verification checks the key alone: a spent quota does not refuse it
+    // (decided and documented in the README), and it reports what is left.
+    let (_, free) = verify(app, &token, &json!({ "key": quota, "cost": 0 })).await;
+    assert_eq!(
+        (free["code"].as_str(), free["quota"]["remaining"].as_i64()),
+        (Some("VALID"), Some(0)),
+        "{free}"
+    );
     let total = secret(
         &w.key(
             &w.admin,
