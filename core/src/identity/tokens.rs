@@ -79,7 +79,7 @@ fn digest(token: &str) -> Vec<u8> {
 
 /// A family a refresh token is issued in: its id and its absolute end.
 #[derive(Debug, Clone, Copy)]
-pub struct Family {
+struct Family {
     id: Uuid,
     expires_at: DateTime<Utc>,
 }
