@@ -82,10 +82,10 @@ pub async fn set_owner_policy(
 
 #[cfg(feature = "ssr")]
 mod server {
+    use locksmith_core::identity::Actor;
     use locksmith_core::identity::Role;
     use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
     use locksmith_core::identity::users::User;
-    use locksmith_core::keys::Actor;
     use secrecy::SecretString;
     use uuid::Uuid;
 
@@ -104,13 +104,6 @@ mod server {
             max_keys: u.max_keys,
             allowed_scopes: u.allowed_scopes,
             last_login_at: u.last_login_at,
-        }
-    }
-
-    fn actor(user: &User) -> Actor {
-        Actor {
-            id: user.id,
-            role: user.role,
         }
     }
 
@@ -142,11 +135,13 @@ mod server {
 
     pub(super) async fn list() -> Result<Vec<UserRow>, AppError> {
         let caller = require(&[]).await?;
-        Ok(admin::list_users(&pool()?, actor(&caller), None, 1000)
-            .await?
-            .into_iter()
-            .map(row)
-            .collect())
+        Ok(
+            admin::list_users(&pool()?, Actor::from(&caller), None, 1000)
+                .await?
+                .into_iter()
+                .map(row)
+                .collect(),
+        )
     }
 
     pub(super) async fn create(

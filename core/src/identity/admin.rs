@@ -5,11 +5,11 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::Actor;
 use super::revocation;
 use super::users::{self, NewUser, User, UserPatch};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, Result};
-use crate::keys::Actor;
 
 fn snapshot(user: &User) -> serde_json::Value {
     // `User` holds no secret (no password hash), so it can be recorded as is.

@@ -1,5 +1,6 @@
 //! Who may sign in and what they may do: users, roles, passwords and login lockout.
 
+pub mod actor;
 pub mod admin;
 pub mod email;
 pub mod gate;
@@ -11,6 +12,7 @@ pub mod role;
 pub mod tokens;
 pub mod users;
 
+pub use actor::Actor;
 pub use email::Email;
 pub use password::{Password, PasswordError, PasswordHash};
 pub use role::Role;

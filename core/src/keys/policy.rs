@@ -5,19 +5,12 @@
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use crate::identity::Actor;
 use crate::identity::Role;
 use crate::identity::users::User;
 use crate::scope::Scope;
 
-/// The authenticated caller of a key operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    /// The user id.
-    pub id: Uuid,
-    /// Their role, as read at this request.
-    pub role: Role,
-}
-
+/// What an actor may do with keys.
 impl Actor {
     /// Whether the caller may see a key owned by `owner`.
     pub fn sees(self, owner: Uuid) -> bool {
@@ -43,26 +36,6 @@ impl Actor {
         }
     }
 
-    /// `Forbidden` unless the caller reads everything (admin, auditor).
-    pub fn check_reader(self) -> Result<()> {
-        if self.role.reads_everything() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(
-                "this needs the admin or auditor role".into(),
-            ))
-        }
-    }
-
-    /// `Forbidden` unless the caller is an admin.
-    pub fn check_admin(self) -> Result<()> {
-        if self.role.is_admin() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("this needs the admin role".into()))
-        }
-    }
-
     /// The owner whose keys alone this caller may see: `None` for admins and auditors.
     /// Repository queries filter on it, so other owners' rows are never even locked.
     pub fn only_own(self) -> Option<Uuid> {
@@ -72,16 +45,6 @@ impl Actor {
     /// Whether an admin-set owner policy binds this caller (owners; admins are not bound).
     pub fn bound_by_policy(self) -> bool {
         self.role == Role::Owner
-    }
-}
-
-impl From<&User> for Actor {
-    /// The caller as their user row says now (role read at this request).
-    fn from(user: &User) -> Self {
-        Self {
-            id: user.id,
-            role: user.role,
-        }
     }
 }
 

@@ -71,7 +71,7 @@ async fn portal_answers_are_never_stored(pool: PgPool) {
     // Server functions called as plain forms answer success with a redirect.
     assert!(verifier.status().is_redirection(), "{}", verifier.status());
     assert!(no_store(&verifier), "a verifier token");
-    for path in ["/users", "/audit", "/", "/keys"] {
+    for path in ["/users", "/audit", "/keyspaces", "/keys"] {
         let page = app.page(&admin, path).await;
         assert_eq!(page.status(), 200, "{path}");
         assert!(no_store(&page), "{path}");

@@ -27,17 +27,20 @@ async fn me(app: &TestApp, access: &serde_json::Value) -> u16 {
         .as_u16()
 }
 
-/// Whether `browser` is signed in to the portal: the overview renders rather than
-/// sending it to the sign-in page (a redirect, or a streamed page naming `/login` in
-/// `location`).
+/// Whether `browser` is signed in to the portal, as the portal itself asks (the
+/// `current_user` server function: the user, or `null`), so that the answer depends on
+/// the session alone and not on what a page loads besides.
 async fn signed_in(app: &TestApp, browser: &reqwest::Client) -> bool {
-    let page = app.page(browser, "/").await;
-    assert!(
-        page.status().as_u16() < 400,
-        "GET / answered {}",
-        page.status()
-    );
-    page.headers().get("location").is_none()
+    let res = browser
+        .post(app.url("/api/current_user"))
+        .header("origin", app.url(""))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let user: serde_json::Value = res.json().await.expect("JSON");
+    !user.is_null()
 }
 
 /// A thief replays a refresh token its owner already used: the family is revoked, and
