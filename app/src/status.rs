@@ -23,10 +23,12 @@ pub struct SystemStatusView {
     pub checked_at: DateTime<Utc>,
 }
 
-/// Reads the status from the database.
+/// Reads the status from the database (admins and auditors: owners see their keys, not
+/// the installation's internals).
 #[server(prefix = "/api", endpoint = "system_status")]
 pub async fn system_status() -> Result<SystemStatusView, AppError> {
-    crate::auth::server::require(&[])
+    use locksmith_core::identity::Role;
+    crate::auth::server::require(&[Role::Admin, Role::Auditor])
         .await
         .map_err(AppError::respond)?;
     let pool = use_context::<sqlx::PgPool>().ok_or(AppError::Internal)?;

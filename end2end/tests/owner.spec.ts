@@ -15,9 +15,14 @@ test.describe("owner self-service", () => {
     await signIn(page, "owner@e2e.test");
     const nav = page.getByRole("navigation", { name: "Main" });
     await expect(nav.getByRole("link", { name: "Keys", exact: true })).toBeVisible();
-    for (const adminOnly of ["Users", "Keyspaces", "Audit log"]) {
+    for (const adminOnly of ["Users", "Keyspaces", "Audit log", "Readiness", "Metrics"]) {
       await expect(nav.getByRole("link", { name: adminOnly })).toHaveCount(0);
     }
+    // The overview shows their keys, not the installation's internals.
+    await hydrated(page);
+    await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: "System status" })).toHaveCount(0);
+    await expect(page.getByTestId("instance-id")).toHaveCount(0);
 
     // The admin's key is not theirs to see.
     await page.goto(`/keys?q=${stamp}`);

@@ -19,9 +19,10 @@ pub fn HomePage() -> impl IntoView {
     // changed in between (another user's action), the HTML and the data sent with it
     // for hydration disagreed, and hydration failed.
     let data = Resource::new(|| (), |()| dashboard());
-    // The same for the system status. It asks the server only for a signed-in user: its
-    // server function answers others 401, which must not become this page's status (the
-    // guard redirects them). Each click of "Check again" bumps the counter, which re-runs
+    // The same for the system status. It asks the server only for an admin or auditor:
+    // owners see their keys, not the installation's internals, and its server function
+    // answers anyone else 401 or 403, which must not become this page's status (the guard
+    // redirects anonymous visitors). Each click of "Check again" bumps the counter, which re-runs
     // it (one round trip); the answer carries the number of the check it answers, so a
     // test can wait for it.
     let user = expect_context::<crate::auth::UserResource>();
@@ -29,10 +30,10 @@ pub fn HomePage() -> impl IntoView {
     let status = Resource::new(
         move || checks.get(),
         move |n| async move {
-            let signed_in = crate::auth::has_role(user, &[]).await;
+            let reader = crate::auth::has_role(user, &["admin", "auditor"]).await;
             (
                 n,
-                if signed_in {
+                if reader {
                     Some(system_status().await)
                 } else {
                     None
@@ -40,15 +41,17 @@ pub fn HomePage() -> impl IntoView {
             )
         },
     );
+    let reader =
+        Signal::derive(move || matches!(user.get(), Some(Ok(Some(u))) if u.role != "owner"));
     view! {
         <crate::auth::Protected>
-            <Overview data checks status />
+            <Overview data checks status reader />
         </crate::auth::Protected>
     }
 }
 
 /// The system status as its resource holds it: the check it answers, and the answer
-/// (`None` when nobody is signed in).
+/// (`None` when the viewer may not see it).
 type StatusResource = Resource<(u32, Option<Result<SystemStatusView, AppError>>)>;
 
 #[component]
@@ -56,13 +59,19 @@ fn Overview(
     data: Resource<Result<Option<DashboardView>, AppError>>,
     checks: RwSignal<u32>,
     status: StatusResource,
+    reader: Signal<bool>,
 ) -> impl IntoView {
+    let intro = if reader.get_untracked() {
+        "Your keys and their traffic at a glance, and the state of this installation."
+    } else {
+        "Your keys and their traffic at a glance."
+    };
     view! {
         <Title text="Overview" />
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
                 <h1 class="text-2xl font-bold tracking-tight">"Overview"</h1>
-                <p class="mt-1 text-sm text-slate-600">"Your keys and their traffic at a glance, and the state of this installation."</p>
+                <p class="mt-1 text-sm text-slate-600">{intro}</p>
             </div>
         </div>
         <Transition fallback=|| view! { <div class="mt-6"><Loading label="Loading the dashboard…" /></div> }>
@@ -74,7 +83,7 @@ fn Overview(
                 }
             })}
         </Transition>
-        <SystemStatus checks status />
+        {reader.get_untracked().then(|| view! { <SystemStatus checks status /> })}
     }
 }
 

@@ -26,12 +26,15 @@ pub struct UsageBatch {
     pub counts: HashMap<(Uuid, DateTime<Utc>), Counts>,
     /// Latest `VALID` verification by key.
     pub last_used: HashMap<Uuid, DateTime<Utc>>,
+    /// Latest verification request by verifier, whatever its answer: a verifier that
+    /// asks is in use, even when the keys it is sent are refused.
+    pub verifier_used: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl UsageBatch {
     /// Nothing counted.
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty()
+        self.counts.is_empty() && self.last_used.is_empty() && self.verifier_used.is_empty()
     }
 
     /// Verifications counted in this batch.
@@ -48,6 +51,10 @@ impl UsageBatch {
         }
         for (key, at) in other.last_used {
             let mine = self.last_used.entry(key).or_insert(at);
+            *mine = (*mine).max(at);
+        }
+        for (verifier, at) in other.verifier_used {
+            let mine = self.verifier_used.entry(verifier).or_insert(at);
             *mine = (*mine).max(at);
         }
     }
@@ -85,6 +92,13 @@ impl UsageBuffer {
             let last = pending.last_used.entry(key).or_insert(at);
             *last = (*last).max(at);
         }
+    }
+
+    /// Notes that `verifier` asked for a verification at `at`.
+    pub fn record_verifier(&self, verifier: Uuid, at: DateTime<Utc>) {
+        let mut pending = self.lock(shard_of_this_thread());
+        let last = pending.verifier_used.entry(verifier).or_insert(at);
+        *last = (*last).max(at);
     }
 
     /// Takes everything counted so far.
@@ -137,14 +151,18 @@ mod tests {
     fn a_batch_put_back_merges_with_what_came_since() {
         let buffer = UsageBuffer::default();
         let key = Uuid::new_v4();
+        let verifier = Uuid::new_v4();
         buffer.record(key, Outcome::Forbidden, at(1));
+        buffer.record_verifier(verifier, at(9));
         let failed = buffer.take();
         buffer.record(key, Outcome::Forbidden, at(2));
         buffer.record(key, Outcome::Other, at(3));
+        buffer.record_verifier(verifier, at(4));
         buffer.restore(failed);
         let batch = buffer.take();
         assert_eq!(batch.counts[&(key, hour_of(at(1)))], [0, 0, 0, 2, 1]);
         assert!(batch.last_used.is_empty(), "only VALID counts as a use");
+        assert_eq!(batch.verifier_used[&verifier], at(9), "the latest use");
     }
 
     #[test]

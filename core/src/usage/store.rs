@@ -1,4 +1,5 @@
-//! SQL of `key_usage`, and of `keys.last_used_at` as verification records it.
+//! SQL of `key_usage`, and of `keys.last_used_at` and `verifiers.last_used_at` as
+//! verification records them.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -115,6 +116,22 @@ pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
              AND (k.last_used_at IS NULL OR k.last_used_at < u.at)"#,
         &used_keys,
         &used_at,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Verifiers the same way: locked in id order, moved forward only.
+    let (verifiers, verifiers_at): (Vec<Uuid>, Vec<DateTime<Utc>>) =
+        batch.verifier_used.iter().map(|(v, at)| (*v, *at)).unzip();
+    sqlx::query!(
+        r#"WITH locked AS (
+               SELECT v.id FROM verifiers v WHERE v.id = ANY($1::uuid[]) ORDER BY v.id FOR NO KEY UPDATE
+           )
+           UPDATE verifiers v SET last_used_at = u.at
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at), locked
+           WHERE v.id = u.id AND locked.id = u.id
+             AND (v.last_used_at IS NULL OR v.last_used_at < u.at)"#,
+        &verifiers,
+        &verifiers_at,
     )
     .execute(&mut *tx)
     .await?;

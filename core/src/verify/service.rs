@@ -313,6 +313,9 @@ impl VerifyService {
 
     /// Verifies `input` for `verifier`'s keyspace.
     pub async fn verify(&self, verifier: &VerifierAuth, input: &VerifyInput) -> Result<Verdict> {
+        // The verifier is in use whatever the answer: recorded in memory, written with
+        // the usage (an admin pruning "unused" verifiers must not cut off a live service).
+        self.inner.usage.record_verifier(verifier.id, Utc::now());
         if input.cost > MAX_COST {
             return Err(Error::invalid(
                 "cost",

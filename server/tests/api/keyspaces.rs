@@ -193,3 +193,46 @@ async fn verifier_tokens_are_shown_once_scoped_and_revocable(pool: PgPool) {
         .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1));
 }
+
+/// A verifier that verifies is in use: its `last_used_at` moves with the usage writes
+/// (before, nothing wrote it and every verifier said "never", so an admin pruning unused
+/// tokens would cut off a live service). Any answer counts, a refused key included.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_verifier_that_verifies_shows_when_it_was_last_used(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let path = format!("/v1/keyspaces/{}/verifiers", w.keyspace);
+    let (_, busy) = w
+        .app
+        .post_json(&path, &w.admin, &json!({ "name": "checkout" }))
+        .await;
+    let (_, idle) = w
+        .app
+        .post_json(&path, &w.admin, &json!({ "name": "reports" }))
+        .await;
+    let token = busy["token"].as_str().expect("token");
+    let before = chrono::Utc::now();
+    let (status, answer) = w
+        .app
+        .post_json("/v1/verify", token, &json!({ "key": "pay_unknown" }))
+        .await;
+    assert_eq!((status, answer["code"].as_str()), (200, Some("NOT_FOUND")));
+    w.app.verify.flush().await.expect("usage written");
+
+    let list = w.app.get_json(&path, &w.admin).await;
+    let used = |id: &serde_json::Value| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|v| v["id"] == *id)
+            .expect("listed")["last_used_at"]
+            .clone()
+    };
+    let at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(used(&busy["id"])).expect("a time");
+    assert!(at >= before - chrono::Duration::seconds(1), "{at}");
+    assert!(
+        used(&idle["id"]).is_null(),
+        "an idle verifier stays never used"
+    );
+}

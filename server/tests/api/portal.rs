@@ -180,7 +180,8 @@ async fn an_unknown_page_is_a_404_page(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
-async fn the_status_server_function_needs_a_session(pool: PgPool) {
+async fn the_status_is_for_admins_and_auditors_only(pool: PgPool) {
+    create_user(&pool, "admin@example.com", Role::Admin).await;
     create_user(&pool, "ada@example.com", Role::Owner).await;
     let app = TestApp::spawn(pool).await;
     let anonymous = app
@@ -200,15 +201,22 @@ async fn the_status_server_function_needs_a_session(pool: PgPool) {
             .contains("Unauthorized")
     );
 
-    let browser = app.portal_session("ada@example.com").await;
     // As the hydrated page calls it (fetch, no `accept: text/html`): a JSON answer.
-    let res = browser
-        .post(app.url("/api/system_status"))
-        .header("origin", app.url(""))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .expect("sent");
+    let status_as = |browser: reqwest::Client| {
+        let url = app.url("/api/system_status");
+        let origin = app.url("");
+        async move {
+            browser
+                .post(url)
+                .header("origin", origin)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let admin = app.portal_session("admin@example.com").await;
+    let res = status_as(admin).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["schema_current"], true);
@@ -217,6 +225,17 @@ async fn the_status_server_function_needs_a_session(pool: PgPool) {
             .as_str()
             .is_some_and(|v| !v.is_empty())
     );
+
+    // Owners see their keys, not the installation: no status panel, and the server
+    // function refuses them (before, both showed an owner the database version and the
+    // instance id).
+    let owner = app.portal_session("ada@example.com").await;
+    let overview = app.page(&owner, "/").await;
+    assert_eq!(overview.status(), 200);
+    let html = overview.text().await.expect("html");
+    assert!(html.contains("Overview"), "{html}");
+    assert!(!html.contains("System status") && !html.contains("instance-id"));
+    assert_eq!(status_as(owner).await.status(), 403);
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
