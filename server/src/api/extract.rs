@@ -80,11 +80,6 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             ));
         }
     }
-    if let Some(path) = nul_at(bytes) {
-        return Err(invalid(format!(
-            "{path}: must not contain the character U+0000"
-        )));
-    }
     // Read once without tracking paths (the verification hot path comes through here);
     // only a body that fails is read again, to name the failing field.
     match serde_json::from_slice(bytes) {
@@ -101,51 +96,6 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             Err(invalid(detail))
         }
     }
-}
-
-/// The path of a string holding U+0000 (which no PostgreSQL text or jsonb can store), if
-/// any: a scan for the escape `\u0000` that almost every body passes at once, then, only
-/// when it is there, a walk of the parsed body to name the field.
-fn nul_at(bytes: &[u8]) -> Option<String> {
-    const ESCAPE: &[u8] = br"\u0000";
-    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
-        let join = |key: &str| {
-            if path.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{path}.{key}")
-            }
-        };
-        match value {
-            serde_json::Value::String(s) if s.contains('\0') => Some(if path.is_empty() {
-                "body".to_owned()
-            } else {
-                path.to_owned()
-            }),
-            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
-                walk(
-                    v,
-                    &format!("{}[{i}]", if path.is_empty() { "body" } else { path }),
-                )
-            }),
-            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-                if k.contains('\0') {
-                    Some(format!(
-                        "{} (a field name)",
-                        join(&k.replace('\0', "\\u0000"))
-                    ))
-                } else {
-                    walk(v, &join(k))
-                }
-            }),
-            _ => None,
-        }
-    }
-    walk(&value, "")
 }
 
 /// `value` as `T`, an error naming the failing field's path: for bodies read in two

@@ -422,22 +422,19 @@ async fn a_burst_of_guesses_cannot_race_the_lockout(pool: PgPool) {
     assert_eq!(locks, 1, "the lock is recorded once");
 }
 
-/// Whatever the email holds, a sign-in is answered, never with a 500: a NUL byte (which
-/// PostgreSQL's text cannot store; found by the schema fuzzer) is a 400 naming the
-/// field, like any NUL in a body, and anything else not an account's email a 401.
+/// Whatever the email holds (a NUL byte, which PostgreSQL's text cannot store; found by
+/// the schema fuzzer; look-alike characters; a megabyte), a sign-in answers 401, never a
+/// server error.
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
-async fn any_email_is_answered_without_a_server_error(pool: PgPool) {
+async fn any_email_is_answered_401(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    for email in ["\u{0}@example.com", "a\u{0}b"] {
-        let refused = problem(app.sign_in(email, "whatever it may be").await, 400).await;
-        assert!(
-            refused["detail"]
-                .as_str()
-                .is_some_and(|d| d.starts_with("email: ")),
-            "{refused}"
-        );
-    }
-    for email in [&"x".repeat(10_000), "ａｄａ@example.com", "a\u{200b}@b.c"] {
+    for email in [
+        "\u{0}@example.com",
+        "a\u{0}b",
+        &"x".repeat(10_000),
+        "ａｄａ@example.com",
+        "a\u{200b}@b.c",
+    ] {
         let res = app.sign_in(email, "whatever it may be").await;
         assert_eq!(res.status(), 401, "{email:?}");
     }
