@@ -65,7 +65,8 @@ test.describe("portal shell", () => {
   });
 
   test("the instance survives a reload (same data)", async ({ page }) => {
-    await signIn(page, "owner@e2e.test");
+    // The installation's status is for admins and auditors.
+    await signIn(page, "auditor@e2e.test");
     await page.goto("/");
     const id = await page.getByTestId("instance-id").textContent();
     await page.reload();
