@@ -124,10 +124,12 @@ pub mod server {
     use crate::error::AppError;
 
     const USER_ID: &str = super::USER_ID_KEY;
-    const SIGNED_IN_AT: &str = "signed_in_at";
-    /// The sign-in time to the microsecond, to compare with the user's
-    /// `sessions_valid_after` (sessions from before it have only `SIGNED_IN_AT`).
+    /// The sign-in time to the microsecond: for the absolute timeout, and to compare with
+    /// the user's `sessions_valid_after`.
     const SIGNED_IN_AT_MICROS: &str = "signed_in_at_us";
+    /// The sign-in time in whole seconds, as sessions from before `SIGNED_IN_AT_MICROS`
+    /// hold it (read, no longer written).
+    const SIGNED_IN_AT: &str = "signed_in_at";
     /// A session ends this long after sign-in, however active (idle expiry is the
     /// cookie's, set by the session layer).
     pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
@@ -204,24 +206,26 @@ pub mod server {
         let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(store_err)? else {
             return Ok(None);
         };
-        let signed_in_at = session
-            .get::<i64>(SIGNED_IN_AT)
-            .await
-            .map_err(store_err)?
-            .unwrap_or(0);
-        if Utc::now().timestamp() - signed_in_at > ABSOLUTE_TIMEOUT_SECS {
-            session.flush().await.map_err(store_err)?;
-            return Ok(None);
-        }
         let since = match session
             .get::<i64>(SIGNED_IN_AT_MICROS)
             .await
             .map_err(store_err)?
         {
             Some(micros) => DateTime::from_timestamp_micros(micros),
-            None => DateTime::from_timestamp(signed_in_at, 0),
+            None => DateTime::from_timestamp(
+                session
+                    .get::<i64>(SIGNED_IN_AT)
+                    .await
+                    .map_err(store_err)?
+                    .unwrap_or(0),
+                0,
+            ),
         }
         .unwrap_or_default();
+        if (Utc::now() - since).num_seconds() > ABSOLUTE_TIMEOUT_SECS {
+            session.flush().await.map_err(store_err)?;
+            return Ok(None);
+        }
         match revocation::portal_holder(pool, id, since).await? {
             Some(user) => Ok(Some(user)),
             None => {
@@ -272,13 +276,8 @@ pub mod server {
         // A new id at sign-in: a session id planted before sign-in is worthless after it.
         session.cycle_id().await.map_err(store_err)?;
         session.insert(USER_ID, user.id).await.map_err(store_err)?;
-        let now = Utc::now();
         session
-            .insert(SIGNED_IN_AT, now.timestamp())
-            .await
-            .map_err(store_err)?;
-        session
-            .insert(SIGNED_IN_AT_MICROS, now.timestamp_micros())
+            .insert(SIGNED_IN_AT_MICROS, Utc::now().timestamp_micros())
             .await
             .map_err(store_err)?;
         redirect_plain_form("/");

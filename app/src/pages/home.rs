@@ -30,7 +30,7 @@ pub fn HomePage() -> impl IntoView {
     let status = Resource::new(
         move || checks.get(),
         move |n| async move {
-            let reader = crate::auth::has_role(user, &["admin", "auditor"]).await;
+            let reader = crate::auth::has_role(user, STATUS_ROLES).await;
             (
                 n,
                 if reader {
@@ -41,14 +41,18 @@ pub fn HomePage() -> impl IntoView {
             )
         },
     );
-    let reader =
-        Signal::derive(move || matches!(user.get(), Some(Ok(Some(u))) if u.role != "owner"));
+    let reader = Signal::derive(
+        move || matches!(user.get(), Some(Ok(Some(u))) if STATUS_ROLES.contains(&u.role.as_str())),
+    );
     view! {
         <crate::auth::Protected>
             <Overview data checks status reader />
         </crate::auth::Protected>
     }
 }
+
+/// Who sees the installation's status (its server function says the same).
+const STATUS_ROLES: &[&str] = &["admin", "auditor"];
 
 /// The system status as its resource holds it: the check it answers, and the answer
 /// (`None` when the viewer may not see it).

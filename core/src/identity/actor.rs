@@ -18,6 +18,23 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Whether the caller may see what belongs to `owner` (a key, a user's own record):
+    /// admins and auditors see everything, everyone else only their own.
+    pub fn sees(self, owner: Uuid) -> bool {
+        self.role.reads_everything() || owner == self.id
+    }
+
+    /// `NotFound` unless the caller may see (and so act on) what belongs to `owner`: what
+    /// another owner has is "not found", never "forbidden", so its existence does not
+    /// leak.
+    pub fn check_visible(self, owner: Uuid) -> Result<()> {
+        if self.sees(owner) {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
     /// `Forbidden` unless the caller is an admin.
     pub fn check_admin(self) -> Result<()> {
         if self.role.is_admin() {

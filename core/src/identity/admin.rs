@@ -31,9 +31,7 @@ pub async fn list_users(
 /// One user: admins and auditors see anyone, everyone else only themselves; another
 /// user is `NotFound`, so that an owner learns nothing, not even that they exist.
 pub async fn get_user(pool: &PgPool, actor: Actor, id: Uuid) -> Result<User> {
-    if !actor.role.reads_everything() && actor.id != id {
-        return Err(Error::NotFound);
-    }
+    actor.check_visible(id)?;
     users::find(pool, id).await?.ok_or(Error::NotFound)
 }
 

@@ -45,15 +45,6 @@ impl HashingLimit {
     }
 }
 
-/// Why the gate refused an attempt before its password was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GateRefusal {
-    /// The client address is over its rate; retry after the duration.
-    RateLimited(Duration),
-    /// Every hashing permit is taken and the queue is full; retry after the duration.
-    Busy(Duration),
-}
-
 /// The sign-in gate of one instance (see the module documentation).
 #[derive(Debug)]
 pub struct SignInGate {
@@ -64,6 +55,9 @@ pub struct SignInGate {
     waiting: AtomicUsize,
 }
 
+/// What a refused turn is told to wait before trying again.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+
 /// A turn at checking a password; dropping it frees the turn.
 #[derive(Debug)]
 pub struct HashingTurn {
@@ -73,15 +67,11 @@ pub struct HashingTurn {
 impl SignInGate {
     /// A gate with these limits.
     pub fn new(lockout: LockoutPolicy, per_address: Rate, hashing: HashingLimit) -> Self {
-        let concurrent = hashing.concurrent.max(1);
         Self {
             lockout,
             addresses: Limiter::new(per_address),
-            hashing: Arc::new(Semaphore::new(concurrent)),
-            limit: HashingLimit {
-                concurrent,
-                ..hashing
-            },
+            hashing: Arc::new(Semaphore::new(hashing.concurrent.max(1))),
+            limit: hashing,
             waiting: AtomicUsize::new(0),
         }
     }
@@ -97,9 +87,8 @@ impl SignInGate {
     }
 
     /// Waits for a turn to check a password, or refuses at once when the queue is full
-    /// (or after [`HashingLimit::max_wait`]).
-    pub async fn hashing_turn(&self) -> Result<HashingTurn, GateRefusal> {
-        let busy = GateRefusal::Busy(Duration::from_secs(1));
+    /// (or after [`HashingLimit::max_wait`]), saying how long to wait before a retry.
+    pub async fn hashing_turn(&self) -> Result<HashingTurn, Duration> {
         if let Ok(permit) = Arc::clone(&self.hashing).try_acquire_owned() {
             return Ok(HashingTurn { _permit: permit });
         }
@@ -112,7 +101,7 @@ impl SignInGate {
             .is_ok();
         if !joined {
             metrics::counter!("sign_in_busy_total").increment(1);
-            return Err(busy);
+            return Err(BUSY_RETRY);
         }
         let turn = tokio::time::timeout(
             self.limit.max_wait,
@@ -125,7 +114,7 @@ impl SignInGate {
             // Timed out (or the semaphore closed, which this gate never does).
             _ => {
                 metrics::counter!("sign_in_busy_total").increment(1);
-                Err(busy)
+                Err(BUSY_RETRY)
             }
         }
     }
@@ -170,7 +159,7 @@ mod tests {
         }
         assert_eq!(
             gate.hashing_turn().await.map(drop),
-            Err(GateRefusal::Busy(Duration::from_secs(1)))
+            Err(Duration::from_secs(1))
         );
         drop(first);
         assert_eq!(
@@ -186,10 +175,7 @@ mod tests {
     async fn a_waiter_gives_up_after_the_longest_wait() {
         let gate = gate(1, 4);
         let _held = gate.hashing_turn().await.expect("a permit");
-        assert!(matches!(
-            gate.hashing_turn().await,
-            Err(GateRefusal::Busy(_))
-        ));
+        assert!(gate.hashing_turn().await.is_err());
         assert_eq!(gate.waiting.load(Ordering::Acquire), 0, "it left the queue");
     }
 

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
 
-pub use super::gate::{GateRefusal, SignInGate};
+pub use super::gate::SignInGate;
 pub use super::lockout::LockoutPolicy;
 use super::lockout::{self, Counter, Reservation, Reserved};
 use super::users::{self, User};
@@ -80,7 +80,7 @@ pub async fn login(
     };
     let turn = match gate.hashing_turn().await {
         Ok(turn) => turn,
-        Err(GateRefusal::Busy(wait) | GateRefusal::RateLimited(wait)) => {
+        Err(wait) => {
             // Refused unchecked: the attempt hands its reservations back.
             let mut conn = pool.acquire().await?;
             lockout::unchecked(&mut conn, &reserved).await?;

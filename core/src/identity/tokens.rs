@@ -31,15 +31,6 @@ pub struct RefreshLifetime {
     pub family: Duration,
 }
 
-impl Default for RefreshLifetime {
-    fn default() -> Self {
-        Self {
-            token: Duration::from_secs(30 * 24 * 3600),
-            family: Duration::from_secs(90 * 24 * 3600),
-        }
-    }
-}
-
 fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(30))
 }

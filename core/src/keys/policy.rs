@@ -12,20 +12,6 @@ use crate::scope::Scope;
 
 /// What an actor may do with keys.
 impl Actor {
-    /// Whether the caller may see a key owned by `owner`.
-    pub fn sees(self, owner: Uuid) -> bool {
-        self.role.reads_everything() || owner == self.id
-    }
-
-    /// `NotFound` unless the caller may see (and so act on) a key owned by `owner`.
-    pub fn check_visible(self, owner: Uuid) -> Result<()> {
-        if self.sees(owner) {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        }
-    }
-
     /// `Forbidden` for auditors (read-only).
     pub fn check_may_change_keys(self) -> Result<()> {
         match self.role {

@@ -50,14 +50,18 @@ impl UsageBatch {
             }
         }
         for (key, at) in other.last_used {
-            let mine = self.last_used.entry(key).or_insert(at);
-            *mine = (*mine).max(at);
+            keep_latest(&mut self.last_used, key, at);
         }
         for (verifier, at) in other.verifier_used {
-            let mine = self.verifier_used.entry(verifier).or_insert(at);
-            *mine = (*mine).max(at);
+            keep_latest(&mut self.verifier_used, verifier, at);
         }
     }
+}
+
+/// Records `at` for `id` unless a later time is already there.
+fn keep_latest(times: &mut HashMap<Uuid, DateTime<Utc>>, id: Uuid, at: DateTime<Utc>) {
+    let latest = times.entry(id).or_insert(at);
+    *latest = (*latest).max(at);
 }
 
 /// How many shards a buffer has (more than a server has worker threads).
@@ -89,16 +93,17 @@ impl UsageBuffer {
         let mut pending = self.lock(shard_of_this_thread());
         pending.counts.entry((key, hour_of(at))).or_default()[outcome.index()] += 1;
         if outcome == Outcome::Valid {
-            let last = pending.last_used.entry(key).or_insert(at);
-            *last = (*last).max(at);
+            keep_latest(&mut pending.last_used, key, at);
         }
     }
 
     /// Notes that `verifier` asked for a verification at `at`.
     pub fn record_verifier(&self, verifier: Uuid, at: DateTime<Utc>) {
-        let mut pending = self.lock(shard_of_this_thread());
-        let last = pending.verifier_used.entry(verifier).or_insert(at);
-        *last = (*last).max(at);
+        keep_latest(
+            &mut self.lock(shard_of_this_thread()).verifier_used,
+            verifier,
+            at,
+        );
     }
 
     /// Takes everything counted so far.
