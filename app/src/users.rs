@@ -24,6 +24,18 @@ pub struct UserRow {
     pub max_keys: Option<i32>,
     /// Owner policy: allowed scopes.
     pub allowed_scopes: Option<Vec<String>>,
+    /// Owner policy: whether they may change their keys' quota, rate limit and expiry.
+    pub may_change_limits: bool,
+    /// Owner policy: largest quota, credits per period.
+    pub max_quota_limit: Option<i64>,
+    /// Owner policy: the largest quota's period (`day`, `month`, `total`).
+    pub max_quota_period: Option<String>,
+    /// Owner policy: largest rate limit, verifications per window.
+    pub max_rate_limit: Option<i32>,
+    /// Owner policy: the largest rate limit's window in seconds.
+    pub max_rate_window: Option<i32>,
+    /// Owner policy: longest key lifetime in seconds.
+    pub max_key_lifetime_seconds: Option<i64>,
     /// Last sign-in.
     pub last_login_at: Option<DateTime<Utc>>,
 }
@@ -68,14 +80,35 @@ pub async fn update_user(
         .map_err(AppError::respond)
 }
 
-/// Sets an owner's policy (admin): an empty key limit means no limit, empty scopes any.
+/// The key limits of an owner policy as the form posts them. An absent field stays as it
+/// is; an empty one means "no ceiling". `may_change_limits` is `yes` or `no`; the
+/// lifetime is in days.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitFields {
+    /// `yes`: the owner may change their keys' limits within the maxima.
+    pub may_change_limits: Option<String>,
+    /// Largest quota: credits per period.
+    pub max_quota_limit: Option<String>,
+    /// Its period.
+    pub max_quota_period: Option<String>,
+    /// Largest rate limit: verifications per window.
+    pub max_rate_limit: Option<String>,
+    /// Its window in seconds.
+    pub max_rate_window: Option<String>,
+    /// Longest key lifetime in days.
+    pub max_key_lifetime_days: Option<String>,
+}
+
+/// Sets an owner's policy (admin): an empty key limit means no limit, empty scopes any,
+/// an empty maximum no ceiling.
 #[server(prefix = "/api", endpoint = "set_owner_policy")]
 pub async fn set_owner_policy(
     id: String,
     max_keys: String,
     allowed_scopes: String,
+    #[server(default)] limits: LimitFields,
 ) -> Result<UserRow, AppError> {
-    server::update(id, None, None, Some((max_keys, allowed_scopes)))
+    server::update(id, None, None, Some((max_keys, allowed_scopes, limits)))
         .await
         .map_err(AppError::respond)
 }
@@ -89,10 +122,12 @@ mod server {
     use secrecy::SecretString;
     use uuid::Uuid;
 
-    use super::UserRow;
+    use locksmith_core::key_limits::{QuotaPeriod, QuotaSpec, RateLimit};
+
+    use super::{LimitFields, UserRow};
     use crate::auth::server::{origin, pool, require};
     use crate::error::AppError;
-    use crate::form::optional;
+    use crate::form::{number, optional};
 
     fn row(u: User) -> UserRow {
         UserRow {
@@ -103,6 +138,12 @@ mod server {
             disabled: u.disabled,
             max_keys: u.max_keys,
             allowed_scopes: u.allowed_scopes,
+            may_change_limits: u.may_change_limits,
+            max_quota_limit: u.max_quota.map(|q| q.limit),
+            max_quota_period: u.max_quota.map(|q| period_name(q.period).to_owned()),
+            max_rate_limit: u.max_rate_limit.map(|r| r.limit),
+            max_rate_window: u.max_rate_limit.map(|r| r.window_seconds),
+            max_key_lifetime_seconds: u.max_key_lifetime_seconds,
             last_login_at: u.last_login_at,
         }
     }
@@ -122,6 +163,98 @@ mod server {
                 })
             })
             .transpose()
+    }
+
+    fn period_name(p: QuotaPeriod) -> &'static str {
+        match p {
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Month => "month",
+            QuotaPeriod::Total => "total",
+        }
+    }
+
+    /// The limits' patch: `None` for an absent field (unchanged), `Some(None)` for an
+    /// empty one (no ceiling).
+    struct LimitPatch {
+        may_change: Option<bool>,
+        quota: Option<Option<QuotaSpec>>,
+        rate: Option<Option<RateLimit>>,
+        lifetime: Option<Option<i64>>,
+    }
+
+    fn limit_patch(f: &LimitFields) -> Result<LimitPatch, AppError> {
+        let may_change = f
+            .may_change_limits
+            .as_deref()
+            .map(|v| match v.trim() {
+                "yes" | "true" | "on" => Ok(true),
+                "no" | "false" | "" => Ok(false),
+                _ => Err(AppError::Invalid(
+                    "may_change_limits: must be yes or no".into(),
+                )),
+            })
+            .transpose()?;
+        let quota = f
+            .max_quota_limit
+            .as_deref()
+            .map(|raw| -> Result<Option<QuotaSpec>, AppError> {
+                let Some(limit) = number::<i64>("max_quota.limit", raw)? else {
+                    return Ok(None);
+                };
+                let period = match f.max_quota_period.as_deref().map(str::trim) {
+                    Some("day") => QuotaPeriod::Day,
+                    Some("total") => QuotaPeriod::Total,
+                    None | Some("" | "month") => QuotaPeriod::Month,
+                    Some(_) => {
+                        return Err(AppError::Invalid(
+                            "max_quota.period: must be day, month or total".into(),
+                        ));
+                    }
+                };
+                Ok(Some(QuotaSpec { limit, period }))
+            })
+            .transpose()?;
+        let rate = f
+            .max_rate_limit
+            .as_deref()
+            .map(|raw| -> Result<Option<RateLimit>, AppError> {
+                let Some(limit) = number::<i32>("max_rate_limit.limit", raw)? else {
+                    return Ok(None);
+                };
+                let window_seconds = f
+                    .max_rate_window
+                    .as_deref()
+                    .map(|w| number::<i32>("max_rate_limit.window_seconds", w))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(60);
+                Ok(Some(RateLimit {
+                    limit,
+                    window_seconds,
+                }))
+            })
+            .transpose()?;
+        let lifetime = f
+            .max_key_lifetime_days
+            .as_deref()
+            .map(|raw| -> Result<Option<i64>, AppError> {
+                let Some(text) = optional(raw) else {
+                    return Ok(None);
+                };
+                let days: f64 = text.parse().ok().filter(|d: &f64| d.is_finite() && *d > 0.0).ok_or_else(|| {
+                    AppError::Invalid(
+                        "max_key_lifetime_seconds: the lifetime in days must be a positive number, or empty for none".into(),
+                    )
+                })?;
+                Ok(Some((days * 86_400.0).round().min(i64::MAX as f64) as i64))
+            })
+            .transpose()?;
+        Ok(LimitPatch {
+            may_change,
+            quota,
+            rate,
+            lifetime,
+        })
     }
 
     fn scopes(raw: &str) -> Option<Vec<String>> {
@@ -160,6 +293,10 @@ mod server {
             display_name: optional(&display_name),
             max_keys: max_keys(&max_keys_raw)?,
             allowed_scopes: scopes(&scopes_raw),
+            may_change_limits: None,
+            max_quota: None,
+            max_rate_limit: None,
+            max_key_lifetime_seconds: None,
         }
         .validate()
         .await?;
@@ -171,16 +308,24 @@ mod server {
         id: String,
         role_name: Option<String>,
         disabled: Option<bool>,
-        policy: Option<(String, String)>,
+        policy: Option<(String, String, LimitFields)>,
     ) -> Result<UserRow, AppError> {
         let admin_user = require(&[Role::Admin]).await?;
         let id = Uuid::parse_str(&id).map_err(|_| AppError::Invalid("id: not a user id".into()))?;
+        let limits = policy
+            .as_ref()
+            .map(|(_, _, l)| limit_patch(l))
+            .transpose()?;
         let patch = UserPatchInput {
             role: role_name.as_deref().map(role).transpose()?,
             disabled,
             display_name: None,
-            max_keys: policy.as_ref().map(|(m, _)| max_keys(m)).transpose()?,
-            allowed_scopes: policy.as_ref().map(|(_, s)| scopes(s)),
+            max_keys: policy.as_ref().map(|(m, _, _)| max_keys(m)).transpose()?,
+            allowed_scopes: policy.as_ref().map(|(_, s, _)| scopes(s)),
+            may_change_limits: limits.as_ref().and_then(|l| l.may_change),
+            max_quota: limits.as_ref().and_then(|l| l.quota),
+            max_rate_limit: limits.as_ref().and_then(|l| l.rate),
+            max_key_lifetime_seconds: limits.as_ref().and_then(|l| l.lifetime),
         }
         .validate()?;
         let user = admin::update_user(&pool()?, admin_user.id, id, patch, &origin().await).await?;

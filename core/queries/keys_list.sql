@@ -15,7 +15,8 @@
 SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
        expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
        rotated_from, rotated_to, quota_limit, quota_period AS "quota_period: QuotaPeriod",
-       quota_used, quota_period_start, rate_limit, rate_window_secs, generation
+       quota_used, quota_period_start, rate_limit, rate_window_secs, generation,
+       grace_ends_at, own_expires_at
 FROM keys
 WHERE ($2::uuid IS NULL OR keyspace_id = $2)
   AND ($3::uuid IS NULL OR owner_id = $3)

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod identity;
+pub mod key_limits;
 pub mod keys;
 pub mod limits;
 pub mod scope;

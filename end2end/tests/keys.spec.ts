@@ -136,7 +136,13 @@ test.describe("keys (admin)", () => {
     await page.screenshot({ path: testInfo.outputPath("key-rotated.png"), fullPage: true });
 
     // End the grace now: the old key is expired at once.
+    // The dialog names what will fail before anything happens.
     await grace.getByRole("button", { name: "End grace now" }).click();
+    const endGrace = page.getByTestId("end-grace-dialog");
+    await expect(endGrace).toContainText(`Calls with ${key.start}… will be refused (EXPIRED)`);
+    await expect(endGrace.getByTestId("dialog-last-used")).toHaveText("It has never been used.");
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "in grace");
+    await endGrace.getByRole("button", { name: "End grace now" }).click();
     await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "expired");
     await expect(page.getByTestId("grace-notice")).toHaveCount(0);
 

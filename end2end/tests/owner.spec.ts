@@ -36,6 +36,11 @@ test.describe("owner self-service", () => {
     await hydrated(page);
     await expect(page.getByTestId("owner-policy")).toContainText("Your policy");
     await expect(page.getByLabel("Owner")).toHaveCount(0);
+    // Expiry, quota and rate limit are an admin's to set: shown, not offered.
+    await expect(page.getByTestId("owner-limits")).toContainText("An admin sets them; you cannot change them.");
+    await expect(page.getByTestId("fixed-limits")).toBeVisible();
+    await expect(page.getByLabel("Quota: credits per period")).toHaveCount(0);
+    await expect(page.getByLabel("Expires (UTC, optional)")).toHaveCount(0);
     await page.getByLabel("Name", { exact: true }).fill(`${stamp} my key`);
     await page.getByLabel("Keyspace").selectOption({ label: `Keyspace ${keyspace.prefix} (${keyspace.prefix}_)` });
     await page.getByRole("button", { name: "Create key" }).click();

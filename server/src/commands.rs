@@ -53,6 +53,10 @@ pub async fn user_create(
         display_name: display_name.map(str::to_owned),
         max_keys: None,
         allowed_scopes: None,
+        may_change_limits: None,
+        max_quota: None,
+        max_rate_limit: None,
+        max_key_lifetime_seconds: None,
     };
     let input_error = |e: locksmith_core::Error| match e {
         locksmith_core::Error::Conflict(m) | locksmith_core::Error::Invalid(m) => {

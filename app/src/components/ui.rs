@@ -49,6 +49,16 @@ pub fn relative(at: &DateTime<Utc>, now: &DateTime<Utc>) -> String {
     }
 }
 
+/// A length of time in the largest whole unit: "30 days", "12 hours", "90 s".
+pub fn duration_words(seconds: i64) -> String {
+    match seconds {
+        s if s > 0 && s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s > 0 && s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s > 0 && s % 60 == 0 => plural(s / 60, "minute"),
+        s => format!("{s} s"),
+    }
+}
+
 fn plural(n: i64, unit: &str) -> String {
     if n == 1 {
         format!("1 {unit}")

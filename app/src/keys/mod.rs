@@ -76,8 +76,15 @@ pub struct KeyRow {
     pub ip_allowlist: Vec<String>,
     /// Metadata, pretty-printed JSON.
     pub meta: String,
-    /// Expiry (for a rotated key: the end of its grace).
+    /// When it stops working (for a rotated key: the grace end, if earlier than its own).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its own expiry, which a rotation's grace does not overwrite.
+    pub own_expires_at: Option<DateTime<Utc>>,
+    /// For the old key of a rotation: when its grace ends.
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    /// Settings outside the owner's current policy (`scopes`, `quota`, `rate_limit`,
+    /// `expires_at`): flagged, the key keeps working.
+    pub outside_policy: Vec<String>,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Last successful verification.
@@ -101,7 +108,7 @@ impl KeyRow {
     pub fn in_grace(&self, now: DateTime<Utc>) -> bool {
         self.rotated_to.is_some()
             && self.status == "active"
-            && self.expires_at.is_some_and(|at| at > now)
+            && self.grace_ends_at.is_some_and(|at| at > now)
     }
 }
 
@@ -199,6 +206,21 @@ pub struct OwnerLimits {
     pub live_keys: i64,
     /// Scopes they may grant (`None`: any).
     pub allowed_scopes: Option<Vec<String>>,
+    /// Whether they may set their keys' quota, rate limit and expiry (within the maxima).
+    pub may_change_limits: bool,
+    /// The largest quota, in words ("1000 a month"); new keys get it.
+    pub max_quota: Option<String>,
+    /// The largest rate limit, in words ("100 per 60 s"); new keys get it.
+    pub max_rate_limit: Option<String>,
+    /// The longest lifetime, in words ("30 days"); new keys expire after it.
+    pub max_lifetime: Option<String>,
+}
+
+impl OwnerLimits {
+    /// Whether the owner may only read their keys' limits (an admin sets them).
+    pub fn limits_fixed(&self) -> bool {
+        !self.may_change_limits
+    }
 }
 
 /// What the key forms and filters offer the signed-in user.
@@ -269,6 +291,9 @@ pub struct KeyDetails {
     pub audit: Vec<AuditRow>,
     /// Whether the viewer may change it.
     pub may_change: bool,
+    /// Whether the viewer is an owner whose keys' limits an admin sets (the edit form
+    /// shows them read-only).
+    pub limits_fixed: bool,
     /// When the page was rendered (grace and reset times are shown against it).
     pub now: DateTime<Utc>,
 }
@@ -306,6 +331,7 @@ pub async fn key_detail(id: String) -> Result<Option<KeyDetails>, AppError> {
 /// scopes and addresses are separated by commas, spaces or new lines; `expires_at` is
 /// `YYYY-MM-DDTHH:MM` in UTC; `meta` is a JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeyFields {
     /// Name.
     pub name: String,
@@ -382,4 +408,25 @@ pub async fn change_grace(id: String, extend_seconds: String) -> Result<KeyRow, 
     server::change_grace(id, extend_seconds)
         .await
         .map_err(AppError::respond)
+}
+
+/// The id of the key whose whole secret is `key`, if the caller may see it. A pasted key
+/// is looked up here, in a POST body, and never put in the list's URL.
+#[server(prefix = "/api", endpoint = "lookup_key")]
+pub async fn lookup_key(key: String) -> Result<Option<String>, AppError> {
+    server::lookup(key).await.map_err(AppError::respond)
+}
+
+/// Whether a search looks like a whole key (a prefix, `_`, and more of the body than a
+/// key's start shows): such text is a secret and must not go into a URL.
+pub fn looks_like_a_secret(q: &str) -> bool {
+    let q = q.trim();
+    q.split_once('_').is_some_and(|(prefix, body)| {
+        (2..=12).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && body.len() >= 12
+            && body.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }

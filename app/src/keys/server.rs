@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use leptos::prelude::use_context;
 use locksmith_core::audit::{self, AuditFilter};
 use locksmith_core::dashboard::{self, Dashboard};
-use locksmith_core::identity::users;
+use locksmith_core::identity::users::{self, User};
+use locksmith_core::key_limits::describe_lifetime;
 use locksmith_core::keys::keyspace_store;
 use locksmith_core::keys::model::{QuotaView, RateLimit};
-use locksmith_core::keys::service::MAX_GRACE_SECONDS;
 use locksmith_core::keys::store as key_store;
 use locksmith_core::keys::{
     Actor, KeyCursor, KeyFilter, KeyPatchInput, KeyService, KeySort, KeyStatus, KeyView,
@@ -86,6 +86,9 @@ impl Names {
             ip_allowlist: v.ip_allowlist,
             meta: serde_json::to_string_pretty(&v.meta).unwrap_or_default(),
             expires_at: v.expires_at,
+            own_expires_at: v.own_expires_at,
+            grace_ends_at: v.grace_ends_at,
+            outside_policy: v.outside_policy,
             created_at: v.created_at,
             last_used_at: v.last_used_at,
             revoked_at: v.revoked_at,
@@ -275,6 +278,10 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
             max_keys: user.max_keys,
             live_keys,
             allowed_scopes: user.allowed_scopes.clone(),
+            may_change_limits: user.may_change_limits,
+            max_quota: user.max_quota.map(QuotaSpec::describe),
+            max_rate_limit: user.max_rate_limit.map(RateLimit::describe),
+            max_lifetime: user.max_key_lifetime_seconds.map(describe_lifetime),
         })
     } else {
         None
@@ -325,6 +332,7 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         usage,
         audit,
         may_change: Actor::from(&user).check_may_change_keys().is_ok(),
+        limits_fixed: limits_fixed(&user),
         now,
     }))
 }
@@ -358,6 +366,24 @@ fn rate(fields: &KeyFields) -> Result<Option<RateLimit>, AppError> {
     }))
 }
 
+pub(super) async fn lookup(key: String) -> Result<Option<String>, AppError> {
+    let user = require(&[]).await?;
+    match service()?
+        .find_by_secret(Actor::from(&user), key.trim())
+        .await
+    {
+        Ok(view) => Ok(Some(view.id.to_string())),
+        Err(locksmith_core::Error::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `user` is an owner whose keys' limits an admin sets (their forms show them
+/// read-only and do not send them).
+fn limits_fixed(user: &User) -> bool {
+    Actor::from(user).bound_by_policy() && !user.may_change_limits
+}
+
 fn meta(raw: &str) -> Result<Option<serde_json::Value>, AppError> {
     optional(raw)
         .map(|text| {
@@ -374,14 +400,16 @@ pub(super) async fn create(
 ) -> Result<NewSecret, AppError> {
     let user = require(&[]).await?;
     let keyspace_id = id("keyspace_id", &keyspace_id)?;
+    // An owner whose limits an admin sets is shown them, not asked: the key gets them.
+    let asks_limits = !limits_fixed(&user);
     let input = NewKeyInput {
         name: fields.name.trim().to_owned(),
         owner_id: optional_id("owner_id", owner_id.as_deref().unwrap_or_default())?,
         scopes: split_list(&fields.scopes),
-        expires_at: time("expires_at", &fields.expires_at)?,
+        expires_at: time("expires_at", &fields.expires_at)?.filter(|_| asks_limits),
         ip_allowlist: split_list(&fields.ip_allowlist),
-        quota: quota(&fields)?,
-        rate_limit: rate(&fields)?,
+        quota: quota(&fields)?.filter(|_| asks_limits),
+        rate_limit: rate(&fields)?.filter(|_| asks_limits),
         meta: meta(&fields.meta)?,
     };
     let created = service()?
@@ -399,10 +427,12 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
     let key_id = id("id", &key_id)?;
     let service = service()?;
     let current = service.get(Actor::from(&user), key_id).await?;
-    // The form shows the expiry to the minute: an unchanged minute keeps the exact time.
+    // The form shows the key's own expiry to the minute: an unchanged minute keeps the
+    // exact time.
     let typed = time("expires_at", &fields.expires_at)?;
     let same_minute = |at: DateTime<Utc>| at.duration_trunc(Duration::minutes(1)).ok();
-    let expires_at = if typed == current.expires_at.and_then(same_minute) {
+    let asks_limits = !limits_fixed(&user);
+    let expires_at = if !asks_limits || typed == current.own_expires_at.and_then(same_minute) {
         None
     } else {
         Some(typed)
@@ -413,8 +443,8 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
         expires_at,
         enabled: None,
         ip_allowlist: Some(split_list(&fields.ip_allowlist).unwrap_or_default()),
-        quota: Some(quota(&fields)?),
-        rate_limit: Some(rate(&fields)?),
+        quota: asks_limits.then(|| quota(&fields)).transpose()?,
+        rate_limit: asks_limits.then(|| rate(&fields)).transpose()?,
         meta: Some(meta(&fields.meta)?.unwrap_or_else(|| serde_json::json!({}))),
     };
     let view = service
@@ -505,34 +535,26 @@ pub(super) async fn change_grace(
     let user = require(&[]).await?;
     let key_id = id("id", &key_id)?;
     let service = service()?;
-    let key = service.get(Actor::from(&user), key_id).await?;
-    let now = Utc::now();
-    let Some(end) = key.expires_at.filter(|_| key.rotated_to.is_some()) else {
-        return Err(AppError::Invalid(
-            "id: only a rotated key has a grace period".into(),
-        ));
-    };
-    if key.revoked_at.is_some() || end <= now {
-        return Err(AppError::Invalid(
-            "id: this key's grace period is over".into(),
-        ));
-    }
-    let new_end = match number::<i64>("extend_seconds", &extend_seconds)? {
-        None => now,
-        Some(s) if (1..=MAX_GRACE_SECONDS).contains(&s) => end + Duration::seconds(s),
-        Some(_) => {
-            return Err(AppError::Invalid(format!(
-                "extend_seconds: must be between 1 and {MAX_GRACE_SECONDS}"
-            )));
+    let origin = origin().await;
+    let view = match number::<i64>("extend_seconds", &extend_seconds)? {
+        None => {
+            service
+                .end_grace(Actor::from(&user), key_id, &origin)
+                .await?
+        }
+        Some(seconds) => {
+            service
+                .extend_grace(Actor::from(&user), key_id, seconds, &origin)
+                .await
+                .map_err(|e| match e {
+                    // The form's field is `extend_seconds`.
+                    locksmith_core::Error::Invalid(m) => {
+                        locksmith_core::Error::Invalid(m.replacen("seconds:", "extend_seconds:", 1))
+                    }
+                    other => other,
+                })?
         }
     };
-    let patch = KeyPatchInput {
-        expires_at: Some(Some(new_end)),
-        ..KeyPatchInput::default()
-    };
-    let view = service
-        .update(Actor::from(&user), key_id, patch, &origin().await)
-        .await?;
     one_row(&pool()?, view).await
 }
 

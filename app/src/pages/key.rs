@@ -116,6 +116,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         usage,
         audit,
         may_change,
+        limits_fixed,
         now,
     } = detail;
     let grace = key.in_grace(now);
@@ -134,13 +135,18 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         </header>
         {(!may_change).then(|| view! { <p class="mt-2 text-sm text-slate-500">"Read-only: your role can read keys but not change them."</p> })}
         <GraceNotice key=key.clone() now may_change actions />
+        {(!key.outside_policy.is_empty()).then(|| view! {
+            <p class="mt-4 rounded-md border border-violet-300 bg-violet-50 px-4 py-3 text-sm text-violet-950" data-testid="outside-policy">
+                {format!("⚑ Outside its owner's current policy: {}. The key keeps working as set; changes to these settings must come within the policy.", key.outside_policy.join(", "))}
+            </p>
+        })}
         {key.revoked_at.map(|at| view! {
             <p class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-900" data-testid="revoked-notice">
                 {format!("✕ Revoked {} · reason: {}", when(&at), key.revoked_reason.clone().unwrap_or_else(|| "none given".into()))}
             </p>
         })}
         <Show when=move || editing.get()>
-            <EditForm key=edit_key.get_value() actions editing />
+            <EditForm key=edit_key.get_value() actions editing fixed=limits_fixed />
         </Show>
         <div class="mt-6 grid gap-6 lg:grid-cols-3">
             <section class=format!("p-5 lg:col-span-2 {CARD}") aria-labelledby="usage-title">
@@ -183,6 +189,21 @@ fn ActionButtons(
     let revoke_open = RwSignal::new(false);
     let reason = RwSignal::new(String::new());
     let grace = RwSignal::new("86400".to_owned());
+    let stakes = stakes(&key, now);
+    let toggle_text = if enabled {
+        format!(
+            "Calls with {} will answer DISABLED on every instance within a second, until the key is enabled again.",
+            stakes.key
+        )
+    } else {
+        "The key will verify again on every instance within a second.".to_owned()
+    };
+    let toggle_used = enabled.then(|| stakes.last_used.clone());
+    let revoke_text = format!(
+        "Calls with {} will be refused (REVOKED) on every instance within a second. Revocation cannot be undone.",
+        stakes.key
+    );
+    let revoke_used = stakes.last_used;
     on_success(actions.enable, move || toggle_open.set(false));
     on_success(actions.rotate, move || rotate_open.set(false));
     on_success(actions.revoke, move || revoke_open.set(false));
@@ -200,11 +221,10 @@ fn ActionButtons(
         </div>
         <Dialog open=toggle_open title=toggle_title.to_owned() id="toggle-dialog">
             <p class="text-slate-700">
-                {if enabled {
-                    "Verifications will answer DISABLED on every instance within a second, until the key is enabled again."
-                } else {
-                    "The key will verify again on every instance within a second."
-                }}
+                {toggle_text.clone()}
+            </p>
+            <p class="text-slate-700" data-testid="dialog-last-used">
+                {toggle_used.clone()}
             </p>
             <ActionError action=actions.enable />
             <button type="button" class=PRIMARY on:click=move |_| { actions.enable.dispatch(SetKeyEnabled { id: id.get_value(), enabled: !enabled }); }>
@@ -229,7 +249,8 @@ fn ActionButtons(
             </button>
         </Dialog>
         <Dialog open=revoke_open title="Revoke this key?".to_owned() id="revoke-dialog">
-            <p class="text-slate-700">"It stops working on every instance within a second. Revocation cannot be undone."</p>
+            <p class="text-slate-700">{revoke_text.clone()}</p>
+            <p class="text-slate-700" data-testid="dialog-last-used">{revoke_used.clone()}</p>
             <div>
                 <label for="revoke-reason" class=LABEL>"Reason (recorded in the audit log)"</label>
                 <input id="revoke-reason" class=INPUT maxlength="500" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
@@ -281,6 +302,21 @@ fn GraceNotice(
     let end = key.expires_at.unwrap_or(now);
     let id = StoredValue::new(key.id.clone());
     let extend = RwSignal::new("86400".to_owned());
+    let end_open = RwSignal::new(false);
+    on_success(actions.grace, move || end_open.set(false));
+    let stakes = stakes(&key, now);
+    let end_text = format!(
+        "Calls with {} will be refused (EXPIRED) on every instance within a second.",
+        stakes.key
+    );
+    let end_used = stakes.last_used;
+    let own_expiry = match key.own_expires_at {
+        Some(at) if Some(at) != key.expires_at => {
+            format!("Its own expiry, kept through the rotation: {}.", when(&at))
+        }
+        Some(_) => "Its own expiry comes first and is not moved by the grace.".to_owned(),
+        None => "It has no expiry of its own.".to_owned(),
+    };
     let last_used = key.last_used_at.map_or_else(
         || "It has not been used since it was created.".to_owned(),
         |at| format!("Last used {} ({}).", when(&at), relative(&at, &now)),
@@ -291,9 +327,10 @@ fn GraceNotice(
             <p class="font-medium">{format!("◐ In its rotation grace period: works until {} ({}).", when(&end), relative(&end, &now))}</p>
             {successor}
             <p data-testid="grace-last-used">{last_used}" When traffic has moved to the new key, end the grace."</p>
+            <p data-testid="own-expiry">{own_expiry}</p>
             {may_change.then(|| view! {
                 <div class="mt-3 flex flex-wrap items-end gap-2">
-                    <button type="button" class=SECONDARY on:click=move |_| { actions.grace.dispatch(ChangeGrace { id: id.get_value(), extend_seconds: String::new() }); }>"End grace now"</button>
+                    <button type="button" class=SECONDARY on:click=move |_| end_open.set(true)>"End grace now"</button>
                     <div>
                         <label for="extend-by" class="sr-only">"Extend by"</label>
                         <select id="extend-by" class="rounded-md border border-amber-300 bg-white px-2 py-2 text-sm" on:change=move |ev| extend.set(event_target_value(&ev)) prop:value=move || extend.get()>
@@ -305,6 +342,12 @@ fn GraceNotice(
                     <button type="button" class=SECONDARY on:click=move |_| { actions.grace.dispatch(ChangeGrace { id: id.get_value(), extend_seconds: extend.get_untracked() }); }>"Extend grace"</button>
                 </div>
                 <ActionError action=actions.grace />
+                <Dialog open=end_open title="End the grace period now?".to_owned() id="end-grace-dialog">
+                    <p class="text-slate-700">{end_text.clone()}</p>
+                    <p class="text-slate-700" data-testid="dialog-last-used">{end_used.clone()}</p>
+                    <ActionError action=actions.grace />
+                    <button type="button" class=DANGER on:click=move |_| { actions.grace.dispatch(ChangeGrace { id: id.get_value(), extend_seconds: String::new() }); }>"End grace now"</button>
+                </Dialog>
             })}
         </section>
     }
@@ -383,6 +426,7 @@ fn Fields(key: KeyRow) -> impl IntoView {
                 <Field label="Enabled">{if key.enabled { "Yes" } else { "No" }}</Field>
                 <Field label="Created">{when(&key.created_at)}</Field>
                 <Field label="Expires">{when_or(key.expires_at.as_ref(), "Never")}</Field>
+                {key.grace_ends_at.map(|_| view! { <Field label="Own expiry (kept through the rotation)">{when_or(key.own_expires_at.as_ref(), "Never")}</Field> })}
                 <Field label="Last used">{when_or(key.last_used_at.as_ref(), "Never")}</Field>
                 <Field label="Scopes">{list(&key.scopes, "None")}</Field>
                 <Field label="IP allowlist">{list(&key.ip_allowlist, "Any address")}</Field>
@@ -418,7 +462,7 @@ const EDIT_FIELDS: &[&str] = &[
 ];
 
 #[component]
-fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl IntoView {
+fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>, fixed: bool) -> impl IntoView {
     let edit = actions.edit;
     on_success(edit, move || editing.set(false));
     let error = move || edit.value().get().and_then(Result::err);
@@ -435,7 +479,7 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
         unnamed_error(error(), EDIT_FIELDS).map(|e| view! { <ErrorNote message=e.to_string() /> })
     };
     let expires = key
-        .expires_at
+        .own_expires_at
         .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default();
     let (quota_limit, quota_period) = key
@@ -461,11 +505,13 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
                     <input id="e-name" name="fields[name]" value=key.name.clone() class=INPUT aria-describedby="e-name-err" />
                     <FieldError id="e-name-err" message=name_err />
                 </div>
+                {(!fixed).then(|| view! {
                 <div>
                     <label for="e-expires" class=LABEL>"Expires (UTC, empty for never)"</label>
-                    <input id="e-expires" name="fields[expires_at]" type="datetime-local" value=expires class=INPUT aria-describedby="e-expires-err" />
+                    <input id="e-expires" name="fields[expires_at]" type="datetime-local" value=expires.clone() class=INPUT aria-describedby="e-expires-err" />
                     <FieldError id="e-expires-err" message=expires_err />
                 </div>
+                })}
                 <div>
                     <label for="e-scopes" class=LABEL>"Scopes"</label>
                     <input id="e-scopes" name="fields[scopes]" value=key.scopes.join(" ") class=INPUT aria-describedby="e-scopes-err" />
@@ -476,6 +522,10 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
                     <input id="e-ips" name="fields[ip_allowlist]" value=key.ip_allowlist.join(", ") class=INPUT aria-describedby="e-ips-err" />
                     <FieldError id="e-ips-err" message=ip_err />
                 </div>
+                {fixed.then(|| view! {
+                    <p class="text-sm text-slate-600 sm:col-span-2" data-testid="fixed-limits">"Expiry, quota and rate limit are set by an admin (your policy); they are shown beside the chart."</p>
+                })}
+                {(!fixed).then(|| view! {
                 <div>
                     <span class=LABEL>"Quota"</span>
                     <div class="flex gap-2">
@@ -483,9 +533,9 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
                         <input id="e-quota" name="fields[quota_limit]" inputmode="numeric" value=quota_limit placeholder="None" class=INPUT aria-describedby="e-quota-err" />
                         <label for="e-quota-period" class="sr-only">"Quota period"</label>
                         <select id="e-quota-period" name="fields[quota_period]" class=INPUT>
-                            <option value="month" selected=period == "month">"per month"</option>
-                            <option value="day" selected=period == "day">"per day"</option>
-                            <option value="total" selected=period == "total">"in total"</option>
+                            <option value="month" selected=period.clone() == "month">"per month"</option>
+                            <option value="day" selected=period.clone() == "day">"per day"</option>
+                            <option value="total" selected=period.clone() == "total">"in total"</option>
                         </select>
                     </div>
                     <FieldError id="e-quota-err" message=quota_err />
@@ -500,6 +550,7 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
                     </div>
                     <FieldError id="e-rate-err" message=rate_err />
                 </div>
+                })}
             </div>
             <div>
                 <label for="e-meta" class=LABEL>"Metadata (JSON object)"</label>
@@ -511,5 +562,23 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>) -> impl Into
                 <button type="button" class=SECONDARY on:click=move |_| editing.set(false)>"Cancel"</button>
             </div>
         </ActionForm>
+    }
+}
+
+/// What a destructive action puts at stake, in the words its dialog uses.
+struct Stakes {
+    /// "pay_8AgX…".
+    key: String,
+    /// "Last used 1 minute ago (2026-12-03 10:00 UTC)." or "Never used.".
+    last_used: String,
+}
+
+fn stakes(key: &KeyRow, now: chrono::DateTime<chrono::Utc>) -> Stakes {
+    Stakes {
+        key: format!("{}…", key.start),
+        last_used: key.last_used_at.map_or_else(
+            || "It has never been used.".to_owned(),
+            |at| format!("Last used {} ({}).", relative(&at, &now), when(&at)),
+        ),
     }
 }

@@ -16,8 +16,8 @@ use crate::components::ui::{
 };
 use crate::error::AppError;
 use crate::keys::{
-    Choice, ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, RevokeKeys, key_options,
-    list_keys,
+    Choice, ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, LookupKey, RevokeKeys,
+    key_options, list_keys, looks_like_a_secret,
 };
 
 /// The keys page, for every signed-in user (owners see their own keys).
@@ -131,11 +131,35 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
     let status = field("status");
     let sort = field("sort");
     let show_owners = !options.owners.is_empty();
+    // A pasted whole key is a secret: it leaves the form's URL and is looked up by POST.
+    let lookup = ServerAction::<LookupKey>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(Some(id))) = lookup.value().get() {
+            navigate(&format!("/keys/{id}"), Default::default());
+        }
+    });
+    let on_form_data = std::sync::Arc::new(move |data: &web_sys::FormData| {
+        if let Some(q) = data.get("q").as_string()
+            && looks_like_a_secret(&q)
+        {
+            data.delete("q");
+            lookup.dispatch(LookupKey { key: q });
+        }
+    });
+    let lookup_note = move || {
+        match lookup.value().get() {
+        Some(Ok(None)) => Some("No key you can see has this secret. It was looked up privately and is not in the address bar.".to_owned()),
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    }
+    };
     view! {
-        <Form method="GET" action="/keys" attr:class=format!("mt-6 grid gap-4 p-4 sm:grid-cols-2 lg:grid-cols-5 {CARD}") attr:role="search">
+        <Form method="GET" action="/keys" on_form_data attr:class=format!("mt-6 grid gap-4 p-4 sm:grid-cols-2 lg:grid-cols-5 {CARD}") attr:role="search">
             <div class="lg:col-span-2">
                 <label for="f-q" class=LABEL>"Search"</label>
-                <input id="f-q" name="q" type="search" placeholder="Name, or the start of a key" value=field("q") prop:value=live("q") class=INPUT />
+                <input id="f-q" name="q" type="search" placeholder="Name, start of a key, or a whole key" value=field("q") prop:value=live("q") class=INPUT aria-describedby="f-q-note" />
+                <p id="f-q-note" class="mt-1 text-xs text-slate-600" data-testid="lookup-note" aria-live="polite">{lookup_note}</p>
             </div>
             <div>
                 <label for="f-keyspace" class=LABEL>"Keyspace"</label>

@@ -123,9 +123,16 @@ fn KeyspaceCard(
     may_change: bool,
     actions: Actions,
 ) -> impl IntoView {
+    // Runs as shown once the two variables hold a verifier token and a key of this
+    // keyspace: no scopes and no address are asked for, so any working key answers VALID.
     let curl = format!(
-        "curl -sS {base}/v1/verify \\\n  -H \"Authorization: Bearer $LOCKSMITH_VERIFIER_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"key\": \"{}_…\", \"scopes\": [\"read\"], \"client_ip\": \"203.0.113.7\"}}'",
-        keyspace.prefix
+        "export LOCKSMITH_VERIFIER_TOKEN='…'  # a verifier token of this keyspace (above)\n\
+         export LOCKSMITH_API_KEY='{prefix}_…'  # a key of this keyspace\n\
+         curl -sS {base}/v1/verify \\\n  \
+         -H \"Authorization: Bearer $LOCKSMITH_VERIFIER_TOKEN\" \\\n  \
+         -H 'Content-Type: application/json' \\\n  \
+         -d \"{{\\\"key\\\": \\\"$LOCKSMITH_API_KEY\\\"}}\"",
+        prefix = keyspace.prefix
     );
     let name_id = format!("verifier-name-{}", keyspace.id);
     let testid = format!("keyspace-{}", keyspace.prefix);
@@ -168,7 +175,7 @@ fn KeyspaceCard(
             <details class="mt-4">
                 <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"Call /v1/verify from a service"</summary>
                 <pre class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" data-testid="curl-example">{curl}</pre>
-                <p class="mt-1 text-xs text-slate-500">"Every processed verification answers 200 with {\"valid\", \"code\", …}; only VALID spends quota."</p>
+                <p class="mt-1 text-xs text-slate-500">"Every processed verification answers 200 with {\"valid\", \"code\", …}; only VALID spends quota. Add \"scopes\": [...] to require scopes, and \"client_ip\" (the caller's address) for keys with an IP allowlist."</p>
             </details>
         </section>
     }

@@ -120,6 +120,21 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
         .and_then(|l| l.max_keys.map(|m| l.live_keys >= i64::from(m)))
         .unwrap_or(false);
     let no_keyspaces = options.keyspaces.is_empty();
+    let fixed = options.limits.as_ref().is_some_and(|l| l.limits_fixed());
+    let ceiling = options.limits.clone();
+    let limit_hint = move |what: fn(&crate::keys::OwnerLimits) -> Option<String>,
+                           none: &'static str| {
+        ceiling.as_ref().map(|l| match what(l) {
+            Some(max) => format!("Your policy: at most {max}; empty gives {max}."),
+            None => none.to_owned(),
+        })
+    };
+    let quota_hint = limit_hint(|l| l.max_quota.clone(), "Your policy sets no ceiling.");
+    let rate_hint = limit_hint(|l| l.max_rate_limit.clone(), "Your policy sets no ceiling.");
+    let expiry_hint = limit_hint(
+        |l| l.max_lifetime.as_ref().map(|d| format!("{d} from now")),
+        "Your policy lets keys never expire.",
+    );
     let policy = options.limits.clone().map(|l| {
         let keys = match l.max_keys {
             Some(max) => format!("{} of {} live keys used", count(l.live_keys), max),
@@ -134,6 +149,7 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
             <aside class="mt-4 rounded-md border border-sky-200 bg-sky-50 px-4 py-3 text-sm text-sky-950" data-testid="owner-policy">
                 <p class="font-medium">"Your policy, set by an admin"</p>
                 <p>{format!("Keys: {keys}. Scopes you may grant: {scopes}.")}</p>
+                <p data-testid="owner-limits">{limits_sentence(&l)}</p>
                 {at_limit.then(|| view! { <p class="mt-1 font-medium text-red-800">"⚠ You are at your key limit: revoke a key before creating another."</p> })}
             </aside>
         }
@@ -190,11 +206,14 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
                             <FieldError id="k-owner-err" message=owner_err />
                         </div>
                     })}
+                    {(!fixed).then(|| view! {
                     <div>
                         <label for="k-expires" class=LABEL>"Expires (UTC, optional)"</label>
-                        <input id="k-expires" name="fields[expires_at]" type="datetime-local" class=INPUT aria-describedby="k-expires-err" aria-invalid=invalid(expires_err) />
+                        <input id="k-expires" name="fields[expires_at]" type="datetime-local" class=INPUT aria-describedby="k-expires-hint k-expires-err" aria-invalid=invalid(expires_err) />
+                        <p id="k-expires-hint" class="mt-1 text-xs text-slate-500">{expiry_hint.clone()}</p>
                         <FieldError id="k-expires-err" message=expires_err />
                     </div>
+                    })}
                 </div>
                 <div>
                     <label for="k-scopes" class=LABEL>"Scopes"</label>
@@ -208,6 +227,12 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
                     <p id="k-ips-hint" class="mt-1 text-xs text-slate-500">"Addresses or networks, separated by commas or lines. Empty allows any address."</p>
                     <FieldError id="k-ips-err" message=ip_err />
                 </div>
+                {fixed.then(|| view! {
+                    <p class="rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm text-slate-700" data-testid="fixed-limits">
+                        "Expiry, quota and rate limit are set by an admin; this key gets the values of your policy above."
+                    </p>
+                })}
+                {(!fixed).then(|| view! {
                 <fieldset class="grid gap-4 sm:grid-cols-2">
                     <legend class="sr-only">"Limits"</legend>
                     <div>
@@ -222,6 +247,7 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
                                 <option value="total">"in total"</option>
                             </select>
                         </div>
+                        <p class="mt-1 text-xs text-slate-500">{quota_hint.clone()}</p>
                         <FieldError id="k-quota-err" message=quota_err />
                     </div>
                     <div>
@@ -232,9 +258,11 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
                             <label for="k-window" class="shrink-0 text-sm text-slate-600">"per (s)"</label>
                             <input id="k-window" name="fields[rate_window]" inputmode="numeric" value="60" class=INPUT />
                         </div>
+                        <p class="mt-1 text-xs text-slate-500">{rate_hint.clone()}</p>
                         <FieldError id="k-rate-err" message=rate_err />
                     </div>
                 </fieldset>
+                })}
                 <div>
                     <label for="k-meta" class=LABEL>"Metadata (JSON object, optional)"</label>
                     <textarea id="k-meta" name="fields[meta]" rows="3" class=format!("{INPUT} font-mono") aria-describedby="k-meta-err" aria-invalid=invalid(meta_err) placeholder=r#"{"plan": "pro"}"#></textarea>
@@ -271,4 +299,26 @@ fn Created(created: NewSecret) -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// The ceiling on an owner's keys in one sentence, as the owner reads it.
+pub(crate) fn limits_sentence(l: &crate::keys::OwnerLimits) -> String {
+    let quota = l.max_quota.as_ref().map_or_else(
+        || "no quota ceiling".to_owned(),
+        |q| format!("quota at most {q}"),
+    );
+    let rate = l.max_rate_limit.as_ref().map_or_else(
+        || "no rate limit ceiling".to_owned(),
+        |r| format!("rate limit at most {r}"),
+    );
+    let life = l.max_lifetime.as_ref().map_or_else(
+        || "keys may never expire".to_owned(),
+        |d| format!("keys expire within {d}"),
+    );
+    let who = if l.may_change_limits {
+        "You may set these within the maxima."
+    } else {
+        "An admin sets them; you cannot change them."
+    };
+    format!("Limits: {quota}; {rate}; {life}. {who}")
 }

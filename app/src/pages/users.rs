@@ -7,6 +7,8 @@ use leptos_meta::Title;
 use crate::error::AppError;
 
 use crate::auth::Protected;
+use crate::components::dialog::Dialog;
+use crate::components::ui::on_success;
 use crate::users::{CreateUser, SetOwnerPolicy, UpdateUser, UserRow, list_users};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
@@ -200,23 +202,46 @@ fn UserRowView(
     let current_role = user.role.clone();
     let toggle_to = (!user.disabled).to_string();
     let toggle_text = if user.disabled { "Enable" } else { "Disable" };
+    let disabling = !user.disabled;
+    let disable_open = RwSignal::new(false);
+    on_success(update, move || disable_open.set(false));
+    let disable_title = format!("Disable {}?", user.email);
+    let toggle_id = StoredValue::new(user.id.clone());
+    let disable_text = format!(
+        "{} will be signed out of the portal and every API token of theirs stops working, on every instance, at once. Their keys keep working; enable the account again to let them sign in.",
+        user.email
+    );
+    let disable_text = StoredValue::new(disable_text);
     let last_login = user.last_login_at.map_or_else(
         || "Never".to_owned(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     );
-    let policy_text = match (&user.max_keys, &user.allowed_scopes) {
-        (None, None) => "No limits".to_owned(),
-        (max, scopes) => format!(
-            "{} · {}",
-            max.map_or_else(
-                || "any number of keys".to_owned(),
-                |m| format!("up to {m} keys")
-            ),
-            scopes
-                .as_ref()
-                .map_or_else(|| "any scope".to_owned(), |s| s.join(", "))
-        ),
-    };
+    let policy_text = policy_summary(&user);
+    let quota_value = user
+        .max_quota_limit
+        .map(|q| q.to_string())
+        .unwrap_or_default();
+    let quota_period = user
+        .max_quota_period
+        .clone()
+        .unwrap_or_else(|| "month".to_owned());
+    let rate_value = user
+        .max_rate_limit
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let window_value = user.max_rate_window.unwrap_or(60).to_string();
+    let lifetime_value = user
+        .max_key_lifetime_seconds
+        .map(|s| {
+            if s % 86_400 == 0 {
+                (s / 86_400).to_string()
+            } else {
+                format!("{:.3}", s as f64 / 86_400.0)
+            }
+        })
+        .unwrap_or_default();
+    let may_change = user.may_change_limits;
+    let is_owner = user.role == "owner";
     let (status_class, status_text) = if user.disabled {
         ("bg-slate-200 text-slate-700", "Disabled")
     } else {
@@ -266,6 +291,39 @@ fn UserRowView(
                             "Allowed scopes"
                             <input name="allowed_scopes" value=scopes_value class="mt-1 block w-48 rounded-md border border-slate-300 px-2 py-1 text-sm" />
                         </label>
+                        <fieldset class="flex flex-wrap items-end gap-2" data-testid="key-limits">
+                            <legend class="w-full text-xs font-medium">"Their keys' limits (empty: no ceiling; new keys get the maximum)"</legend>
+                            <label class="text-xs">
+                                "Max quota"
+                                <input name="limits[max_quota_limit]" inputmode="numeric" value=quota_value class="mt-1 block w-28 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                            </label>
+                            <label class="text-xs">
+                                "per"
+                                <select name="limits[max_quota_period]" class="mt-1 block rounded-md border border-slate-300 px-2 py-1 text-sm">
+                                    {["month", "day", "total"].into_iter().map(|p| view! { <option value=p selected=quota_period == p>{p}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <label class="text-xs">
+                                "Max rate"
+                                <input name="limits[max_rate_limit]" inputmode="numeric" value=rate_value class="mt-1 block w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                            </label>
+                            <label class="text-xs">
+                                "per (s)"
+                                <input name="limits[max_rate_window]" inputmode="numeric" value=window_value class="mt-1 block w-20 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                            </label>
+                            <label class="text-xs">
+                                "Max lifetime (days)"
+                                <input name="limits[max_key_lifetime_days]" inputmode="decimal" value=lifetime_value class="mt-1 block w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                            </label>
+                            <label class="text-xs">
+                                "Owner may change them"
+                                <select name="limits[may_change_limits]" class="mt-1 block rounded-md border border-slate-300 px-2 py-1 text-sm">
+                                    <option value="no" selected=!may_change>"No: set by admins"</option>
+                                    <option value="yes" selected=may_change>"Yes, within the maxima"</option>
+                                </select>
+                            </label>
+                        </fieldset>
+                        {(!is_owner).then(|| view! { <p class="w-full text-xs text-slate-500">"A policy binds owners only: admins and auditors are not bound by it."</p> })}
                         <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Save policy"</button>
                     </ActionForm>
                 </details>
@@ -275,15 +333,73 @@ fn UserRowView(
             <td class="px-4 py-3 text-slate-600">{last_login}</td>
             {editable.then(|| view! {
             <td class="px-4 py-3 text-right">
-                <ActionForm action=update>
-                    <input type="hidden" name="id" value=id_for_toggle />
-                    <input type="hidden" name="disabled" value=toggle_to />
-                    <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">
-                        {toggle_text}
-                    </button>
-                </ActionForm>
+                {if disabling {
+                    // Disabling ends every session of the user at once: confirmed first.
+                    view! {
+                        <button type="button" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50" on:click=move |_| disable_open.set(true)>
+                            {toggle_text}
+                        </button>
+                        <Dialog open=disable_open title=disable_title.clone() id="disable-user-dialog">
+                            <p class="text-left text-slate-700">{disable_text.get_value()}</p>
+                            <ActionForm action=update>
+                                <input type="hidden" name="id" value=toggle_id.get_value() />
+                                <input type="hidden" name="disabled" value="true" />
+                                <button type="submit" class=crate::components::ui::DANGER>"Disable user"</button>
+                            </ActionForm>
+                        </Dialog>
+                    }.into_any()
+                } else {
+                    view! {
+                        <ActionForm action=update>
+                            <input type="hidden" name="id" value=id_for_toggle.clone() />
+                            <input type="hidden" name="disabled" value=toggle_to.clone() />
+                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">
+                                {toggle_text}
+                            </button>
+                        </ActionForm>
+                    }.into_any()
+                }}
             </td>
             })}
         </tr>
     }
+}
+
+/// An owner policy in one line: keys, scopes and the ceiling on their keys' limits.
+fn policy_summary(user: &UserRow) -> String {
+    let mut parts = vec![
+        user.max_keys.map_or_else(
+            || "any number of keys".to_owned(),
+            |m| format!("up to {m} keys"),
+        ),
+        user.allowed_scopes
+            .as_ref()
+            .map_or_else(|| "any scope".to_owned(), |s| s.join(", ")),
+    ];
+    if let (Some(limit), Some(period)) = (user.max_quota_limit, &user.max_quota_period) {
+        let per = match period.as_str() {
+            "day" => "a day",
+            "total" => "in total",
+            _ => "a month",
+        };
+        parts.push(format!("quota ≤ {limit} {per}"));
+    }
+    if let (Some(limit), Some(window)) = (user.max_rate_limit, user.max_rate_window) {
+        parts.push(format!("rate ≤ {limit} per {window} s"));
+    }
+    if let Some(seconds) = user.max_key_lifetime_seconds {
+        parts.push(format!(
+            "keys live ≤ {}",
+            crate::components::ui::duration_words(seconds)
+        ));
+    }
+    parts.push(
+        if user.may_change_limits {
+            "owner sets limits"
+        } else {
+            "limits set by admins"
+        }
+        .to_owned(),
+    );
+    parts.join(" · ")
 }

@@ -132,6 +132,14 @@ pub struct NewUserInput {
     pub max_keys: Option<i64>,
     /// Owner policy: allowed scopes.
     pub allowed_scopes: Option<Vec<String>>,
+    /// Owner policy: whether the owner may change their keys' limits.
+    pub may_change_limits: Option<bool>,
+    /// Owner policy: largest quota.
+    pub max_quota: Option<crate::key_limits::QuotaSpec>,
+    /// Owner policy: largest rate limit.
+    pub max_rate_limit: Option<crate::key_limits::RateLimit>,
+    /// Owner policy: longest key lifetime, in seconds.
+    pub max_key_lifetime_seconds: Option<i64>,
 }
 
 impl NewUserInput {
@@ -154,6 +162,21 @@ impl NewUserInput {
             .as_deref()
             .map(|s| Scope::parse_list("allowed_scopes", s))
             .transpose()?;
+        let key_limits = crate::key_limits::OwnerKeyLimits {
+            may_change: self.may_change_limits.unwrap_or(false),
+            max_quota: self
+                .max_quota
+                .map(|q| q.validate_as("max_quota"))
+                .transpose()?,
+            max_rate_limit: self
+                .max_rate_limit
+                .map(|r| r.validate_as("max_rate_limit"))
+                .transpose()?,
+            max_lifetime_seconds: self
+                .max_key_lifetime_seconds
+                .map(|s| crate::key_limits::parse_lifetime("max_key_lifetime_seconds", s))
+                .transpose()?,
+        };
         Ok(NewUser {
             email,
             password: password.hash().await,
@@ -161,6 +184,7 @@ impl NewUserInput {
             display_name,
             max_keys,
             allowed_scopes,
+            key_limits,
         })
     }
 }
@@ -178,6 +202,14 @@ pub struct UserPatchInput {
     pub max_keys: Option<Option<i64>>,
     /// New allowed scopes, or any.
     pub allowed_scopes: Option<Option<Vec<String>>>,
+    /// Whether the owner may change their keys' limits.
+    pub may_change_limits: Option<bool>,
+    /// New largest quota, or none.
+    pub max_quota: Option<Option<crate::key_limits::QuotaSpec>>,
+    /// New largest rate limit, or none.
+    pub max_rate_limit: Option<Option<crate::key_limits::RateLimit>>,
+    /// New longest key lifetime in seconds, or none.
+    pub max_key_lifetime_seconds: Option<Option<i64>>,
 }
 
 impl UserPatchInput {
@@ -201,6 +233,22 @@ impl UserPatchInput {
                 .map(|s| {
                     s.as_deref()
                         .map(|s| Scope::parse_list("allowed_scopes", s))
+                        .transpose()
+                })
+                .transpose()?,
+            may_change_limits: self.may_change_limits,
+            max_quota: self
+                .max_quota
+                .map(|q| q.map(|q| q.validate_as("max_quota")).transpose())
+                .transpose()?,
+            max_rate_limit: self
+                .max_rate_limit
+                .map(|r| r.map(|r| r.validate_as("max_rate_limit")).transpose())
+                .transpose()?,
+            max_key_lifetime_seconds: self
+                .max_key_lifetime_seconds
+                .map(|l| {
+                    l.map(|s| crate::key_limits::parse_lifetime("max_key_lifetime_seconds", s))
                         .transpose()
                 })
                 .transpose()?,

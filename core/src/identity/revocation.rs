@@ -21,8 +21,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::Role;
-use super::users::User;
+use super::users::{User, UserRow};
 use crate::error::Result;
+use crate::key_limits::QuotaPeriod;
 
 /// What an access token claims, as far as revocation cares.
 #[derive(Debug, Clone, Copy)]
@@ -41,9 +42,12 @@ pub struct Presented {
 /// is enabled, and neither the token nor its family is revoked.
 pub async fn bearer_holder(pool: &PgPool, token: &Presented) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
-        User,
+        UserRow,
         r#"SELECT u.id, u.email, u.role AS "role: Role", u.display_name, u.disabled, u.max_keys,
-                  u.allowed_scopes, u.created_at, u.last_login_at
+                  u.allowed_scopes, u.may_change_limits, u.max_quota_limit,
+                  u.max_quota_period AS "max_quota_period: QuotaPeriod", u.max_rate_limit,
+                  u.max_rate_window_secs, u.max_key_lifetime_secs, u.created_at,
+                  u.last_login_at
            FROM users u
            WHERE u.id = $1 AND NOT u.disabled
              -- Without a family, `iat` (whole seconds) against the last end of sessions;
@@ -60,7 +64,8 @@ pub async fn bearer_holder(pool: &PgPool, token: &Presented) -> Result<Option<Us
         token.issued_at,
     )
     .fetch_optional(pool)
-    .await?)
+    .await?
+    .map(User::from))
 }
 
 /// The user of a portal session signed in at `signed_in_at`, if it still stands: the user
@@ -71,9 +76,12 @@ pub async fn portal_holder(
     signed_in_at: DateTime<Utc>,
 ) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
-        User,
+        UserRow,
         r#"SELECT u.id, u.email, u.role AS "role: Role", u.display_name, u.disabled, u.max_keys,
-                  u.allowed_scopes, u.created_at, u.last_login_at
+                  u.allowed_scopes, u.may_change_limits, u.max_quota_limit,
+                  u.max_quota_period AS "max_quota_period: QuotaPeriod", u.max_rate_limit,
+                  u.max_rate_window_secs, u.max_key_lifetime_secs, u.created_at,
+                  u.last_login_at
            FROM users u
            WHERE u.id = $1 AND NOT u.disabled
              AND (u.sessions_valid_after IS NULL OR $2 > u.sessions_valid_after)"#,
@@ -81,7 +89,8 @@ pub async fn portal_holder(
         signed_in_at,
     )
     .fetch_optional(pool)
-    .await?)
+    .await?
+    .map(User::from))
 }
 
 /// What [`end_all_sessions`] ended.

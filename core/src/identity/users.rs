@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{Email, PasswordHash, Role};
 use crate::error::{Error, Result, is_unique_violation};
+use crate::key_limits::{OwnerKeyLimits, QuotaPeriod, QuotaSpec, RateLimit};
 use crate::scope::Scope;
 
 /// A user as the API shows it. Holds no secret: safe for audit rows.
@@ -27,10 +28,81 @@ pub struct User {
     pub max_keys: Option<i32>,
     /// Owner policy: scopes they may give their keys (`None`: any).
     pub allowed_scopes: Option<Vec<String>>,
+    /// Owner policy: whether they may set their keys' quota, rate limit and expiry
+    /// (within the maxima below). When not, an admin sets them and the owner sees them.
+    pub may_change_limits: bool,
+    /// Owner policy: the largest quota their keys may have (of this period only), and the
+    /// quota a new key of theirs gets (`None`: no ceiling).
+    pub max_quota: Option<QuotaSpec>,
+    /// Owner policy: the largest rate limit their keys may have, and what a new key gets.
+    pub max_rate_limit: Option<RateLimit>,
+    /// Owner policy: how long their keys may live from when their expiry is set; a new
+    /// key expires after this long (`None`: keys may never expire).
+    pub max_key_lifetime_seconds: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last successful sign-in.
     pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// The ceiling on this user's keys, as the owner policy sets it.
+    pub fn key_limits(&self) -> OwnerKeyLimits {
+        OwnerKeyLimits {
+            may_change: self.may_change_limits,
+            max_quota: self.max_quota,
+            max_rate_limit: self.max_rate_limit,
+            max_lifetime_seconds: self.max_key_lifetime_seconds,
+        }
+    }
+}
+
+/// A `users` row as selected: the policy's limits in their columns.
+#[derive(Debug)]
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) role: Role,
+    pub(crate) display_name: Option<String>,
+    pub(crate) disabled: bool,
+    pub(crate) max_keys: Option<i32>,
+    pub(crate) allowed_scopes: Option<Vec<String>>,
+    pub(crate) may_change_limits: bool,
+    pub(crate) max_quota_limit: Option<i64>,
+    pub(crate) max_quota_period: Option<QuotaPeriod>,
+    pub(crate) max_rate_limit: Option<i32>,
+    pub(crate) max_rate_window_secs: Option<i32>,
+    pub(crate) max_key_lifetime_secs: Option<i64>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.email,
+            role: r.role,
+            display_name: r.display_name,
+            disabled: r.disabled,
+            max_keys: r.max_keys,
+            allowed_scopes: r.allowed_scopes,
+            may_change_limits: r.may_change_limits,
+            max_quota: r
+                .max_quota_limit
+                .zip(r.max_quota_period)
+                .map(|(limit, period)| QuotaSpec { limit, period }),
+            max_rate_limit: r.max_rate_limit.zip(r.max_rate_window_secs).map(
+                |(limit, window_seconds)| RateLimit {
+                    limit,
+                    window_seconds,
+                },
+            ),
+            max_key_lifetime_seconds: r.max_key_lifetime_secs,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        }
+    }
 }
 
 /// A user to create; every field already validated.
@@ -48,6 +120,8 @@ pub struct NewUser {
     pub max_keys: Option<i32>,
     /// Owner policy.
     pub allowed_scopes: Option<Vec<Scope>>,
+    /// Owner policy: the ceiling on their keys' limits.
+    pub key_limits: OwnerKeyLimits,
 }
 
 /// A display name: 1 to 200 characters, trimmed, no control characters.
@@ -95,6 +169,14 @@ pub struct UserPatch {
     pub max_keys: Option<Option<i32>>,
     /// New allowed scopes, or any.
     pub allowed_scopes: Option<Option<Vec<Scope>>>,
+    /// Whether the owner may change their keys' limits.
+    pub may_change_limits: Option<bool>,
+    /// New largest quota, or none.
+    pub max_quota: Option<Option<QuotaSpec>>,
+    /// New largest rate limit, or none.
+    pub max_rate_limit: Option<Option<RateLimit>>,
+    /// New longest lifetime, or none.
+    pub max_key_lifetime_seconds: Option<Option<i64>>,
 }
 
 fn scopes_to_strings(scopes: Option<Vec<Scope>>) -> Option<Vec<String>> {
@@ -104,21 +186,33 @@ fn scopes_to_strings(scopes: Option<Vec<Scope>>) -> Option<Vec<String>> {
 /// Inserts a user in the caller's transaction; a taken email is a `Conflict`.
 pub async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
     let allowed_scopes = scopes_to_strings(new.allowed_scopes);
+    let limits = new.key_limits;
     sqlx::query_as!(
-        User,
-        r#"INSERT INTO users (email, password_hash, role, display_name, max_keys, allowed_scopes)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        UserRow,
+        r#"INSERT INTO users (email, password_hash, role, display_name, max_keys, allowed_scopes,
+                              may_change_limits, max_quota_limit, max_quota_period,
+                              max_rate_limit, max_rate_window_secs, max_key_lifetime_secs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            RETURNING id, email, role AS "role: Role", display_name, disabled, max_keys,
-                     allowed_scopes, created_at, last_login_at"#,
+                     allowed_scopes, may_change_limits, max_quota_limit,
+                     max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                     max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at"#,
         new.email.as_str(),
         new.password.as_str(),
         new.role as Role,
         new.display_name.map(|d| d.0),
         new.max_keys,
         allowed_scopes.as_deref(),
+        limits.may_change,
+        limits.max_quota.map(|q| q.limit),
+        limits.max_quota.map(|q| q.period) as Option<QuotaPeriod>,
+        limits.max_rate_limit.map(|r| r.limit),
+        limits.max_rate_limit.map(|r| r.window_seconds),
+        limits.max_lifetime_seconds,
     )
     .fetch_one(conn)
     .await
+    .map(User::from)
     .map_err(|e| {
         if is_unique_violation(&e, "users_email_lower_key") {
             Error::Conflict("email: a user with this email already exists".into())
@@ -131,14 +225,17 @@ pub async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
 /// One user by id.
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
-        User,
+        UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
-                  allowed_scopes, created_at, last_login_at
+                  allowed_scopes, may_change_limits, max_quota_limit,
+                  max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                  max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at
            FROM users WHERE id = $1"#,
         id
     )
     .fetch_optional(pool)
-    .await?)
+    .await?
+    .map(User::from))
 }
 
 /// What a sign-in checks: the stored hash and whether the account is disabled.
@@ -187,14 +284,35 @@ pub async fn record_login(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) 
 /// inserted for this owner) are not blocked by it.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
-        User,
+        UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
-                  allowed_scopes, created_at, last_login_at
+                  allowed_scopes, may_change_limits, max_quota_limit,
+                  max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                  max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at
            FROM users WHERE id = $1 FOR NO KEY UPDATE"#,
         id
     )
     .fetch_optional(conn)
-    .await?)
+    .await?
+    .map(User::from))
+}
+
+/// The users among `ids` whose role is `owner` (whose keys a policy binds).
+pub async fn owners_among(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<User>> {
+    Ok(sqlx::query_as!(
+        UserRow,
+        r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
+                  allowed_scopes, may_change_limits, max_quota_limit,
+                  max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                  max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at
+           FROM users WHERE id = ANY($1) AND role = 'owner'"#,
+        ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(User::from)
+    .collect())
 }
 
 /// Which of `ids` name existing users.
@@ -217,9 +335,11 @@ pub async fn emails(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> 
 /// A page of users, oldest first; `after` is the id of the last user of the previous page.
 pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
     Ok(sqlx::query_as!(
-        User,
+        UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
-                  allowed_scopes, created_at, last_login_at
+                  allowed_scopes, may_change_limits, max_quota_limit,
+                  max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                  max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at
            FROM users
            WHERE $1::uuid IS NULL
               OR (created_at, id) > (SELECT created_at, id FROM users WHERE id = $1)
@@ -229,7 +349,10 @@ pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<
         limit
     )
     .fetch_all(pool)
-    .await?)
+    .await?
+    .into_iter()
+    .map(User::from)
+    .collect())
 }
 
 /// Whether any user exists (to tell a new installation how to create the first admin).
@@ -255,22 +378,41 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, patch: UserPatch) -> Resu
         Some(scopes) => scopes_to_strings(scopes),
         None => before.allowed_scopes.clone(),
     };
+    let limits = OwnerKeyLimits {
+        may_change: patch.may_change_limits.unwrap_or(before.may_change_limits),
+        max_quota: patch.max_quota.unwrap_or(before.max_quota),
+        max_rate_limit: patch.max_rate_limit.unwrap_or(before.max_rate_limit),
+        max_lifetime_seconds: patch
+            .max_key_lifetime_seconds
+            .unwrap_or(before.max_key_lifetime_seconds),
+    };
     let after = sqlx::query_as!(
-        User,
+        UserRow,
         r#"UPDATE users
            SET role = $2, disabled = $3, display_name = $4, max_keys = $5, allowed_scopes = $6,
+               may_change_limits = $7, max_quota_limit = $8, max_quota_period = $9,
+               max_rate_limit = $10, max_rate_window_secs = $11, max_key_lifetime_secs = $12,
                updated_at = now()
            WHERE id = $1
            RETURNING id, email, role AS "role: Role", display_name, disabled, max_keys,
-                     allowed_scopes, created_at, last_login_at"#,
+                     allowed_scopes, may_change_limits, max_quota_limit,
+                     max_quota_period AS "max_quota_period: QuotaPeriod", max_rate_limit,
+                     max_rate_window_secs, max_key_lifetime_secs, created_at, last_login_at"#,
         id,
         role as Role,
         disabled,
         display_name,
         max_keys,
         allowed_scopes.as_deref(),
+        limits.may_change,
+        limits.max_quota.map(|q| q.limit),
+        limits.max_quota.map(|q| q.period) as Option<QuotaPeriod>,
+        limits.max_rate_limit.map(|r| r.limit),
+        limits.max_rate_limit.map(|r| r.window_seconds),
+        limits.max_lifetime_seconds,
     )
     .fetch_one(&mut *conn)
-    .await?;
+    .await?
+    .into();
     Ok((before, after))
 }

@@ -4,13 +4,14 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike as _, Duration, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use crate::key_limits::{QuotaPeriod, QuotaSpec, RateLimit};
 
 /// A key's name: 1 to 200 characters, stored verbatim (any script, any punctuation),
 /// but not blank and without control characters.
@@ -197,84 +198,6 @@ fn contains_nul(value: &Value) -> bool {
     }
 }
 
-/// How often a quota starts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "quota_period", rename_all = "lowercase")]
-#[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum QuotaPeriod {
-    /// Resets every day at 00:00 UTC.
-    Day,
-    /// Resets on the first of every month at 00:00 UTC.
-    Month,
-    /// Never resets.
-    Total,
-}
-
-impl QuotaPeriod {
-    /// When the period containing `now` began (the Unix epoch for `total`).
-    pub fn start(self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let day = now.date_naive();
-        let date = match self {
-            Self::Day => day,
-            Self::Month => day.with_day(1).unwrap_or(day),
-            Self::Total => NaiveDate::default(),
-        };
-        midnight(date)
-    }
-
-    /// When the period containing `now` ends; `None` for `total`.
-    pub fn resets_at(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let day = now.date_naive();
-        match self {
-            Self::Day => Some(midnight(day) + Duration::days(1)),
-            Self::Month => {
-                let (y, m) = if day.month() == 12 {
-                    (day.year() + 1, 1)
-                } else {
-                    (day.year(), day.month() + 1)
-                };
-                NaiveDate::from_ymd_opt(y, m, 1).map(midnight)
-            }
-            Self::Total => None,
-        }
-    }
-}
-
-fn midnight(date: NaiveDate) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
-}
-
-/// A quota as set: at most `limit` credits per `period`. Unknown fields are refused, as
-/// at the top level of every body (a misspelt `limt` must not pass silently).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct QuotaSpec {
-    /// Credits per period (1 to 10^12).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
-    )]
-    pub limit: i64,
-    /// When the credit starts again.
-    pub period: QuotaPeriod,
-}
-
-impl QuotaSpec {
-    /// Checks the limit.
-    pub fn validate(self) -> Result<Self> {
-        if (1..=1_000_000_000_000).contains(&self.limit) {
-            Ok(self)
-        } else {
-            Err(Error::invalid(
-                "quota.limit",
-                "must be between 1 and 1000000000000",
-            ))
-        }
-    }
-}
-
 /// A quota as shown: the spec plus what is spent in the current period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -289,39 +212,6 @@ pub struct QuotaView {
     pub remaining: i64,
     /// When the period ends; `null` for `total`.
     pub resets_at: Option<DateTime<Utc>>,
-}
-
-/// A rate limit: at most `limit` verifications per `window_seconds`. Unknown fields are
-/// refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RateLimit {
-    /// Verifications per window (1 to 1000000).
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
-    pub limit: i32,
-    /// The window, in seconds (1 to 86400).
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86_400))]
-    pub window_seconds: i32,
-}
-
-impl RateLimit {
-    /// Checks both fields.
-    pub fn validate(self) -> Result<Self> {
-        if !(1..=1_000_000).contains(&self.limit) {
-            return Err(Error::invalid(
-                "rate_limit.limit",
-                "must be between 1 and 1000000",
-            ));
-        }
-        if !(1..=86_400).contains(&self.window_seconds) {
-            return Err(Error::invalid(
-                "rate_limit.window_seconds",
-                "must be between 1 and 86400",
-            ));
-        }
-        Ok(self)
-    }
 }
 
 /// A key's status, derived from its fields and the time; never stored. The order of the
@@ -397,8 +287,21 @@ pub struct KeyView {
     /// Free-form metadata (a JSON object).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub meta: Value,
-    /// When it stops working.
+    /// When it stops working: its own expiry or, for the old key of a rotation, the end
+    /// of the grace period if that is earlier.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's own expiry, which a rotation's grace period does not overwrite: equal to
+    /// `expires_at` except during (and after) a grace period that ends first.
+    #[serde(default)]
+    pub own_expires_at: Option<DateTime<Utc>>,
+    /// For the old key of a rotation: when its grace period ends (`null` otherwise).
+    #[serde(default)]
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    /// Settings of this live key outside its owner's current policy (`scopes`, `quota`,
+    /// `rate_limit`, `expires_at`): an admin set them, or the policy changed since. The key
+    /// keeps working; the list flags it.
+    #[serde(default)]
+    pub outside_policy: Vec<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// Who created it.

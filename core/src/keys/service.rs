@@ -13,7 +13,7 @@ use super::format::{self, Secret};
 use super::keyspace_store::{self, Keyspace};
 use super::listing::{KeyCursor, KeyFilter};
 use super::model::{IpAllowlist, KeyName, KeyStatus, KeyView, Meta, QuotaSpec, RateLimit};
-use super::policy::{self, Actor};
+use super::policy::{self, Actor, AskedLimits};
 use super::store::{self, KeyRow, NewKeyRow};
 use crate::audit::{self, NewEntry, Origin};
 use crate::error::{Error, ItemError, Result};
@@ -273,8 +273,9 @@ impl KeyService {
         let keyspace = keyspace_store::find(&self.pool, keyspace_id)
             .await?
             .ok_or_else(|| Error::invalid("keyspace_id", "no such keyspace"))?;
+        let mut items = items;
         let mut tx = self.pool.begin().await?;
-        self.check_owners(&mut tx, actor, &items, now).await?;
+        self.check_owners(&mut tx, actor, &mut items, now).await?;
         let mut created = Vec::with_capacity(items.len());
         let mut entries = Vec::with_capacity(items.len() + 1);
         for item in items {
@@ -308,7 +309,52 @@ impl KeyService {
         }
         audit::append_all(&mut tx, entries).await?;
         tx.commit().await?;
+        let views = self
+            .flagged(created.iter().map(|c| c.view.clone()).collect(), now)
+            .await?;
+        for (c, view) in created.iter_mut().zip(views) {
+            c.view = view;
+        }
         Ok(created)
+    }
+
+    /// Marks each view's settings that lie outside its owner's current policy.
+    async fn flagged(&self, mut views: Vec<KeyView>, now: DateTime<Utc>) -> Result<Vec<KeyView>> {
+        let mut ids: Vec<Uuid> = views
+            .iter()
+            .filter(|v| matches!(v.status, KeyStatus::Active | KeyStatus::Disabled))
+            .map(|v| v.owner_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(views);
+        }
+        let owners = users::owners_among(&self.pool, &ids).await?;
+        for view in &mut views {
+            if !matches!(view.status, KeyStatus::Active | KeyStatus::Disabled) {
+                continue;
+            }
+            if let Some(owner) = owners.iter().find(|o| o.id == view.owner_id) {
+                let limits = AskedLimits {
+                    quota: view.quota.as_ref().map(|q| QuotaSpec {
+                        limit: q.limit,
+                        period: q.period,
+                    }),
+                    rate_limit: view.rate_limit,
+                    expires_at: view.own_expires_at,
+                };
+                view.outside_policy = policy::outside_policy(owner, &view.scopes, limits, now);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn flagged_one(&self, view: KeyView, now: DateTime<Utc>) -> Result<KeyView> {
+        self.flagged(vec![view], now)
+            .await?
+            .pop()
+            .ok_or(Error::NotFound)
     }
 
     /// Checks owners and, for owners creating their own keys, their policy. Locks the
@@ -317,7 +363,7 @@ impl KeyService {
         &self,
         conn: &mut PgConnection,
         actor: Actor,
-        items: &[ValidNewKey],
+        items: &mut [ValidNewKey],
         now: DateTime<Utc>,
     ) -> Result<()> {
         if let Some(me) = self.owner_policy(conn, actor).await? {
@@ -331,8 +377,17 @@ impl KeyService {
             }
             let live = store::count_live(conn, actor.id, now).await?;
             policy::check_key_count(&me, live, i64::try_from(items.len()).unwrap_or(i64::MAX))?;
-            for item in items {
+            for item in items.iter_mut() {
                 policy::check_scopes(&me, &item.scopes)?;
+                let asked = AskedLimits {
+                    quota: item.quota,
+                    rate_limit: item.rate_limit,
+                    expires_at: item.expires_at,
+                };
+                let given = policy::limits_for_new_key(&me, asked, now)?;
+                item.quota = given.quota;
+                item.rate_limit = given.rate_limit;
+                item.expires_at = given.expires_at;
             }
             return Ok(());
         }
@@ -393,6 +448,8 @@ impl KeyService {
             rate_limit: item.rate_limit.map(|r| r.limit),
             rate_window_secs: item.rate_limit.map(|r| r.window_seconds),
             generation: 0,
+            grace_ends_at: None,
+            own_expires_at: None,
         };
         let digest = self.hasher.digest(secret.expose());
         let stored = store::insert(conn, NewKeyRow { row: &row, digest }).await?;
@@ -403,7 +460,24 @@ impl KeyService {
     pub async fn get(&self, actor: Actor, id: Uuid) -> Result<KeyView> {
         let row = store::find(&self.pool, id).await?.ok_or(Error::NotFound)?;
         actor.check_visible(row.owner_id)?;
-        Ok(row.view(Utc::now()))
+        let now = Utc::now();
+        self.flagged_one(row.view(now), now).await
+    }
+
+    /// The key whose whole secret is `secret`, if the caller may see it (`NotFound`
+    /// otherwise, and for anything that is not a well-formed key). For a pasted key: it
+    /// travels in a body, never in a URL.
+    pub async fn find_by_secret(&self, actor: Actor, secret: &str) -> Result<KeyView> {
+        if format::parse(secret).is_none() {
+            return Err(Error::NotFound);
+        }
+        let digest = self.hasher.digest(secret);
+        let row = store::find_by_digest(&self.pool, &digest)
+            .await?
+            .ok_or(Error::NotFound)?;
+        actor.check_visible(row.owner_id)?;
+        let now = Utc::now();
+        self.flagged_one(row.view(now), now).await
     }
 
     /// Verifications of a key the caller may see, bucket by bucket over `range`.
@@ -449,7 +523,8 @@ impl KeyService {
         }
         let now = Utc::now();
         let rows = store::list(&self.pool, &filter, cursor.as_ref(), limit, now).await?;
-        Ok(rows.iter().map(|r| r.view(now)).collect())
+        self.flagged(rows.iter().map(|r| r.view(now)).collect(), now)
+            .await
     }
 
     /// Applies `patch`. A revoked key cannot be changed.
@@ -510,7 +585,7 @@ impl KeyService {
             after.scopes = scopes.into_iter().map(String::from).collect();
         }
         if let Some(expires_at) = expires_at {
-            after.expires_at = expires_at;
+            after.set_own_expiry(expires_at);
         }
         if let Some(enabled) = patch.enabled {
             after.enabled = enabled;
@@ -528,8 +603,17 @@ impl KeyService {
             after.rate_limit = rate_limit.map(|r| r.limit);
             after.rate_window_secs = rate_limit.map(|r| r.window_seconds);
         }
+        if let Some(me) = &policy {
+            let limits = |row: &KeyRow| AskedLimits {
+                quota: row.quota_spec(),
+                rate_limit: row.rate_limit_spec(),
+                expires_at: row.own_expiry(),
+            };
+            policy::check_limit_changes(me, limits(&before), limits(&after), now)?;
+        }
         if after == before {
-            return Ok(before.view(now));
+            drop(tx);
+            return self.flagged_one(before.view(now), now).await;
         }
         // Bringing an expired key back makes it count against `max_keys` again.
         if let Some(me) = &policy
@@ -554,7 +638,94 @@ impl KeyService {
         )
         .await?;
         tx.commit().await?;
-        Ok(view)
+        self.flagged_one(view, now).await
+    }
+
+    /// Ends the grace period of the old key of a rotation now: calls with it are refused
+    /// from this moment. Audited as `key.grace_end`.
+    pub async fn end_grace(&self, actor: Actor, id: Uuid, origin: &Origin) -> Result<KeyView> {
+        self.move_grace_end(actor, id, None, origin).await
+    }
+
+    /// Moves the end of a running grace period `seconds` later (1 to
+    /// [`MAX_GRACE_SECONDS`]), but never beyond [`MAX_GRACE_SECONDS`] from now; the key's
+    /// own expiry still applies. Audited as `key.grace_extend`.
+    pub async fn extend_grace(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        seconds: i64,
+        origin: &Origin,
+    ) -> Result<KeyView> {
+        if !(1..=MAX_GRACE_SECONDS).contains(&seconds) {
+            return Err(Error::invalid(
+                "seconds",
+                format!("must be between 1 and {MAX_GRACE_SECONDS}"),
+            ));
+        }
+        self.move_grace_end(actor, id, Some(seconds), origin).await
+    }
+
+    async fn move_grace_end(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        extend: Option<i64>,
+        origin: &Origin,
+    ) -> Result<KeyView> {
+        actor.check_may_change_keys()?;
+        let mut tx = self.pool.begin().await?;
+        let before = lock_one(&mut tx, actor, id).await?;
+        let now = Utc::now();
+        let end = match (before.rotated_to, before.grace_ends_at) {
+            (Some(_), Some(end)) if before.revoked_at.is_none() => end,
+            _ => {
+                return Err(Error::Conflict(
+                    "key is not the old key of a rotation in its grace period".into(),
+                ));
+            }
+        };
+        if before.status(now) != KeyStatus::Active || end <= now {
+            return Err(Error::Conflict(
+                "key's grace period is over (or the key stopped working): nothing to change".into(),
+            ));
+        }
+        let (new_end, action) = match extend {
+            None => (now, "key.grace_end"),
+            Some(seconds) => {
+                let latest = now + Duration::seconds(MAX_GRACE_SECONDS);
+                let wanted = end + Duration::seconds(seconds);
+                if wanted > latest {
+                    return Err(Error::invalid(
+                        "seconds",
+                        format!(
+                            "a grace period may end at most {MAX_GRACE_SECONDS} seconds (30 \
+                             days) from now; it ends in {} s",
+                            (end - now).num_seconds()
+                        ),
+                    ));
+                }
+                (wanted, "key.grace_extend")
+            }
+        };
+        let mut after = before.clone();
+        after.set_grace_end(new_end);
+        let saved = store::save(&mut tx, &after).await?;
+        let view = saved.view(now);
+        audit::append(
+            &mut tx,
+            entry(
+                actor,
+                action,
+                id,
+                origin,
+                Some(snapshot(&before.view(now))),
+                Some(snapshot(&view)),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.flagged_one(view, now).await
     }
 
     /// Revokes a key for good. Revoking a revoked key changes nothing (and keeps the first
@@ -708,6 +879,9 @@ impl KeyService {
         successor.last_used_at = None;
         successor.rotated_from = Some(old.id);
         successor.rotated_to = None;
+        successor.grace_ends_at = None;
+        successor.own_expires_at = None;
+        successor.expires_at = old.own_expiry();
         let digest = self.hasher.digest(secret.expose());
         let new = store::insert(
             &mut tx,
@@ -719,8 +893,7 @@ impl KeyService {
         .await?;
 
         let mut previous = old.clone();
-        let grace_end = now + Duration::seconds(grace);
-        previous.expires_at = Some(old.expires_at.map_or(grace_end, |at| at.min(grace_end)));
+        previous.set_grace_end(now + Duration::seconds(grace));
         previous.rotated_to = Some(new.id);
         let previous = store::save(&mut tx, &previous).await?;
 
@@ -749,6 +922,10 @@ impl KeyService {
         )
         .await?;
         tx.commit().await?;
+        let mut views = self.flagged(vec![new_view, previous_view], now).await?;
+        let (Some(previous_view), Some(new_view)) = (views.pop(), views.pop()) else {
+            return Err(Error::NotFound);
+        };
         Ok(RotatedKey {
             new: CreatedKey {
                 key: SecretField(secret),
@@ -899,6 +1076,8 @@ mod tests {
             rate_limit: None,
             rate_window_secs: None,
             generation: 0,
+            grace_ends_at: None,
+            own_expires_at: None,
         };
         set_quota(
             &mut row,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::digest::Digest;
 use super::listing::{KeyCursor, KeyFilter};
-use super::model::{IpAllowlist, KeyStatus, KeyView, QuotaPeriod, QuotaView, RateLimit};
+use super::model::{IpAllowlist, KeyStatus, KeyView, QuotaPeriod, QuotaSpec, QuotaView, RateLimit};
 use crate::error::{Error, Result};
 
 /// A row of `keys`, minus the digest. The service changes it in memory and [`save`]s it.
@@ -61,12 +61,62 @@ pub struct KeyRow {
     pub rate_window_secs: Option<i32>,
     /// Bumped by every change.
     pub generation: i64,
+    /// For the old key of a rotation: when its grace period ends.
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    /// For the old key of a rotation: its own expiry, which the grace end does not
+    /// overwrite (`expires_at` is the earlier of the two).
+    pub own_expires_at: Option<DateTime<Utc>>,
 }
 
 impl KeyRow {
     /// The status at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
         KeyStatus::derive(self.revoked_at, self.enabled, self.expires_at, now)
+    }
+
+    /// The key's own expiry (a rotation's grace end aside).
+    pub fn own_expiry(&self) -> Option<DateTime<Utc>> {
+        if self.grace_ends_at.is_some() {
+            self.own_expires_at
+        } else {
+            self.expires_at
+        }
+    }
+
+    /// Sets the key's own expiry; a key in a rotation's grace still stops at the grace
+    /// end if that comes first.
+    pub fn set_own_expiry(&mut self, at: Option<DateTime<Utc>>) {
+        match self.grace_ends_at {
+            Some(end) => {
+                self.own_expires_at = at;
+                self.expires_at = Some(at.map_or(end, |at| at.min(end)));
+            }
+            None => self.expires_at = at,
+        }
+    }
+
+    /// Sets (or moves) the end of a rotation's grace period, keeping the own expiry.
+    pub fn set_grace_end(&mut self, end: DateTime<Utc>) {
+        let own = self.own_expiry();
+        self.grace_ends_at = Some(end);
+        self.set_own_expiry(own);
+    }
+
+    /// The quota as set.
+    pub fn quota_spec(&self) -> Option<QuotaSpec> {
+        self.quota_limit
+            .zip(self.quota_period)
+            .map(|(limit, period)| QuotaSpec { limit, period })
+    }
+
+    /// The rate limit as set.
+    pub fn rate_limit_spec(&self) -> Option<RateLimit> {
+        self.rate_limit
+            .zip(self.rate_window_secs)
+            .map(|(limit, window_seconds)| RateLimit {
+                limit,
+                window_seconds,
+            })
     }
 
     /// Credits spent in the period containing `now` (0 once a new period has begun).
@@ -104,6 +154,9 @@ impl KeyRow {
             ip_allowlist: IpAllowlist::from_stored(&self.ip_allowlist).to_strings(),
             meta: self.meta.clone(),
             expires_at: self.expires_at,
+            own_expires_at: self.own_expiry(),
+            grace_ends_at: self.grace_ends_at,
+            outside_policy: Vec::new(),
             created_at: self.created_at,
             created_by: self.created_by,
             last_used_at: self.last_used_at,
@@ -112,12 +165,7 @@ impl KeyRow {
             rotated_from: self.rotated_from,
             rotated_to: self.rotated_to,
             quota,
-            rate_limit: self.rate_limit.zip(self.rate_window_secs).map(
-                |(limit, window_seconds)| RateLimit {
-                    limit,
-                    window_seconds,
-                },
-            ),
+            rate_limit: self.rate_limit_spec(),
         }
     }
 }
@@ -139,13 +187,14 @@ pub async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRo
         r#"INSERT INTO keys (keyspace_id, owner_id, name, start, digest, enabled, scopes,
                              ip_allowlist, meta, expires_at, created_by, rotated_from,
                              quota_limit, quota_period, quota_used, quota_period_start,
-                             rate_limit, rate_window_secs)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                             rate_limit, rate_window_secs, grace_ends_at, own_expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                   $19, $20)
            RETURNING id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
                      expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                      rotated_from, rotated_to, quota_limit,
                      quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
-                     rate_limit, rate_window_secs, generation"#,
+                     rate_limit, rate_window_secs, generation, grace_ends_at, own_expires_at"#,
         r.keyspace_id,
         r.owner_id,
         r.name,
@@ -164,6 +213,8 @@ pub async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRo
         r.quota_period_start,
         r.rate_limit,
         r.rate_window_secs,
+        r.grace_ends_at,
+        r.own_expires_at,
     )
     .fetch_one(conn)
     .await?;
@@ -178,7 +229,7 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
                   quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
-                  rate_limit, rate_window_secs, generation
+                  rate_limit, rate_window_secs, generation, grace_ends_at, own_expires_at
            FROM keys WHERE id = $1"#,
         id
     )
@@ -200,7 +251,7 @@ pub async fn lock(
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
                   quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
-                  rate_limit, rate_window_secs, generation
+                  rate_limit, rate_window_secs, generation, grace_ends_at, own_expires_at
            FROM keys WHERE id = ANY($1) AND ($2::uuid IS NULL OR owner_id = $2)
            ORDER BY id FOR UPDATE"#,
         ids,
@@ -219,13 +270,13 @@ pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
                expires_at = $7, revoked_at = $8, revoked_reason = $9, rotated_to = $10,
                quota_limit = $11, quota_period = $12, quota_used = $13,
                quota_period_start = $14, rate_limit = $15, rate_window_secs = $16,
-               generation = generation + 1, updated_at = now()
+               grace_ends_at = $17, own_expires_at = $18, generation = generation + 1, updated_at = now()
            WHERE id = $1
            RETURNING id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
                      expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                      rotated_from, rotated_to, quota_limit,
                      quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
-                     rate_limit, rate_window_secs, generation"#,
+                     rate_limit, rate_window_secs, generation, grace_ends_at, own_expires_at"#,
         row.id,
         row.name,
         row.enabled,
@@ -242,6 +293,8 @@ pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
         row.quota_period_start,
         row.rate_limit,
         row.rate_window_secs,
+        row.grace_ends_at,
+        row.own_expires_at,
     )
     .fetch_optional(conn)
     .await?
@@ -256,7 +309,7 @@ pub async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<Key
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
                   quota_period AS "quota_period: QuotaPeriod", quota_used, quota_period_start,
-                  rate_limit, rate_window_secs, generation
+                  rate_limit, rate_window_secs, generation, grace_ends_at, own_expires_at
            FROM keys WHERE digest = $1"#,
         &digest[..]
     )

@@ -164,6 +164,25 @@ pub struct RotateKey {
     grace_seconds: Option<i64>,
 }
 
+/// `POST /v1/keys/lookup` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupKey {
+    /// The whole secret of a key.
+    #[schema(value_type = String, format = Password, max_length = 100)]
+    key: secrecy::SecretString,
+}
+
+/// `POST /v1/keys/{id}/grace/extend` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendGrace {
+    /// How much later the grace period ends: 1 to 2592000 seconds, and it may end at most
+    /// 30 days from now.
+    #[schema(minimum = 1, maximum = 2592000)]
+    seconds: i64,
+}
+
 /// `POST /v1/keys/bulk` body.
 ///
 /// Read in two steps (`try_from`): serde cannot follow a field's path into an internally
@@ -547,4 +566,81 @@ fn parse_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
     } else {
         Err(locksmith_core::Error::Batch(errors).into())
     }
+}
+
+/// Ends the grace period of the old key of a rotation now: calls with it are refused from
+/// this moment (its own expiry is kept and shown as `own_expires_at`). Audited as
+/// `key.grace_end`.
+#[utoipa::path(post, path = "/v1/keys/{id}/grace/end", tag = "keys", operation_id = "endKeyGrace",
+    params(("id" = Uuid, Path, description = "Id of the old key of a rotation")),
+    responses(
+        (status = 200, description = "The old key, expired now", body = KeyView),
+        (status = 403, description = "Auditors change nothing", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+        (status = 409, description = "Not the old key of a rotation, or its grace is over", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn end_grace(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, Problem> {
+    let id = path_id(&id)?;
+    Ok(Json(
+        state.keys.end_grace(caller.actor(), id, &origin).await?,
+    ))
+}
+
+/// Lets the old key of a rotation work longer: its grace period ends `seconds` later (at
+/// most 30 days from now; the key's own expiry still applies). Audited as
+/// `key.grace_extend`.
+#[utoipa::path(post, path = "/v1/keys/{id}/grace/extend", tag = "keys", operation_id = "extendKeyGrace",
+    params(("id" = Uuid, Path, description = "Id of the old key of a rotation")),
+    request_body = ExtendGrace,
+    responses(
+        (status = 200, description = "The old key with its new grace end", body = KeyView),
+        (status = 400, description = "Invalid or too long an extension", body = ProblemBody),
+        (status = 403, description = "Auditors change nothing", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+        (status = 409, description = "Not the old key of a rotation, or its grace is over", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn extend_grace(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExtendGrace>,
+) -> Result<Json<KeyView>, Problem> {
+    let id = path_id(&id)?;
+    Ok(Json(
+        state
+            .keys
+            .extend_grace(caller.actor(), id, body.seconds, &origin)
+            .await?,
+    ))
+}
+
+/// Finds a key by its whole secret (someone pasted it: which key is this?). The secret
+/// travels in the body, never in a URL; only keys the caller may see are found.
+#[utoipa::path(post, path = "/v1/keys/lookup", tag = "keys", operation_id = "lookupKey",
+    request_body = LookupKey,
+    responses(
+        (status = 200, description = "The key with this secret", body = KeyView),
+        (status = 400, description = "Malformed body", body = ProblemBody),
+        (status = 404, description = "No key you may see has this secret", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(body): ApiJson<LookupKey>,
+) -> Result<NoStore<KeyView>, Problem> {
+    use secrecy::ExposeSecret as _;
+    let view = state
+        .keys
+        .find_by_secret(caller.actor(), body.key.expose_secret())
+        .await?;
+    Ok(NoStore(StatusCode::OK, view))
 }

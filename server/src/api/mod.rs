@@ -42,6 +42,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/keys/{id}", get(keys::get).patch(keys::update))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
+        .route("/keys/lookup", post(keys::lookup))
+        .route("/keys/{id}/grace/end", post(keys::end_grace))
+        .route("/keys/{id}/grace/extend", post(keys::extend_grace))
         .route("/keys/{id}/usage", get(keys::usage))
         .route_layer(axum::middleware::from_fn_with_state(
             state.verify.clone(),

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use locksmith_core::identity::Role;
 use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
 use locksmith_core::identity::users::{self, User};
+use locksmith_core::key_limits::{QuotaSpec, RateLimit};
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -40,6 +41,18 @@ pub struct CreateUser {
     /// Owner policy: scopes their keys may carry (absent or null: any).
     #[schema(max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     allowed_scopes: Option<Vec<String>>,
+    /// Owner policy: whether the owner may set and change their keys' quota, rate limit
+    /// and expiry, within the maxima (absent: false; an admin sets them).
+    may_change_limits: Option<bool>,
+    /// Owner policy: the largest quota their keys may have (of this period only), which
+    /// new keys get (absent or null: no ceiling).
+    max_quota: Option<QuotaSpec>,
+    /// Owner policy: the largest rate limit their keys may have, which new keys get.
+    max_rate_limit: Option<RateLimit>,
+    /// Owner policy: how long a key may live from when its expiry is set; new keys
+    /// expire after this long (absent or null: keys may never expire).
+    #[schema(minimum = 60, maximum = 3_155_760_000_i64)]
+    max_key_lifetime_seconds: Option<i64>,
 }
 
 /// `PATCH /v1/users/{id}` body: absent fields stay, `null` clears nullable ones.
@@ -67,6 +80,20 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(nullable, max_items = 100, value_type = Option<Vec<crate::api::openapi::ScopeName>>)]
     allowed_scopes: Option<Option<Vec<String>>>,
+    /// Whether the owner may change their keys' quota, rate limit and expiry.
+    may_change_limits: Option<bool>,
+    /// New largest quota, or null for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    max_quota: Option<Option<QuotaSpec>>,
+    /// New largest rate limit, or null for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable)]
+    max_rate_limit: Option<Option<RateLimit>>,
+    /// New longest key lifetime in seconds, or null for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(nullable, minimum = 60, maximum = 3_155_760_000_i64)]
+    max_key_lifetime_seconds: Option<Option<i64>>,
 }
 
 fn not_found() -> Problem {
@@ -97,6 +124,10 @@ pub async fn create(
         display_name: body.display_name,
         max_keys: body.max_keys,
         allowed_scopes: body.allowed_scopes,
+        may_change_limits: body.may_change_limits,
+        max_quota: body.max_quota,
+        max_rate_limit: body.max_rate_limit,
+        max_key_lifetime_seconds: body.max_key_lifetime_seconds,
     }
     .validate()
     .await?;
@@ -169,6 +200,10 @@ pub async fn update(
         display_name: body.display_name,
         max_keys: body.max_keys,
         allowed_scopes: body.allowed_scopes,
+        may_change_limits: body.may_change_limits,
+        max_quota: body.max_quota,
+        max_rate_limit: body.max_rate_limit,
+        max_key_lifetime_seconds: body.max_key_lifetime_seconds,
     }
     .validate()?;
     let user = admin::update_user(&state.pool, caller.id, id, patch, &origin)

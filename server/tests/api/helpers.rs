@@ -30,6 +30,7 @@ pub async fn create_user(
         display_name: None,
         max_keys: None,
         allowed_scopes: None,
+        key_limits: Default::default(),
     };
     admin::create_user(pool, None, new, &Default::default())
         .await
@@ -83,6 +84,12 @@ impl KeyWorld {
         create_user(&pool, "auditor@keys.test", Role::Auditor).await;
         let alice_id = create_user(&pool, "alice@keys.test", Role::Owner).await;
         create_user(&pool, "bob@keys.test", Role::Owner).await;
+        // The cast's owners may set their keys' limits (within no maxima), as every owner
+        // could before policies had limits; `owner_limits` tests the default, which is not.
+        sqlx::query("UPDATE users SET may_change_limits = true WHERE role = 'owner'")
+            .execute(&pool)
+            .await
+            .expect("owners may change limits");
         let app = TestApp::spawn_with(pool, extra).await;
         let admin = app.bearer("admin@keys.test").await;
         let (status, keyspace) = app

@@ -15,6 +15,7 @@ mod keys;
 mod keyspaces;
 mod openapi;
 mod operations;
+mod owner_limits;
 mod portal;
 mod portal_hardening;
 mod portal_keys;
