@@ -22,6 +22,8 @@ pub struct VerifierRow {
     pub created_at: DateTime<Utc>,
     /// Last use.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Requests in the last 24 hours.
+    pub requests_24h: i64,
     /// Revocation.
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -95,7 +97,8 @@ pub async fn revoke_verifier(keyspace_id: String, id: String) -> Result<Verifier
 mod server {
     use leptos::prelude::use_context;
     use locksmith_core::identity::Role;
-    use locksmith_core::keys::keyspace_store::{self, Keyspace, Verifier};
+    use locksmith_core::keys::keyspace_store::{self, Keyspace};
+    use locksmith_core::keys::keyspaces::VerifierView;
     use locksmith_core::keys::{Actor, KeyService, keyspaces};
 
     use super::{KeyspaceRow, KeyspacesView, NewVerifier, VerifierRow};
@@ -103,8 +106,11 @@ mod server {
     use crate::error::AppError;
     use crate::form::id;
 
-    fn verifier_row(v: Verifier) -> VerifierRow {
+    fn verifier_row(v: VerifierView) -> VerifierRow {
+        let requests_24h = v.requests_24h;
+        let v = v.verifier;
         VerifierRow {
+            requests_24h,
             id: v.id.to_string(),
             keyspace_id: v.keyspace_id.to_string(),
             name: v.name,
@@ -115,7 +121,7 @@ mod server {
         }
     }
 
-    fn keyspace_row(k: Keyspace, verifiers: Vec<Verifier>) -> KeyspaceRow {
+    fn keyspace_row(k: Keyspace, verifiers: Vec<VerifierView>) -> KeyspaceRow {
         let mut verifiers: Vec<VerifierRow> = verifiers.into_iter().map(verifier_row).collect();
         verifiers.sort_by_key(|v| std::cmp::Reverse(v.created_at));
         KeyspaceRow {
@@ -187,7 +193,10 @@ mod server {
         .await?;
         Ok(NewVerifier {
             token: created.token.expose().to_owned(),
-            verifier: verifier_row(created.verifier),
+            verifier: verifier_row(VerifierView {
+                verifier: created.verifier,
+                requests_24h: 0,
+            }),
         })
     }
 
@@ -204,6 +213,9 @@ mod server {
             &origin().await,
         )
         .await?;
-        Ok(verifier_row(verifier))
+        Ok(verifier_row(VerifierView {
+            verifier,
+            requests_24h: 0,
+        }))
     }
 }

@@ -162,6 +162,9 @@ pub struct VerifySettings {
     /// `LOCKSMITH_REDIS_URL` (or `_FILE`): rate limits shared by every instance through
     /// this Redis; without it each instance counts on its own.
     pub redis_url: Option<SecretString>,
+    /// `LOCKSMITH_VERIFICATION_LOG_PER_KEY`: how many of each key's latest
+    /// verifications its log keeps (0: no log; default 100).
+    pub log_per_key: usize,
 }
 
 /// Abuse limits of the management API; a rate of 0 per minute turns a limit off.
@@ -226,6 +229,7 @@ struct Raw {
     verify_degraded_secs: u64,
     verify_unknown_keys_per_minute: u32,
     verify_unknown_keys_burst: u32,
+    verification_log_per_key: usize,
     redis_url: Option<String>,
     redis_url_file: Option<PathBuf>,
 }
@@ -275,6 +279,7 @@ impl Default for Raw {
             metrics_token_file: None,
             verify_degraded_secs: 30,
             verify_unknown_keys_per_minute: 600,
+            verification_log_per_key: locksmith_core::verify::DEFAULT_LOG_PER_KEY,
             verify_unknown_keys_burst: 100,
             redis_url: None,
             redis_url_file: None,
@@ -472,6 +477,12 @@ impl Raw {
             )?,
         };
 
+        if self.verification_log_per_key > 10_000 {
+            return Err(ConfigError::setting(
+                "verification_log_per_key",
+                "must be between 0 (no log) and 10000",
+            ));
+        }
         if self.verify_degraded_secs > 86_400 {
             return Err(ConfigError::setting(
                 "verify_degraded_secs",
@@ -555,6 +566,7 @@ impl Raw {
                     per_minute: self.verify_unknown_keys_per_minute,
                     burst: self.verify_unknown_keys_burst,
                 },
+                log_per_key: self.verification_log_per_key,
                 redis_url,
             },
         })

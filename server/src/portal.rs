@@ -25,6 +25,7 @@ const IDLE_TIMEOUT_MINUTES: i64 = 30;
 fn provide(state: &AppState) {
     provide_context(state.pool.clone());
     provide_context(state.keys.clone());
+    provide_context(state.verify.clone());
     provide_context(state.dashboard.clone());
     provide_context(state.sign_in.clone());
 }

@@ -248,6 +248,7 @@ async fn verify_config(settings: &Settings) -> Result<VerifyConfig, StartupError
             burst: settings.verify.unknown_keys.burst,
         },
         rates,
+        log_per_key: settings.verify.log_per_key,
     })
 }
 

@@ -430,3 +430,46 @@ pub fn looks_like_a_secret(q: &str) -> bool {
             && body.bytes().all(|b| b.is_ascii_alphanumeric())
     })
 }
+
+/// One verification of a key's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRow {
+    /// Position in the log.
+    pub id: i64,
+    /// When it was answered.
+    pub at: DateTime<Utc>,
+    /// The answer (`VALID`, `FORBIDDEN_IP`, …).
+    pub code: String,
+    /// The end user's address, if the service sent one.
+    pub client_ip: Option<String>,
+    /// The verifier's name (its id when unknown).
+    pub verifier: String,
+}
+
+/// A page of a key's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationPage {
+    /// Newest first.
+    pub items: Vec<VerificationRow>,
+    /// Every kept entry by answer, most frequent first.
+    pub counts: Vec<(String, i64)>,
+    /// Entries kept per key.
+    pub kept_per_key: usize,
+    /// The cursor of the next (older) page.
+    pub next_before: Option<i64>,
+    /// When the page was read.
+    pub now: DateTime<Utc>,
+}
+
+/// A page of a key's log of verifications (its owner, admins and auditors): `code` is
+/// empty (all), `refused` or one answer; `before` the previous page's cursor.
+#[server(prefix = "/api", endpoint = "key_verifications")]
+pub async fn key_verifications(
+    id: String,
+    code: String,
+    before: Option<i64>,
+) -> Result<VerificationPage, AppError> {
+    server::verifications(id, code, before)
+        .await
+        .map_err(AppError::respond)
+}

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::{
     BulkResult, Choice, ColumnOrder, KeyDetails, KeyFields, KeyFilters, KeyFormOptions, KeyPage,
     KeyRow, NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
+    VerificationPage, VerificationRow,
 };
 use crate::auth::server::{origin, pool, require, session_user};
 use crate::error::AppError;
@@ -364,6 +365,46 @@ fn rate(fields: &KeyFields) -> Result<Option<RateLimit>, AppError> {
         limit,
         window_seconds,
     }))
+}
+
+pub(super) async fn verifications(
+    key_id: String,
+    code: String,
+    before: Option<i64>,
+) -> Result<VerificationPage, AppError> {
+    use locksmith_core::usage::recent::LogFilter;
+    let user = require(&[]).await?;
+    let verify =
+        use_context::<locksmith_core::verify::VerifyService>().ok_or(AppError::Internal)?;
+    let log = service()?
+        .verifications(
+            Actor::from(&user),
+            id("id", &key_id)?,
+            LogFilter::parse(Some(&code))?,
+            before,
+            50,
+            verify.log_per_key(),
+        )
+        .await?;
+    let mut counts: Vec<(String, i64)> = log.counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(VerificationPage {
+        items: log
+            .items
+            .into_iter()
+            .map(|v| VerificationRow {
+                id: v.id,
+                at: v.at,
+                code: v.code.as_str().to_owned(),
+                client_ip: v.client_ip,
+                verifier: v.verifier_name.unwrap_or_else(|| v.verifier_id.to_string()),
+            })
+            .collect(),
+        counts,
+        kept_per_key: log.kept_per_key,
+        next_before: log.next_before,
+        now: Utc::now(),
+    })
 }
 
 pub(super) async fn lookup(key: String) -> Result<Option<String>, AppError> {

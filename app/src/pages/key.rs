@@ -167,6 +167,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
             </section>
         </div>
         <Fields key=key.clone() />
+        <super::key_log::VerificationLogPanel id=key.id.clone() />
         <section class="mt-6" aria-labelledby="trail-title">
             <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>
             <KeyTrail entries=audit />

@@ -195,7 +195,7 @@ fn VerifierItem(verifier: VerifierRow, may_change: bool, actions: Actions) -> im
         <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-3 py-2 text-sm" data-testid="verifier">
             <span class="font-medium">{verifier.name.clone()}</span>
             <span class="font-mono text-xs text-slate-500">{format!("{}…", verifier.start)}</span>
-            <span class="text-xs text-slate-500">{format!("last used {}", when_or(verifier.last_used_at.as_ref(), "never"))}</span>
+            <span class="text-xs text-slate-500" data-testid="verifier-traffic">{format!("last used {} · {} requests in 24 h", when_or(verifier.last_used_at.as_ref(), "never"), crate::components::ui::count(verifier.requests_24h))}</span>
             {if revoked {
                 view! { <span class="ml-auto rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-900 ring-1 ring-red-300" data-testid="verifier-revoked">"✕ revoked"</span> }.into_any()
             } else if may_change {

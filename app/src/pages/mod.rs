@@ -4,6 +4,7 @@ pub mod audit;
 pub mod forbidden;
 pub mod home;
 pub mod key;
+pub mod key_log;
 pub mod keys;
 pub mod keyspaces;
 pub mod login;

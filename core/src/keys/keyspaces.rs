@@ -127,19 +127,44 @@ pub async fn create_verifier(
     })
 }
 
-/// The verifiers of a keyspace (admin, auditor).
+/// A verifier with its traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifierView {
+    /// The verifier.
+    #[serde(flatten)]
+    pub verifier: Verifier,
+    /// Verification requests it made in the last 24 hours, whatever their answers
+    /// (counted in memory and written about once a second).
+    pub requests_24h: i64,
+}
+
+/// The verifiers of a keyspace with their traffic (admin, auditor).
 pub async fn list_verifiers(
     pool: &PgPool,
     actor: Actor,
     keyspace_id: Uuid,
-) -> Result<Vec<Verifier>> {
+) -> Result<Vec<VerifierView>> {
     if !actor.role.reads_everything() {
         return Err(Error::Forbidden(
             "this needs the admin or auditor role".into(),
         ));
     }
     get(pool, keyspace_id).await?;
-    keyspace_store::list_verifiers(pool, keyspace_id).await
+    let verifiers = keyspace_store::list_verifiers(pool, keyspace_id).await?;
+    let ids: Vec<Uuid> = verifiers.iter().map(|v| v.id).collect();
+    let since = chrono::Utc::now() - chrono::Duration::hours(24);
+    let traffic = crate::usage::store::verifier_requests(pool, &ids, since).await?;
+    Ok(verifiers
+        .into_iter()
+        .map(|verifier| VerifierView {
+            requests_24h: traffic
+                .iter()
+                .find(|(id, _)| *id == verifier.id)
+                .map_or(0, |(_, n)| *n),
+            verifier,
+        })
+        .collect())
 }
 
 /// Revokes a verifier (admin). Idempotent: revoking it again changes nothing.

@@ -492,6 +492,46 @@ impl KeyService {
         crate::usage::store::series(&self.pool, id, range).await
     }
 
+    /// A page of the log of a key the caller may see: its latest verifications, newest
+    /// first, with every kept entry counted by answer.
+    pub async fn verifications(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        filter: crate::usage::recent::LogFilter,
+        before: Option<i64>,
+        limit: i64,
+        kept_per_key: usize,
+    ) -> Result<crate::usage::recent::VerificationLog> {
+        use crate::usage::recent::{MAX_PAGE, VerificationLog};
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let row = store::find(&self.pool, id).await?.ok_or(Error::NotFound)?;
+        actor.check_visible(row.owner_id)?;
+        let mut items =
+            crate::usage::store::recent(&self.pool, id, &filter, before, limit + 1).await?;
+        let next_before = (items.len() > usize::try_from(limit).unwrap_or(usize::MAX))
+            .then(|| {
+                items.pop();
+                items.last().map(|i| i.id)
+            })
+            .flatten();
+        let counts = crate::usage::store::recent_counts(&self.pool, id)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(VerificationLog {
+            items,
+            counts,
+            kept_per_key,
+            next_before,
+        })
+    }
+
     /// A page of the keys the caller may see, in `filter.sort` order. A cursor from a
     /// list in another order is refused, naming `cursor`.
     pub async fn list(

@@ -6,8 +6,13 @@
 //! buffer at most once a second; when the write fails (the database is away) it puts
 //! the batch back, merged with whatever was counted meanwhile, so nothing is lost while
 //! the database is unreachable.
+//!
+//! The buffer also keeps each key's latest verifications for its log ("why is my key
+//! failing?"), at most the newest `keep` per key between two writes, and counts each
+//! verifier's requests by hour: both in the same critical section.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,6 +20,20 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::Outcome;
+use crate::verify::Code;
+
+/// One verification as a key's log keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedVerification {
+    /// When it was answered.
+    pub at: DateTime<Utc>,
+    /// The answer (never `NOT_FOUND`: that belongs to no key).
+    pub code: Code,
+    /// The end user's address, as the calling service gave it.
+    pub client_ip: Option<IpAddr>,
+    /// The verifier that asked.
+    pub verifier: Uuid,
+}
 
 /// Counts by outcome, in [`Outcome`] order.
 pub type Counts = [i64; 5];
@@ -29,12 +48,20 @@ pub struct UsageBatch {
     /// Latest verification request by verifier, whatever its answer: a verifier that
     /// asks is in use, even when the keys it is sent are refused.
     pub verifier_used: HashMap<Uuid, DateTime<Utc>>,
+    /// Requests by verifier and hour.
+    pub verifier_requests: HashMap<(Uuid, DateTime<Utc>), i64>,
+    /// The newest verifications of each key, oldest first (at most `keep` per key).
+    pub log: HashMap<Uuid, VecDeque<LoggedVerification>>,
 }
 
 impl UsageBatch {
     /// Nothing counted.
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty() && self.verifier_used.is_empty()
+        self.counts.is_empty()
+            && self.last_used.is_empty()
+            && self.verifier_used.is_empty()
+            && self.verifier_requests.is_empty()
+            && self.log.is_empty()
     }
 
     /// Verifications counted in this batch.
@@ -42,7 +69,7 @@ impl UsageBatch {
         self.counts.values().flatten().sum()
     }
 
-    fn merge(&mut self, other: Self) {
+    fn merge(&mut self, other: Self, keep: usize) {
         for (at, counts) in other.counts {
             let mine = self.counts.entry(at).or_default();
             for (m, o) in mine.iter_mut().zip(counts) {
@@ -54,6 +81,17 @@ impl UsageBatch {
         }
         for (verifier, at) in other.verifier_used {
             keep_latest(&mut self.verifier_used, verifier, at);
+        }
+        for (hour, n) in other.verifier_requests {
+            *self.verifier_requests.entry(hour).or_default() += n;
+        }
+        for (key, events) in other.log {
+            let mine = self.log.entry(key).or_default();
+            mine.extend(events);
+            mine.make_contiguous().sort_by_key(|e| e.at);
+            while mine.len() > keep {
+                mine.pop_front();
+            }
         }
     }
 }
@@ -71,6 +109,8 @@ const SHARDS: usize = 16;
 #[derive(Debug, Default)]
 pub struct UsageBuffer {
     shards: [Mutex<UsageBatch>; SHARDS],
+    /// Verifications kept per key for its log (0: no log).
+    keep: usize,
 }
 
 /// The shard the current thread records into: threads take shards in turn.
@@ -88,22 +128,47 @@ pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl UsageBuffer {
-    /// Counts one verification of `key` at `at`.
-    pub fn record(&self, key: Uuid, outcome: Outcome, at: DateTime<Utc>) {
+    /// A buffer that keeps the newest `keep` verifications of each key for its log.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            shards: Default::default(),
+            keep,
+        }
+    }
+
+    /// Verifications kept per key for its log.
+    pub fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Counts one verification of `key`, and logs it. `NOT_FOUND` belongs to no key and
+    /// is not recorded.
+    pub fn record(&self, key: Uuid, event: LoggedVerification) {
+        let Some(outcome) = Outcome::of(event.code) else {
+            return;
+        };
         let mut pending = self.lock(shard_of_this_thread());
-        pending.counts.entry((key, hour_of(at))).or_default()[outcome.index()] += 1;
+        pending.counts.entry((key, hour_of(event.at))).or_default()[outcome.index()] += 1;
         if outcome == Outcome::Valid {
-            keep_latest(&mut pending.last_used, key, at);
+            keep_latest(&mut pending.last_used, key, event.at);
+        }
+        if self.keep > 0 {
+            let log = pending.log.entry(key).or_default();
+            if log.len() == self.keep {
+                log.pop_front();
+            }
+            log.push_back(event);
         }
     }
 
     /// Notes that `verifier` asked for a verification at `at`.
     pub fn record_verifier(&self, verifier: Uuid, at: DateTime<Utc>) {
-        keep_latest(
-            &mut self.lock(shard_of_this_thread()).verifier_used,
-            verifier,
-            at,
-        );
+        let mut pending = self.lock(shard_of_this_thread());
+        keep_latest(&mut pending.verifier_used, verifier, at);
+        *pending
+            .verifier_requests
+            .entry((verifier, hour_of(at)))
+            .or_default() += 1;
     }
 
     /// Takes everything counted so far.
@@ -111,14 +176,14 @@ impl UsageBuffer {
         let mut batch = UsageBatch::default();
         for shard in 0..SHARDS {
             let taken = std::mem::take(&mut *self.lock(shard));
-            batch.merge(taken);
+            batch.merge(taken, self.keep);
         }
         batch
     }
 
     /// Puts back a batch that could not be written.
     pub fn restore(&self, batch: UsageBatch) {
-        self.lock(shard_of_this_thread()).merge(batch);
+        self.lock(shard_of_this_thread()).merge(batch, self.keep);
     }
 
     fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, UsageBatch> {
@@ -136,14 +201,86 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
     }
 
+    fn answered(code: Code, secs: i64) -> LoggedVerification {
+        LoggedVerification {
+            at: at(secs),
+            code,
+            client_ip: None,
+            verifier: Uuid::nil(),
+        }
+    }
+
+    trait RecordOutcome {
+        fn count(&self, key: Uuid, outcome: Outcome, at: DateTime<Utc>);
+    }
+
+    impl RecordOutcome for UsageBuffer {
+        fn count(&self, key: Uuid, outcome: Outcome, at: DateTime<Utc>) {
+            let code = match outcome {
+                Outcome::Valid => Code::Valid,
+                Outcome::RateLimited => Code::RateLimited,
+                Outcome::QuotaExceeded => Code::QuotaExceeded,
+                Outcome::Forbidden => Code::ForbiddenIp,
+                Outcome::Other => Code::Revoked,
+            };
+            self.record(
+                key,
+                LoggedVerification {
+                    at,
+                    code,
+                    client_ip: None,
+                    verifier: Uuid::nil(),
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_per_key_across_a_failed_write() {
+        let buffer = UsageBuffer::new(3);
+        let key = Uuid::new_v4();
+        for secs in 0..5 {
+            buffer.record(key, answered(Code::Valid, secs));
+        }
+        buffer.record(key, answered(Code::NotFound, 9));
+        let failed = buffer.take();
+        let times: Vec<_> = failed.log[&key].iter().map(|e| e.at).collect();
+        assert_eq!(
+            times,
+            [at(2), at(3), at(4)],
+            "the newest 3; NOT_FOUND is no key's"
+        );
+        buffer.record(key, answered(Code::ForbiddenIp, 7));
+        buffer.restore(failed);
+        let codes: Vec<_> = buffer.take().log[&key]
+            .iter()
+            .map(|e| (e.at, e.code))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (at(3), Code::Valid),
+                (at(4), Code::Valid),
+                (at(7), Code::ForbiddenIp)
+            ]
+        );
+        let off = UsageBuffer::new(0);
+        off.record(key, answered(Code::Valid, 1));
+        let batch = off.take();
+        assert!(
+            batch.log.is_empty() && batch.total() == 1,
+            "counted, not logged"
+        );
+    }
+
     #[test]
     fn counts_by_hour_and_outcome_and_keeps_the_latest_use() {
         let buffer = UsageBuffer::default();
         let key = Uuid::new_v4();
-        buffer.record(key, Outcome::Valid, at(10));
-        buffer.record(key, Outcome::Valid, at(5));
-        buffer.record(key, Outcome::RateLimited, at(20));
-        buffer.record(key, Outcome::Valid, at(4000));
+        buffer.count(key, Outcome::Valid, at(10));
+        buffer.count(key, Outcome::Valid, at(5));
+        buffer.count(key, Outcome::RateLimited, at(20));
+        buffer.count(key, Outcome::Valid, at(4000));
         let batch = buffer.take();
         assert_eq!(batch.total(), 4);
         assert_eq!(batch.counts[&(key, hour_of(at(10)))], [2, 1, 0, 0, 0]);
@@ -157,11 +294,12 @@ mod tests {
         let buffer = UsageBuffer::default();
         let key = Uuid::new_v4();
         let verifier = Uuid::new_v4();
-        buffer.record(key, Outcome::Forbidden, at(1));
+        buffer.count(key, Outcome::Forbidden, at(1));
         buffer.record_verifier(verifier, at(9));
         let failed = buffer.take();
-        buffer.record(key, Outcome::Forbidden, at(2));
-        buffer.record(key, Outcome::Other, at(3));
+        assert_eq!(failed.verifier_requests[&(verifier, hour_of(at(9)))], 1);
+        buffer.count(key, Outcome::Forbidden, at(2));
+        buffer.count(key, Outcome::Other, at(3));
         buffer.record_verifier(verifier, at(4));
         buffer.restore(failed);
         let batch = buffer.take();
@@ -179,7 +317,7 @@ mod tests {
                 let buffer = std::sync::Arc::clone(&buffer);
                 std::thread::spawn(move || {
                     for _ in 0..100 {
-                        buffer.record(key, Outcome::Valid, at(i as i64));
+                        buffer.count(key, Outcome::Valid, at(i as i64));
                     }
                 })
             })

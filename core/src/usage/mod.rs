@@ -3,10 +3,11 @@
 //! for `GET /v1/keys/{id}/usage` and the portal.
 
 pub mod buffer;
+pub mod recent;
 pub mod series;
 pub mod store;
 
-pub use buffer::{UsageBatch, UsageBuffer};
+pub use buffer::{LoggedVerification, UsageBatch, UsageBuffer};
 pub use series::{Granularity, UsageBucket, UsageRange};
 
 use crate::verify::Code;

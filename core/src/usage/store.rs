@@ -2,15 +2,18 @@
 //! verification records them.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::recent::{LogFilter, RecentVerification};
 use super::{UsageBatch, UsageBucket, UsageRange};
 use crate::error::Result;
+use crate::verify::Code;
 
-/// Adds a batch to the stored counts and moves `last_used_at` forward, in one
-/// transaction: either all of it is written or none (and the caller keeps it).
-pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
+/// Adds a batch to the stored counts, moves `last_used_at` forward and appends to the
+/// keys' logs (trimming each to its newest `keep`), in one transaction: either all of it
+/// is written or none (and the caller keeps it).
+pub async fn write(pool: &PgPool, batch: &UsageBatch, keep: usize) -> Result<()> {
     let n = batch.counts.len();
     let (mut keys, mut buckets) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut columns: [Vec<i64>; 5] = Default::default();
@@ -135,8 +138,168 @@ pub async fn write(pool: &PgPool, batch: &UsageBatch) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    write_verifier_requests(&mut tx, batch).await?;
+    write_log(&mut tx, batch, keep).await?;
     tx.commit().await?;
     Ok(())
+}
+
+async fn write_verifier_requests(conn: &mut PgConnection, batch: &UsageBatch) -> Result<()> {
+    let mut rows: Vec<(Uuid, DateTime<Utc>, i64)> = batch
+        .verifier_requests
+        .iter()
+        .map(|((v, bucket), n)| (*v, *bucket, *n))
+        .collect();
+    rows.sort_unstable();
+    let (mut ids, mut buckets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, bucket, n) in rows {
+        ids.push(id);
+        buckets.push(bucket);
+        counts.push(n);
+    }
+    sqlx::query!(
+        r#"INSERT INTO verifier_usage AS u (verifier_id, bucket, requests)
+           SELECT r.id, r.bucket, r.n
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[]) AS r(id, bucket, n)
+           WHERE EXISTS (SELECT 1 FROM verifiers v WHERE v.id = r.id)
+           ORDER BY r.id, r.bucket
+           ON CONFLICT (verifier_id, bucket) DO UPDATE SET requests = u.requests + EXCLUDED.requests"#,
+        &ids,
+        &buckets,
+        &counts,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends the batch's verifications to the keys' logs, oldest first, then trims each
+/// key's log to its newest `keep` rows.
+async fn write_log(conn: &mut PgConnection, batch: &UsageBatch, keep: usize) -> Result<()> {
+    if batch.log.is_empty() {
+        return Ok(());
+    }
+    let mut events: Vec<(Uuid, &crate::usage::LoggedVerification)> = batch
+        .log
+        .iter()
+        .flat_map(|(key, events)| events.iter().map(move |e| (*key, e)))
+        .collect();
+    events.sort_by_key(|(key, e)| (e.at, *key));
+    let n = events.len();
+    let (mut keys, mut ats, mut codes, mut ips, mut verifiers) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (key, e) in events {
+        keys.push(key);
+        ats.push(e.at);
+        codes.push(e.code.as_str());
+        ips.push(e.client_ip.map(|ip| ip.to_string()));
+        verifiers.push(e.verifier);
+    }
+    sqlx::query!(
+        r#"INSERT INTO verification_log (key_id, at, code, client_ip, verifier_id)
+           SELECT l.key_id, l.at, l.code, l.client_ip::inet, l.verifier_id
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[])
+                WITH ORDINALITY AS l(key_id, at, code, client_ip, verifier_id, n)
+           WHERE EXISTS (SELECT 1 FROM keys k WHERE k.id = l.key_id)
+           ORDER BY l.n"#,
+        &keys,
+        &ats,
+        &codes as &[&str],
+        &ips as &[Option<String>],
+        &verifiers,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut touched: Vec<Uuid> = batch.log.keys().copied().collect();
+    touched.sort_unstable();
+    sqlx::query!(
+        r#"DELETE FROM verification_log v
+           USING (SELECT t.key_id,
+                         (SELECT l.id FROM verification_log l WHERE l.key_id = t.key_id
+                          ORDER BY l.id DESC OFFSET $2 LIMIT 1) AS cutoff
+                  FROM unnest($1::uuid[]) AS t(key_id)) c
+           WHERE v.key_id = c.key_id AND v.id <= c.cutoff"#,
+        &touched,
+        i64::try_from(keep).unwrap_or(i64::MAX),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A key's kept verifications, newest first: those with `code` (or, with `refused`,
+/// every answer but `VALID`), before the entry `before`.
+pub async fn recent(
+    pool: &PgPool,
+    key: Uuid,
+    filter: &LogFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<RecentVerification>> {
+    let rows = sqlx::query!(
+        r#"SELECT l.id, l.at, l.code, host(l.client_ip) AS client_ip, l.verifier_id,
+                  v.name AS "verifier_name?"
+           FROM verification_log l LEFT JOIN verifiers v ON v.id = l.verifier_id
+           WHERE l.key_id = $1
+             AND ($2::text IS NULL OR l.code = $2)
+             AND (NOT $3 OR l.code <> 'VALID')
+             AND ($4::bigint IS NULL OR l.id < $4)
+           ORDER BY l.id DESC
+           LIMIT $5"#,
+        key,
+        filter.code.map(Code::as_str),
+        filter.refused,
+        before,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(RecentVerification {
+                id: r.id,
+                at: r.at,
+                code: Code::parse(&r.code)?,
+                client_ip: r.client_ip,
+                verifier_id: r.verifier_id,
+                verifier_name: r.verifier_name,
+            })
+        })
+        .collect())
+}
+
+/// How many of a key's kept verifications gave each answer.
+pub async fn recent_counts(pool: &PgPool, key: Uuid) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT code, count(*) AS "n!" FROM verification_log WHERE key_id = $1 GROUP BY code"#,
+        key
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.code, r.n)).collect())
+}
+
+/// Requests of each of `verifiers` since `since`.
+pub async fn verifier_requests(
+    pool: &PgPool,
+    verifiers: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<Vec<(Uuid, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT verifier_id, sum(requests)::int8 AS "n!" FROM verifier_usage
+           WHERE verifier_id = ANY($1) AND bucket >= $2 GROUP BY verifier_id"#,
+        verifiers,
+        since
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.verifier_id, r.n)).collect())
 }
 
 /// Every bucket of `range` for `key`, zeros included, oldest first.

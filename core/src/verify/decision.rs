@@ -69,6 +69,11 @@ impl Code {
         }
     }
 
+    /// The code of a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ORDER.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// Whether the key may be used.
     pub fn is_valid(self) -> bool {
         self == Self::Valid

@@ -13,4 +13,4 @@ pub mod service;
 pub mod throttle;
 
 pub use decision::{Code, KeyRecord, LimitState, Request, covers, decide};
-pub use service::{Verdict, VerifyConfig, VerifyInput, VerifyService};
+pub use service::{DEFAULT_LOG_PER_KEY, Verdict, VerifyConfig, VerifyInput, VerifyService};

@@ -32,7 +32,7 @@ use crate::keys::keyspace_store::{self, VerifierAuth};
 use crate::keys::model::RateLimit;
 use crate::keys::store;
 use crate::scope::Scope;
-use crate::usage::{self, Outcome, UsageBuffer};
+use crate::usage::{self, LoggedVerification, UsageBuffer};
 
 pub use super::quota::QuotaAfter;
 
@@ -49,7 +49,12 @@ pub struct VerifyConfig {
     pub unknown_keys: UnknownKeyBudget,
     /// The rate limiter: this instance's own, or one shared through Redis.
     pub rates: RateLimits,
+    /// How many of each key's latest verifications its log keeps (0: no log).
+    pub log_per_key: usize,
 }
+
+/// Verifications kept per key for its log when no setting says otherwise.
+pub const DEFAULT_LOG_PER_KEY: usize = 100;
 
 impl Default for VerifyConfig {
     fn default() -> Self {
@@ -57,6 +62,7 @@ impl Default for VerifyConfig {
             degraded_for: Duration::from_secs(30),
             unknown_keys: UnknownKeyBudget::default(),
             rates: RateLimits::default(),
+            log_per_key: DEFAULT_LOG_PER_KEY,
         }
     }
 }
@@ -170,7 +176,7 @@ impl VerifyService {
             hasher,
             rates: config.rates,
             cache: Arc::new(VerifyCache::new(config.degraded_for)),
-            usage: UsageBuffer::default(),
+            usage: UsageBuffer::new(config.log_per_key),
             throttle: UnknownKeyThrottle::new(config.unknown_keys),
             breaker: Breaker::default(),
             flushing: tokio::sync::Mutex::default(),
@@ -194,6 +200,11 @@ impl VerifyService {
             self.inner.breaker.trip();
         }
         result
+    }
+
+    /// How many of each key's latest verifications its log keeps.
+    pub fn log_per_key(&self) -> usize {
+        self.inner.usage.keep()
     }
 
     /// The caches, for the invalidation listener.
@@ -343,7 +354,7 @@ impl VerifyService {
         // The checks before the limits first: a refused request spends nothing.
         let code = decide(Some(&key.record), &request, LimitState::default(), now);
         if !code.is_valid() {
-            self.count(&key, code, now);
+            self.count(&key, code, now, verifier, input);
             return Ok(Verdict::refused(code));
         }
         let row = &key.row;
@@ -410,7 +421,7 @@ impl VerifyService {
             quota_remaining,
         };
         let code = decide(Some(&key.record), &request, limits, now);
-        self.count(&key, code, now);
+        self.count(&key, code, now, verifier, input);
         if !code.is_valid() {
             return Ok(Verdict::refused(code));
         }
@@ -425,10 +436,23 @@ impl VerifyService {
         })
     }
 
-    fn count(&self, key: &CachedKey, code: Code, now: chrono::DateTime<Utc>) {
-        if let Some(outcome) = Outcome::of(code) {
-            self.inner.usage.record(key.row.id, outcome, now);
-        }
+    fn count(
+        &self,
+        key: &CachedKey,
+        code: Code,
+        now: chrono::DateTime<Utc>,
+        verifier: &VerifierAuth,
+        input: &VerifyInput,
+    ) {
+        self.inner.usage.record(
+            key.row.id,
+            LoggedVerification {
+                at: now,
+                code,
+                client_ip: input.client_ip,
+                verifier: verifier.id,
+            },
+        );
     }
 
     /// Writes the usage counted since the last flush; on failure (the database is away)
@@ -437,7 +461,8 @@ impl VerifyService {
         let _one_at_a_time = self.inner.flushing.lock().await;
         let batch = self.inner.usage.take();
         if !batch.is_empty() {
-            if let Err(err) = usage::store::write(&self.inner.pool, &batch).await {
+            let keep = self.inner.usage.keep();
+            if let Err(err) = usage::store::write(&self.inner.pool, &batch, keep).await {
                 self.inner.usage.restore(batch);
                 return Err(err);
             }

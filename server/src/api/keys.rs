@@ -9,6 +9,7 @@ use locksmith_core::keys::{
     CreatedKey, KeyCursor, KeyFilter, KeyPatchInput, KeySort, KeyStatus, KeyView, NewKeyInput,
     QuotaSpec, RateLimit, RotatedKey,
 };
+use locksmith_core::usage::recent::{LogFilter, VerificationLog};
 use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -395,6 +396,55 @@ pub async fn usage(
         .usage(caller.actor(), path_id(&id)?, &range)
         .await?;
     Ok(Json(UsageSeries { series }))
+}
+
+/// `GET /v1/keys/{id}/verifications` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerificationsQuery {
+    /// `refused` (every answer but `VALID`) or one code (`VALID`, `REVOKED`, `DISABLED`,
+    /// `EXPIRED`, `FORBIDDEN_IP`, `INSUFFICIENT_SCOPES`, `RATE_LIMITED`,
+    /// `QUOTA_EXCEEDED`); absent: every entry.
+    code: Option<String>,
+    /// Entries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// `next_before` of the previous page: older entries only.
+    before: Option<i64>,
+}
+
+/// The key's latest verifications ("why is my key failing?"), newest first: time,
+/// answer, the end user's address and the verifier. The log keeps the newest
+/// `kept_per_key` of each key (`LOCKSMITH_VERIFICATION_LOG_PER_KEY`) and reaches the
+/// database within about a second of the verification.
+#[utoipa::path(get, path = "/v1/keys/{id}/verifications", tag = "keys", operation_id = "getKeyVerifications",
+    params(("id" = Uuid, Path, description = "Key id"), VerificationsQuery),
+    responses(
+        (status = 200, description = "A page of the log, with every kept entry counted by answer", body = VerificationLog),
+        (status = 400, description = "Invalid code, limit or cursor", body = ProblemBody),
+        (status = 404, description = "No such key, or not yours", body = ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn verifications(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<VerificationsQuery>,
+) -> Result<Json<VerificationLog>, Problem> {
+    let filter = LogFilter::parse(query.code.as_deref())?;
+    let log = state
+        .keys
+        .verifications(
+            caller.actor(),
+            path_id(&id)?,
+            filter,
+            query.before,
+            query.limit.unwrap_or(50),
+            state.verify.log_per_key(),
+        )
+        .await?;
+    Ok(Json(log))
 }
 
 /// Changes a key. A revoked key cannot be changed (409).

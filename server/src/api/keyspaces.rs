@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use locksmith_core::keys::keyspace_store::{self, Keyspace, Verifier};
-use locksmith_core::keys::keyspaces::{self, CreatedVerifier};
+use locksmith_core::keys::keyspace_store::{self, Keyspace};
+use locksmith_core::keys::keyspaces::{self, CreatedVerifier, VerifierView};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -137,7 +137,7 @@ pub async fn create_verifier(
 #[utoipa::path(get, path = "/v1/keyspaces/{id}/verifiers", tag = "keyspaces", operation_id = "listVerifiers",
     params(("id" = Uuid, Path, description = "Keyspace id")),
     responses(
-        (status = 200, description = "Every verifier (one page)", body = Page<Verifier>),
+        (status = 200, description = "Every verifier with its traffic (one page)", body = Page<VerifierView>),
         (status = 403, description = "Not an admin or auditor", body = crate::http::problem::ProblemBody),
         (status = 404, description = "No such keyspace", body = crate::http::problem::ProblemBody),
     ),
@@ -146,7 +146,7 @@ pub async fn list_verifiers(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Page<Verifier>>, Problem> {
+) -> Result<Json<Page<VerifierView>>, Problem> {
     let items = keyspaces::list_verifiers(&state.pool, caller.actor(), path_id(&id)?).await?;
     Ok(Json(Page {
         items,

@@ -43,6 +43,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/keys/lookup", post(keys::lookup))
+        .route("/keys/{id}/verifications", get(keys::verifications))
         .route("/keys/{id}/grace/end", post(keys::end_grace))
         .route("/keys/{id}/grace/extend", post(keys::extend_grace))
         .route("/keys/{id}/usage", get(keys::usage))

@@ -27,7 +27,7 @@ use crate::http::ops;
         users::create, users::list, users::get, users::update, users::me,
         keyspaces::create, keyspaces::list, keyspaces::get,
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
-        keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::end_grace, keys::extend_grace, keys::lookup, keys::bulk,
+        keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::end_grace, keys::extend_grace, keys::lookup, keys::verifications, keys::bulk,
         keys::usage,
         verify::verify_key,
         audit::list,
@@ -235,6 +235,13 @@ const LINKS: &[LinkSpec] = &[
         "201",
         "RevokeKey",
         "revokeKey",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createKey",
+        "201",
+        "GetKeyVerifications",
+        "getKeyVerifications",
         &[("id", "$response.body#/id")],
     ),
     (

@@ -23,5 +23,6 @@ mod request_ids;
 mod security_headers;
 mod sessions;
 mod users;
+mod verification_log;
 mod verify;
 mod verify_ops;
