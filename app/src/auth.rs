@@ -235,6 +235,22 @@ pub mod server {
         }
     }
 
+    /// The origin a browser used to reach this page, as services would (for the
+    /// portal's sample calls).
+    pub fn base_url() -> String {
+        let parts = use_context::<http::request::Parts>();
+        let header = |name: &str| {
+            parts
+                .as_ref()
+                .and_then(|p| p.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let host = header("host").unwrap_or_else(|| "localhost".into());
+        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        format!("{scheme}://{host}")
+    }
+
     /// The signed-in user if their role is one of `roles`.
     pub async fn require(roles: &[Role]) -> Result<User, AppError> {
         let user = session_user().await?.ok_or(AppError::Unauthorized)?;

@@ -42,6 +42,22 @@ pub struct DashboardView {
     pub quotas: Vec<KeyLine>,
     /// When it was computed.
     pub at: DateTime<Utc>,
+    /// For admins of an installation not yet set up: its first steps, each ticked when
+    /// done (`None` once all are done, and for everyone else).
+    pub setup: Option<Vec<SetupStep>>,
+}
+
+/// One step of the first-run checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupStep {
+    /// What to do.
+    pub title: String,
+    /// Why, in a few words.
+    pub hint: String,
+    /// Where it is done.
+    pub href: String,
+    /// Whether it is done.
+    pub done: bool,
 }
 
 /// The dashboard of the signed-in user; `None` for a visitor who is not signed in (the
@@ -58,7 +74,7 @@ mod server {
     use locksmith_core::dashboard::{Dashboard, KeyBrief};
     use locksmith_core::keys::Actor;
 
-    use super::{DashboardView, KeyLine};
+    use super::{DashboardView, KeyLine, SetupStep};
     use crate::auth::server::session_user;
     use crate::components::ui::{count, relative, when};
     use crate::error::AppError;
@@ -80,10 +96,46 @@ mod server {
         };
         let actor = Actor::from(&user);
         let now = Utc::now();
-        let o = use_context::<Dashboard>()
-            .ok_or(AppError::Internal)?
-            .overview(actor, now)
-            .await?;
+        let dashboard = use_context::<Dashboard>().ok_or(AppError::Internal)?;
+        let o = dashboard.overview(actor, now).await?;
+        let setup = dashboard
+            .setup_steps(actor)
+            .await?
+            .filter(|s| !s.done())
+            .map(|s| {
+                let step = |title: &str, hint: &str, href: &str, done: bool| SetupStep {
+                    title: title.to_owned(),
+                    hint: hint.to_owned(),
+                    href: href.to_owned(),
+                    done,
+                };
+                vec![
+                    step(
+                        "Create a keyspace",
+                        "one per API or service whose callers present keys",
+                        "/keyspaces",
+                        s.keyspace,
+                    ),
+                    step(
+                        "Issue a verifier token",
+                        "your service uses it to call /v1/verify",
+                        "/keyspaces",
+                        s.verifier,
+                    ),
+                    step(
+                        "Create a key",
+                        "the secret is shown once",
+                        "/keys/new",
+                        s.key,
+                    ),
+                    step(
+                        "Verify it",
+                        "run the sample call of the keyspaces page or the key's own",
+                        "/keyspaces",
+                        s.verified,
+                    ),
+                ]
+            });
         Ok(Some(DashboardView {
             all_keys: actor.only_own().is_none(),
             counts: status_counts(o.counts),
@@ -121,6 +173,7 @@ mod server {
                 })
                 .collect(),
             at: now,
+            setup,
         }))
     }
 }

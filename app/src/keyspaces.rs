@@ -133,21 +133,6 @@ mod server {
         }
     }
 
-    /// The origin a browser used to reach this page, as services would.
-    fn base_url() -> String {
-        let parts = use_context::<http::request::Parts>();
-        let header = |name: &str| {
-            parts
-                .as_ref()
-                .and_then(|p| p.headers.get(name))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let host = header("host").unwrap_or_else(|| "localhost".into());
-        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
-        format!("{scheme}://{host}")
-    }
-
     pub(super) async fn list() -> Result<KeyspacesView, AppError> {
         let user = require(&[Role::Admin, Role::Auditor]).await?;
         let pool = pool()?;
@@ -158,7 +143,7 @@ mod server {
         }
         Ok(KeyspacesView {
             keyspaces,
-            base_url: base_url(),
+            base_url: crate::auth::server::base_url(),
             may_change: user.role.is_admin(),
         })
     }

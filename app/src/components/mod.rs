@@ -5,6 +5,7 @@ pub mod dialog;
 pub mod layout;
 pub mod secret;
 pub mod status_page;
+pub mod test_call;
 pub mod ui;
 
 /// Loads `path` as a whole new page (not a client-side navigation), so that everything on

@@ -54,7 +54,8 @@ pub fn ShowOnce(#[prop(into)] secret: String, what: &'static str) -> impl IntoVi
     }
 }
 
-async fn write_clipboard(text: &str) -> bool {
+/// Writes `text` to the clipboard; false when the browser refuses.
+pub(crate) async fn write_clipboard(text: &str) -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };

@@ -74,6 +74,8 @@ pub struct KeyRow {
     pub scopes: Vec<String>,
     /// Allowed addresses; empty means any.
     pub ip_allowlist: Vec<String>,
+    /// An address the allowlist allows, for sample calls (`None`: any address).
+    pub sample_ip: Option<String>,
     /// Metadata, pretty-printed JSON.
     pub meta: String,
     /// When it stops working (for a rotated key: the grace end, if earlier than its own).
@@ -245,6 +247,8 @@ pub struct NewSecret {
     pub secret: String,
     /// The key.
     pub key: KeyRow,
+    /// Where services reach this installation (for the sample call).
+    pub base_url: String,
 }
 
 /// A rotation's result.
@@ -294,6 +298,10 @@ pub struct KeyDetails {
     /// Whether the viewer is an owner whose keys' limits an admin sets (the edit form
     /// shows them read-only).
     pub limits_fixed: bool,
+    /// Where services reach this installation (for the sample call).
+    pub base_url: String,
+    /// Whether the viewer is an owner (they are shown how to send their key).
+    pub viewer_is_owner: bool,
     /// When the page was rendered (grace and reset times are shown against it).
     pub now: DateTime<Utc>,
 }

@@ -9,7 +9,7 @@ use locksmith_core::dashboard::{self, Dashboard};
 use locksmith_core::identity::users::{self, User};
 use locksmith_core::key_limits::describe_lifetime;
 use locksmith_core::keys::keyspace_store;
-use locksmith_core::keys::model::{QuotaView, RateLimit};
+use locksmith_core::keys::model::{IpAllowlist, QuotaView, RateLimit};
 use locksmith_core::keys::store as key_store;
 use locksmith_core::keys::{
     Actor, KeyCursor, KeyFilter, KeyPatchInput, KeyService, KeySort, KeyStatus, KeyView,
@@ -84,6 +84,10 @@ impl Names {
             status: v.status.as_str().to_owned(),
             enabled: v.enabled,
             scopes: v.scopes,
+            sample_ip: IpAllowlist::parse(&v.ip_allowlist)
+                .ok()
+                .and_then(|l| l.sample())
+                .map(|ip| ip.to_string()),
             ip_allowlist: v.ip_allowlist,
             meta: serde_json::to_string_pretty(&v.meta).unwrap_or_default(),
             expires_at: v.expires_at,
@@ -334,6 +338,8 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         audit,
         may_change: Actor::from(&user).check_may_change_keys().is_ok(),
         limits_fixed: limits_fixed(&user),
+        base_url: crate::auth::server::base_url(),
+        viewer_is_owner: user.role == locksmith_core::identity::Role::Owner,
         now,
     }))
 }
@@ -460,6 +466,7 @@ pub(super) async fn create(
     Ok(NewSecret {
         secret,
         key: one_row(&pool()?, created.view).await?,
+        base_url: crate::auth::server::base_url(),
     })
 }
 
@@ -564,6 +571,7 @@ pub(super) async fn rotate(key_id: String, grace_seconds: String) -> Result<Rota
         new: NewSecret {
             secret,
             key: one_row(&pool, rotated.new.view).await?,
+            base_url: crate::auth::server::base_url(),
         },
         previous: one_row(&pool, rotated.previous).await?,
     })

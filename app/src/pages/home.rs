@@ -107,7 +107,9 @@ fn Dashboard(data: DashboardView) -> impl IntoView {
             </a>
         }
     };
+    let setup = data.setup.clone().map(|steps| view! { <FirstRun steps /> });
     view! {
+        {setup}
         <section aria-labelledby="keys-heading" class="mt-6">
             <h2 id="keys-heading" class="text-sm font-medium text-slate-700">{format!("{scope}: {}", count(c.total()))}</h2>
             <div class="mt-2 grid grid-cols-2 gap-3 sm:grid-cols-4" data-testid="status-tiles">
@@ -258,5 +260,36 @@ fn StatusError(error: AppError) -> impl IntoView {
             <p class="font-medium">"Status unavailable"</p>
             <p class="mt-1">{error.to_string()}</p>
         </div>
+    }
+}
+
+/// A new installation's checklist: each step a link to the page that does it, ticked
+/// when the installation shows it done.
+#[component]
+fn FirstRun(steps: Vec<crate::dashboard::SetupStep>) -> impl IntoView {
+    let done = steps.iter().filter(|s| s.done).count();
+    let total = steps.len();
+    view! {
+        <section aria-labelledby="first-run-title" class=format!("mt-6 p-5 {CARD}") data-testid="first-run">
+            <h2 id="first-run-title" class="text-lg font-semibold">"Get started"</h2>
+            <p class="mt-1 text-sm text-slate-600">{format!("{done} of {total} done. This list goes away once a key has been verified.")}</p>
+            <ol class="mt-3 space-y-2">
+                {steps.into_iter().enumerate().map(|(i, s)| {
+                    let mark = if s.done { "✓" } else { "○" };
+                    let class = if s.done { "text-slate-500 line-through" } else { "font-medium text-sky-800 underline" };
+                    view! {
+                        <li class="flex items-baseline gap-2 text-sm" data-testid="first-run-step" data-done=s.done.to_string()>
+                            <span aria-hidden="true" class=if s.done { "text-emerald-700" } else { "text-slate-400" }>{mark}</span>
+                            <span>
+                                {format!("{}. ", i + 1)}
+                                <a href=s.href class=class>{s.title.clone()}</a>
+                                <span class="sr-only">{if s.done { " (done)" } else { " (to do)" }}</span>
+                                <span class="text-slate-600">{format!(" — {}", s.hint)}</span>
+                            </span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        </section>
     }
 }

@@ -11,6 +11,7 @@ use crate::audit::AuditRow;
 use crate::auth::Protected;
 use crate::components::chart::UsageChart;
 use crate::components::dialog::Dialog;
+use crate::components::test_call::TestCall;
 use crate::components::secret::ShowOnce;
 use crate::components::ui::{
     CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
@@ -117,6 +118,8 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         audit,
         may_change,
         limits_fixed,
+        base_url,
+        viewer_is_owner,
         now,
     } = detail;
     let grace = key.in_grace(now);
@@ -167,6 +170,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
             </section>
         </div>
         <Fields key=key.clone() />
+        {(key.status == "active").then(|| view! { <TestCall base=base_url.clone() key=key.clone() for_owner=viewer_is_owner /> })}
         <super::key_log::VerificationLogPanel id=key.id.clone() />
         <section class="mt-6" aria-labelledby="trail-title">
             <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>

@@ -108,9 +108,12 @@ fn KeysList(
         <section aria-label="Keys" class="mt-4">
             <Transition fallback=|| view! { <Loading label="Loading keys…" /> }>
                 {move || Suspend::new(async move {
-                    let may_change = options.await.map(|o| o.may_change).unwrap_or(false);
+                    let (may_change, setup) = options
+                        .await
+                        .map(|o| (o.may_change, o.keyspaces.is_empty().then_some(o.is_admin)))
+                        .unwrap_or((false, None));
                     match keys.await {
-                        Ok(Some(page)) => view! { <KeyTable page may_change selected /> }.into_any(),
+                        Ok(Some(page)) => view! { <KeyTable page may_change no_keyspace=setup selected /> }.into_any(),
                         Ok(None) => view! { <ErrorNote message=AppError::Unauthorized.to_string() /> }.into_any(),
                         Err(e) => view! { <ErrorNote message=e.to_string() /> }.into_any(),
                     }
@@ -285,6 +288,8 @@ fn BulkBar(
 fn KeyTable(
     page: KeyPage,
     may_change: bool,
+    /// `Some(is_admin)` when there is no keyspace yet: a key cannot be created before one.
+    no_keyspace: Option<bool>,
     selected: RwSignal<BTreeSet<String>>,
 ) -> impl IntoView {
     let query = use_query_map();
@@ -337,11 +342,21 @@ fn KeyTable(
             {if filtered {
                 view! { <Empty title="No keys match these filters." hint="Try another search or clear the filters." /> }.into_any()
             } else {
-                view! {
-                    <Empty title="No keys yet." hint="Create a key for a service or a customer; its secret is shown once.">
-                        {may_change.then(|| view! { <A href="/keys/new" attr:class=PRIMARY>"Create the first key"</A> })}
-                    </Empty>
-                }.into_any()
+                match no_keyspace {
+                    Some(true) => view! {
+                        <Empty title="No keys yet." hint="Keys belong to a keyspace (one per API or service): create one first, then the key.">
+                            <A href="/keyspaces" attr:class=PRIMARY>"Create a keyspace"</A>
+                        </Empty>
+                    }.into_any(),
+                    Some(false) => view! {
+                        <Empty title="No keys yet." hint="There is no keyspace yet: ask an admin to create one for your API, then create your key here." />
+                    }.into_any(),
+                    None => view! {
+                        <Empty title="No keys yet." hint="Create a key for a service or a customer; its secret is shown once.">
+                            {may_change.then(|| view! { <A href="/keys/new" attr:class=PRIMARY>"Create the first key"</A> })}
+                        </Empty>
+                    }.into_any(),
+                }
             }}
         }
         .into_any();

@@ -7,6 +7,7 @@ use leptos_router::components::A;
 
 use crate::auth::Protected;
 use crate::components::secret::ShowOnce;
+use crate::components::test_call::TestCall;
 use crate::components::ui::{
     CARD, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
 };
@@ -282,6 +283,7 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
 #[component]
 fn Created(created: NewSecret) -> impl IntoView {
     let key = created.key;
+    let test_call = view! { <TestCall base=created.base_url.clone() key=key.clone() secret=created.secret.clone() for_owner=true /> };
     view! {
         <div class="mt-6 space-y-6">
             <ShowOnce secret=created.secret what="API key" />
@@ -297,6 +299,7 @@ fn Created(created: NewSecret) -> impl IntoView {
                     <a href="/keys/new" class=SECONDARY rel="external">"Create another"</a>
                 </div>
             </section>
+            {test_call}
         </div>
     }
 }

@@ -115,6 +115,27 @@ struct TopKeys {
     computed: Option<(Instant, Vec<KeyTraffic>)>,
 }
 
+/// A new installation's first steps: create a keyspace, issue a verifier, create a key,
+/// verify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupSteps {
+    /// A keyspace exists.
+    pub keyspace: bool,
+    /// A verifier token that is not revoked exists.
+    pub verifier: bool,
+    /// A key exists.
+    pub key: bool,
+    /// A key has been verified successfully.
+    pub verified: bool,
+}
+
+impl SetupSteps {
+    /// Every step is done.
+    pub fn done(&self) -> bool {
+        self.keyspace && self.verifier && self.key && self.verified
+    }
+}
+
 /// The dashboard's queries over one database, with the busiest keys of all cached.
 #[derive(Debug, Clone)]
 pub struct Dashboard {
@@ -200,6 +221,15 @@ impl Dashboard {
             cache.computed = Some((Instant::now(), top.clone()));
         }
         Ok(top)
+    }
+
+    /// For admins, the first steps of an installation and which are done (they set it
+    /// up); `None` for everyone else.
+    pub async fn setup_steps(&self, actor: Actor) -> Result<Option<SetupSteps>> {
+        if !actor.role.is_admin() {
+            return Ok(None);
+        }
+        store::setup_steps(&self.pool).await.map(Some)
     }
 
     /// Keys by status as `actor` may see them.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Expiring, KeyBrief, KeyTraffic, QuotaAlert, StatusCounts};
+use super::{Expiring, KeyBrief, KeyTraffic, QuotaAlert, SetupSteps, StatusCounts};
 use crate::error::Result;
 use crate::usage::{UsageBucket, UsageRange};
 
@@ -263,4 +263,17 @@ pub(super) async fn quota_alerts(
             used: r.quota_used,
         })
         .collect())
+}
+
+/// Which of a new installation's first steps are done.
+pub(super) async fn setup_steps(pool: &PgPool) -> Result<SetupSteps> {
+    Ok(sqlx::query_as!(
+        SetupSteps,
+        r#"SELECT EXISTS (SELECT 1 FROM keyspaces) AS "keyspace!",
+                  EXISTS (SELECT 1 FROM verifiers WHERE revoked_at IS NULL) AS "verifier!",
+                  EXISTS (SELECT 1 FROM keys) AS "key!",
+                  EXISTS (SELECT 1 FROM keys WHERE last_used_at IS NOT NULL) AS "verified!""#
+    )
+    .fetch_one(pool)
+    .await?)
 }

@@ -91,6 +91,16 @@ impl IpAllowlist {
         self.0.is_empty()
     }
 
+    /// An address the list allows, for sample calls: the first entry's address, or the
+    /// first host of its network (`10.0.0.0/8` gives `10.0.0.1`); `None` when empty.
+    pub fn sample(&self) -> Option<IpAddr> {
+        let net = self.0.first()?;
+        if net.prefix_len() == net.max_prefix_len() {
+            return Some(net.addr());
+        }
+        net.hosts().next().or(Some(net.addr()))
+    }
+
     /// Whether `ip` is allowed. An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) counts as
     /// its IPv4 address, as dual-stack sockets report IPv4 clients that way.
     pub fn allows(&self, ip: IpAddr) -> bool {
@@ -325,6 +335,26 @@ pub struct KeyView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_address_is_one_the_list_allows() {
+        let list = |e: &[&str]| {
+            IpAllowlist::parse(&e.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .expect("list")
+        };
+        for entries in [
+            &["203.0.113.7"][..],
+            &["10.0.0.0/8", "192.0.2.1"],
+            &["2001:db8::/32"],
+            &["198.51.100.0/31"],
+        ] {
+            let l = list(entries);
+            let ip = l.sample().expect("a sample");
+            assert!(l.allows(ip), "{entries:?}: {ip}");
+        }
+        assert_eq!(list(&["10.0.0.0/8"]).sample().map(|i| i.to_string()), Some("10.0.0.1".into()));
+        assert_eq!(IpAllowlist::default().sample(), None);
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
