@@ -38,7 +38,16 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: "chromium", use: { browserName: "chromium" } }],
+  projects: [
+    // The first-run journey needs the installation as new: it runs before the rest.
+    { name: "first-run", testMatch: /first-run\.spec\.ts/, use: { browserName: "chromium" } },
+    {
+      name: "chromium",
+      testIgnore: /first-run\.spec\.ts/,
+      dependencies: ["first-run"],
+      use: { browserName: "chromium" },
+    },
+  ],
   webServer: {
     command: `${root}/end2end/start-server.sh`,
     cwd: root,
