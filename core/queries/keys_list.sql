@@ -11,7 +11,8 @@
 -- $1 now, $2 keyspace_id, $3 owner_id, $4 status, $5 name pattern (ILIKE),
 -- $6 start pattern (LIKE), $7 sort column (created, name, last_used, expires),
 -- $8 descending, $9/$10/$11 cursor (the previous page's last row: its name or its time,
--- and its id; $11 null = the first page), $12 limit.
+-- and its id; $11 null = the first page), $12 limit, $13 live keys only (active or
+-- disabled: neither revoked nor expired).
 SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
        expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
        rotated_from, rotated_to, quota_limit, quota_period AS "quota_period: QuotaPeriod",
@@ -27,6 +28,8 @@ WHERE ($2::uuid IS NULL OR keyspace_id = $2)
        OR ($4 = 'active' AND revoked_at IS NULL AND enabled
            AND (expires_at IS NULL OR expires_at > $1::timestamptz)))
   AND ($5::text IS NULL OR name ILIKE $5 OR start LIKE $6::text)
+  AND (NOT $13::bool OR (revoked_at IS NULL
+                         AND (NOT enabled OR expires_at IS NULL OR expires_at > $1::timestamptz)))
   AND ($11::uuid IS NULL
        OR ($7::text = 'created' AND $8::bool AND (created_at, id) < ($10::timestamptz, $11))
        OR ($7 = 'created' AND NOT $8 AND (created_at, id) > ($10, $11))

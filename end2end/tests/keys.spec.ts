@@ -113,8 +113,15 @@ test.describe("keys (admin)", () => {
     await page.getByRole("button", { name: "Disable" }).click();
     const toggle = page.getByTestId("toggle-dialog");
     await expect(toggle).toBeVisible();
+    // Confirm and Cancel share a row; Escape closes, and focus goes back to the button.
+    const [confirmBox, cancelBox] = await Promise.all([
+      toggle.getByRole("button", { name: "Disable key" }).boundingBox(),
+      toggle.getByRole("button", { name: "Cancel" }).boundingBox(),
+    ]);
+    expect(Math.abs((confirmBox?.y ?? 0) - (cancelBox?.y ?? 1))).toBeLessThan(4);
     await page.keyboard.press("Escape");
     await expect(toggle).toHaveCount(0);
+    await expect(page.getByRole("button", { name: "Disable" })).toBeFocused();
     await page.getByRole("button", { name: "Disable" }).click();
     await toggle.getByRole("button", { name: "Disable key" }).click();
     await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "disabled");
@@ -122,37 +129,31 @@ test.describe("keys (admin)", () => {
     await page.getByTestId("toggle-dialog").getByRole("button", { name: "Enable key" }).click();
     await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "active");
 
-    // Rotate with a day of grace: the new secret once, the old key in grace.
+    // Rotate with a day of grace: the page moves to the new key, its secret shown once,
+    // with the old key's grace beside it.
     await page.getByRole("button", { name: "Rotate" }).click();
     const rotate = page.getByTestId("rotate-dialog");
     await rotate.getByLabel("Grace period for the old key").selectOption("86400");
     await rotate.getByRole("button", { name: "Rotate key" }).click();
+    await expect(page).not.toHaveURL(new RegExp(key.id));
     await expect(page.getByTestId("rotation-result")).toContainText("The old key keeps working until");
     expect(await page.getByTestId("secret").inputValue()).toMatch(new RegExp(`^${keyspace.prefix}_`));
     const grace = page.getByTestId("grace-notice");
-    await expect(grace).toContainText("In its rotation grace period");
+    await expect(grace).toContainText(`The key this one replaced, ${key.start}…, still works until`);
     await expect(page.getByTestId("grace-last-used")).toContainText("has not been used");
-    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "in grace");
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "active");
     await page.screenshot({ path: testInfo.outputPath("key-rotated.png"), fullPage: true });
 
-    // End the grace now: the old key is expired at once.
-    // The dialog names what will fail before anything happens.
+    // End the old key's grace now: the dialog names what will fail before anything happens.
     await grace.getByRole("button", { name: "End grace now" }).click();
     const endGrace = page.getByTestId("end-grace-dialog");
     await expect(endGrace).toContainText(`Calls with ${key.start}… will be refused (EXPIRED)`);
     await expect(endGrace.getByTestId("dialog-last-used")).toHaveText("It has never been used.");
-    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "in grace");
     await endGrace.getByRole("button", { name: "End grace now" }).click();
-    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "expired");
     await expect(page.getByTestId("grace-notice")).toHaveCount(0);
+    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "active");
 
     // The new key: revoke it with a reason.
-    await page.getByRole("link", { name: "the new key" }).click();
-    await expect(page).not.toHaveURL(new RegExp(key.id));
-    await hydrated(page);
-    // The same page component shows the new key once its data has arrived (the old key
-    // is expired by now); a dialog opened before that is closed by the re-render.
-    await expect(page.getByTestId("status-badge").first()).toHaveAttribute("data-status", "active");
     await page.getByRole("button", { name: "Revoke" }).click();
     const revoke = page.getByTestId("revoke-dialog");
     // Focus starts in the dialog and stays there.
@@ -187,15 +188,36 @@ test.describe("keys (admin)", () => {
     const rows = page.getByTestId("key-row");
     await expect(rows).toHaveCount(3);
 
+    // Disable two, naming them in the confirmation; then enable them again.
     await page.getByLabel(`Select ${stem} 1`).check();
     await page.getByLabel(`Select ${stem} 2`).check();
     await expect(page.getByTestId("selected-count")).toHaveText("2 selected");
+    await page.getByRole("button", { name: "Disable selected (2)" }).click();
+    const dialog = page.getByTestId("bulk-dialog");
+    await expect(dialog.getByRole("heading")).toHaveText("Disable 2 keys?");
+    await expect(dialog.getByTestId("bulk-names")).toContainText(`${stem} 1`);
+    await expect(dialog.getByTestId("bulk-names")).toContainText(`${stem} 2`);
+    await dialog.getByRole("button", { name: "Disable 2 keys" }).click();
+    await expect(page.getByTestId("bulk-result")).toHaveText("✓ Disabled 2 keys.");
+    await expect(page.locator('[data-testid="key-row"] [data-status="disabled"]')).toHaveCount(2);
+    await page.getByLabel(`Select ${stem} 1`).check();
+    await page.getByLabel(`Select ${stem} 2`).check();
+    await page.getByRole("button", { name: "Enable selected (2)" }).click();
+    await dialog.getByRole("button", { name: "Enable 2 keys" }).click();
+    await expect(page.getByTestId("bulk-result")).toHaveText("✓ Enabled 2 keys.");
+    await expect(page.locator('[data-testid="key-row"] [data-status="active"]')).toHaveCount(3);
+
+    // Revoke them: revoked keys leave the list, which shows live keys unless asked.
+    await page.getByLabel(`Select ${stem} 1`).check();
+    await page.getByLabel(`Select ${stem} 2`).check();
     await page.getByRole("button", { name: "Revoke selected (2)" }).click();
-    const dialog = page.getByTestId("bulk-revoke-dialog");
     await expect(dialog.getByRole("heading")).toHaveText("Revoke 2 keys?");
     await dialog.getByLabel("Reason (recorded in the audit log)").fill("bulk clean-up");
     await dialog.getByRole("button", { name: "Revoke 2 keys" }).click();
     await expect(page.getByTestId("bulk-result")).toHaveText("✓ Revoked 2 keys.");
+    await expect(rows).toHaveCount(1);
+    await page.getByTestId("status-counts").getByRole("link", { name: /^Show all/ }).click();
+    await expect(page).toHaveURL(/all=1/);
     await expect(page.locator('[data-testid="key-row"] [data-status="revoked"]')).toHaveCount(2);
     await expect(page.locator('[data-testid="key-row"] [data-status="active"]')).toHaveCount(1);
 

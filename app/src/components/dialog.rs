@@ -15,6 +15,21 @@ pub fn Dialog(
     children: ChildrenFn,
 ) -> impl IntoView {
     let panel = NodeRef::<html::Div>::new();
+    // The control that opened the dialog, to give focus back to when it closes.
+    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    Effect::new(move |was_open: Option<bool>| {
+        let is_open = open.get();
+        if is_open && was_open != Some(true) {
+            opener.set_value(document().active_element().and_then(wasm_focusable));
+        }
+        if !is_open
+            && was_open == Some(true)
+            && let Some(opener) = opener.get_value()
+        {
+            let _ = opener.focus();
+        }
+        is_open
+    });
     // Focus moves into the dialog when it opens (its first field or button).
     Effect::new(move |_| {
         if open.get()
@@ -49,8 +64,10 @@ pub fn Dialog(
                     class="w-full max-w-md rounded-lg bg-white p-5 shadow-xl"
                 >
                     <h2 id=title_id.clone() class="text-lg font-semibold">{move || title.get()}</h2>
-                    <div class="mt-3 space-y-4 text-sm">{children.read_value()()}</div>
-                    <div class="mt-4 flex justify-end">
+                    // Text and fields take whole lines; the confirming button and Cancel share
+                    // the last one.
+                    <div class="mt-3 flex flex-wrap items-center gap-3 text-sm [&>*:not(button)]:basis-full" data-testid="dialog-body">
+                        {children.read_value()()}
                         <button type="button" class=crate::components::ui::SECONDARY on:click=move |_| open.set(false)>
                             "Cancel"
                         </button>

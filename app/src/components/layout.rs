@@ -65,6 +65,25 @@ const NAV: &[NavItem] = &[
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let user = expect_context::<crate::auth::UserResource>();
+    // On a phone the navigation folds behind a Menu button; it folds again on navigation.
+    let menu_open = RwSignal::new(false);
+    let location = leptos_router::hooks::use_location();
+    // After a navigation (not the first page load), focus moves to the new page's
+    // heading, so that a screen reader announces it and Tab continues from there.
+    Effect::new(move |previous: Option<String>| {
+        let path = location.pathname.get();
+        if previous.is_some_and(|p| p != path) {
+            menu_open.set(false);
+            focus_heading(0);
+        }
+        path
+    });
+    let nav_class = move || {
+        format!(
+            "{} w-full flex-col gap-1 text-sm sm:flex sm:w-auto sm:flex-row sm:flex-wrap",
+            if menu_open.get() { "flex" } else { "hidden" }
+        )
+    };
     view! {
         <div class="flex min-h-screen flex-col">
             <a
@@ -79,7 +98,17 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <KeyIcon />
                         "Locksmith"
                     </a>
-                    <nav aria-label="Main" class="flex flex-wrap gap-1 text-sm">
+                    <button
+                        type="button"
+                        class="order-last ml-auto min-h-[2.75rem] rounded border border-slate-600 px-3 text-sm sm:hidden"
+                        aria-controls="main-nav"
+                        aria-expanded=move || menu_open.get().to_string()
+                        data-testid="menu-button"
+                        on:click=move |_| menu_open.update(|o| *o = !*o)
+                    >
+                        "Menu"
+                    </button>
+                    <nav id="main-nav" aria-label="Main" class=nav_class>
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
                                 let role = user.await.ok().flatten().map(|u| u.role).unwrap_or_default();
@@ -171,5 +200,26 @@ fn KeyIcon() -> impl IntoView {
             <circle cx="8" cy="15" r="4" />
             <path d="M10.8 12.2 19 4m-3 3 2 2m-4 0 2 2" stroke-linecap="round" />
         </svg>
+    }
+}
+
+/// Focuses the page's `<h1>` once it is rendered (pages may still be loading their data):
+/// tries on each animation frame for about two seconds.
+fn focus_heading(tries: u32) {
+    use wasm_bindgen::JsCast;
+    let heading = document()
+        .query_selector("main h1")
+        .ok()
+        .flatten()
+        .and_then(|h| h.dyn_into::<web_sys::HtmlElement>().ok());
+    match heading {
+        Some(h) => {
+            if !h.has_attribute("tabindex") {
+                let _ = h.set_attribute("tabindex", "-1");
+            }
+            let _ = h.focus();
+        }
+        None if tries < 120 => request_animation_frame(move || focus_heading(tries + 1)),
+        None => {}
     }
 }

@@ -11,6 +11,13 @@ use crate::components::ui::SECONDARY;
 pub fn ShowOnce(#[prop(into)] secret: String, what: &'static str) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let to_copy = secret.clone();
+    // The secret is what matters now: focus moves to it (selecting it, ready to copy).
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+        }
+    });
     let copy = move |_| {
         let text = to_copy.clone();
         leptos::task::spawn_local(async move {
@@ -30,6 +37,7 @@ pub fn ShowOnce(#[prop(into)] secret: String, what: &'static str) -> impl IntoVi
                 <label for="secret-value" class="sr-only">{what}</label>
                 <input
                     id="secret-value"
+                    node_ref=input
                     readonly
                     value=secret
                     data-testid="secret"

@@ -39,15 +39,10 @@ pub fn sample_call(base: &str, key: &KeyRow, secret: Option<&str>) -> String {
     lines.join("\n")
 }
 
-/// The sample call with a copy button, and for owners the way to send the key.
+/// A sample call (from [`sample_call`]) with a copy button, and for owners the way to
+/// send the key.
 #[component]
-pub fn TestCall(
-    base: String,
-    key: KeyRow,
-    #[prop(optional, into)] secret: Option<String>,
-    #[prop(optional)] for_owner: bool,
-) -> impl IntoView {
-    let call = sample_call(&base, &key, secret.as_deref());
+pub fn TestCall(call: String, #[prop(optional)] for_owner: bool) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let text = StoredValue::new(call.clone());
     let copy = move |_| {
@@ -115,6 +110,7 @@ mod tests {
             rotated_to: None,
             quota: None,
             rate_limit: None,
+            verifications_24h: 0,
         }
     }
 
@@ -132,7 +128,13 @@ mod tests {
         );
         assert!(!call.contains("LOCKSMITH_API_KEY"), "{call}");
         let without = sample_call("http://h", &key(&[], None), None);
-        assert!(without.contains("export LOCKSMITH_API_KEY='pay_AbCd…'"), "{without}");
-        assert!(without.contains(r#"-d "{\"key\": \"$LOCKSMITH_API_KEY\"}""#), "{without}");
+        assert!(
+            without.contains("export LOCKSMITH_API_KEY='pay_AbCd…'"),
+            "{without}"
+        );
+        assert!(
+            without.contains(r#"-d "{\"key\": \"$LOCKSMITH_API_KEY\"}""#),
+            "{without}"
+        );
     }
 }

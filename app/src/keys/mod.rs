@@ -103,6 +103,8 @@ pub struct KeyRow {
     pub quota: Option<QuotaRow>,
     /// Rate limit.
     pub rate_limit: Option<RateRow>,
+    /// Verifications over the last 24 hours (filled in by the list).
+    pub verifications_24h: i64,
 }
 
 impl KeyRow {
@@ -130,6 +132,8 @@ pub struct KeyFilters {
     pub sort: String,
     /// Cursor of the page.
     pub cursor: String,
+    /// Show revoked and expired keys too (hidden by default).
+    pub all: bool,
 }
 
 /// A sortable column of the keys list and what its header does.
@@ -188,6 +192,8 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
     /// Counts by status of every key the caller sees.
     pub counts: StatusCounts,
+    /// When the page was read (expiries are shown against it).
+    pub now: DateTime<Utc>,
 }
 
 /// A choice in a select.
@@ -302,6 +308,8 @@ pub struct KeyDetails {
     pub base_url: String,
     /// Whether the viewer is an owner (they are shown how to send their key).
     pub viewer_is_owner: bool,
+    /// The key this one replaced, while it is in its rotation grace.
+    pub predecessor: Option<KeyRow>,
     /// When the page was rendered (grace and reset times are shown against it).
     pub now: DateTime<Utc>,
 }
@@ -391,6 +399,20 @@ pub async fn set_key_enabled(id: String, enabled: bool) -> Result<KeyRow, AppErr
 #[server(prefix = "/api", endpoint = "revoke_key")]
 pub async fn revoke_key(id: String, reason: String) -> Result<KeyRow, AppError> {
     server::revoke(id, reason).await.map_err(AppError::respond)
+}
+
+/// Switches many keys on or off (`action` `enable` or `disable`), or moves their expiry
+/// `days` later (`extend`), in one transaction: all of them or none. Answers how many
+/// keys the change was applied to.
+#[server(prefix = "/api", endpoint = "change_keys", input = Json)]
+pub async fn change_keys(
+    ids: Vec<String>,
+    action: String,
+    days: Option<i64>,
+) -> Result<usize, AppError> {
+    server::change_many(ids, action, days)
+        .await
+        .map_err(AppError::respond)
 }
 
 /// Revokes many keys in one transaction: all of them or none.

@@ -105,6 +105,7 @@ impl Names {
                 limit: r.limit,
                 window_seconds: r.window_seconds,
             }),
+            verifications_24h: 0,
         }
     }
 }
@@ -226,6 +227,8 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
         status: status(&filters.status)?,
         q: optional(&filters.q),
         sort,
+        // Revoked and expired keys are hidden unless asked for (a status, or "show all").
+        live_only: filters.status.trim().is_empty() && !filters.all,
     };
     let pool = pool()?;
     let now = Utc::now();
@@ -243,8 +246,20 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
     } else {
         None
     };
+    let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
+    let traffic =
+        locksmith_core::usage::store::key_totals_since(&pool, &ids, now - Duration::hours(24))
+            .await?;
+    let mut items = rows(&pool, views).await?;
+    for item in &mut items {
+        item.verifications_24h = traffic
+            .iter()
+            .find(|(id, _)| id.to_string() == item.id)
+            .map_or(0, |(_, n)| *n);
+    }
     Ok(Some(KeyPage {
-        items: rows(&pool, views).await?,
+        items,
+        now,
         order: order_words(sort).to_owned(),
         columns: column_orders(sort),
         next_cursor,
@@ -332,7 +347,20 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
             row.client_request_id = None;
         }
     }
+    let predecessor = match view.rotated_from {
+        Some(from) => match service.get(Actor::from(&user), from).await {
+            Ok(old)
+                if old.grace_ends_at.is_some_and(|end| end > now)
+                    && old.status == KeyStatus::Active =>
+            {
+                Some(one_row(&pool, old).await?)
+            }
+            _ => None,
+        },
+        None => None,
+    };
     Ok(Some(KeyDetails {
+        predecessor,
         key: one_row(&pool, view).await?,
         usage,
         audit,
@@ -529,6 +557,37 @@ pub(super) async fn revoke(key_id: String, reason: String) -> Result<KeyRow, App
         )
         .await?;
     one_row(&pool()?, view).await
+}
+
+pub(super) async fn change_many(
+    ids: Vec<String>,
+    action: String,
+    days: Option<i64>,
+) -> Result<usize, AppError> {
+    use locksmith_core::keys::BulkChange;
+    let user = require(&[]).await?;
+    if ids.is_empty() {
+        return Err(AppError::Invalid("ids: select at least one key".into()));
+    }
+    let change = match (action.as_str(), days) {
+        ("enable", _) => BulkChange::Enable,
+        ("disable", _) => BulkChange::Disable,
+        ("extend", Some(days)) => BulkChange::ExtendExpiry { days },
+        ("extend", None) => return Err(AppError::Invalid("days: say how many".into())),
+        _ => {
+            return Err(AppError::Invalid(
+                "action: must be enable, disable or extend".into(),
+            ));
+        }
+    };
+    let ids = ids
+        .iter()
+        .map(|raw| id("ids", raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let views = service()?
+        .change_batch(Actor::from(&user), ids, change, &origin().await)
+        .await?;
+    Ok(views.len())
 }
 
 pub(super) async fn revoke_many(ids: Vec<String>, reason: String) -> Result<BulkResult, AppError> {

@@ -11,8 +11,8 @@ use crate::audit::AuditRow;
 use crate::auth::Protected;
 use crate::components::chart::UsageChart;
 use crate::components::dialog::Dialog;
-use crate::components::test_call::TestCall;
 use crate::components::secret::ShowOnce;
+use crate::components::test_call::{TestCall, sample_call};
 use crate::components::ui::{
     CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
     count, on_success, relative, when, when_or,
@@ -82,6 +82,14 @@ fn KeyView(
     detail: Resource<Result<Option<KeyDetails>, AppError>>,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
+    // After a rotation the user lands on the new key (its secret still shown above), with
+    // the old key's grace beside it.
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = actions.rotate.value().get() {
+            navigate(&format!("/keys/{}", r.new.key.id), Default::default());
+        }
+    });
     view! {
         <Title text="Key" />
         <nav aria-label="Breadcrumb" class="text-sm text-slate-600">
@@ -92,9 +100,7 @@ fn KeyView(
             <div class="mt-4 space-y-2" data-testid="rotation-result">
                 <ShowOnce secret=r.new.secret what="new API key" />
                 <p class="text-sm text-slate-700">
-                    "The new key is "
-                    <a class="font-medium text-sky-800 underline" rel="external" href=format!("/keys/{}", r.new.key.id)>{format!("{}…", r.new.key.start)}</a>
-                    {format!(". The old key keeps working until {}.", when_or(r.previous.expires_at.as_ref(), "it is revoked"))}
+                    {format!("This is the new key, {}…. The old key keeps working until {}.", r.new.key.start, when_or(r.previous.expires_at.as_ref(), "it is revoked"))}
                 </p>
             </div>
         })}
@@ -120,6 +126,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         limits_fixed,
         base_url,
         viewer_is_owner,
+        predecessor,
         now,
     } = detail;
     let grace = key.in_grace(now);
@@ -138,6 +145,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         </header>
         {(!may_change).then(|| view! { <p class="mt-2 text-sm text-slate-500">"Read-only: your role can read keys but not change them."</p> })}
         <GraceNotice key=key.clone() now may_change actions />
+        {predecessor.map(|old| view! { <GraceNotice key=old now may_change actions as_predecessor=true /> })}
         {(!key.outside_policy.is_empty()).then(|| view! {
             <p class="mt-4 rounded-md border border-violet-300 bg-violet-50 px-4 py-3 text-sm text-violet-950" data-testid="outside-policy">
                 {format!("⚑ Outside its owner's current policy: {}. The key keeps working as set; changes to these settings must come within the policy.", key.outside_policy.join(", "))}
@@ -170,7 +178,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
             </section>
         </div>
         <Fields key=key.clone() />
-        {(key.status == "active").then(|| view! { <TestCall base=base_url.clone() key=key.clone() for_owner=viewer_is_owner /> })}
+        {(key.status == "active").then(|| view! { <TestCall call=sample_call(&base_url, &key, None) for_owner=viewer_is_owner /> })}
         <super::key_log::VerificationLogPanel id=key.id.clone() />
         <section class="mt-6" aria-labelledby="trail-title">
             <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>
@@ -290,6 +298,9 @@ fn GraceNotice(
     now: chrono::DateTime<chrono::Utc>,
     may_change: bool,
     actions: Actions,
+    /// Shown on the new key's page for the key it replaced.
+    #[prop(optional)]
+    as_predecessor: bool,
 ) -> impl IntoView {
     let successor = key.rotated_to.clone().map(|to| {
         view! {
@@ -302,9 +313,34 @@ fn GraceNotice(
         }
     });
     if !key.in_grace(now) {
+        if as_predecessor {
+            return ().into_any();
+        }
         return view! { {predecessor} {key.rotated_to.is_some().then(|| view! { <div class="mt-4 text-sm text-slate-600">{successor}</div> })} }.into_any();
     }
-    let end = key.expires_at.unwrap_or(now);
+    let (predecessor, successor) = if as_predecessor {
+        (None, None)
+    } else {
+        (predecessor, successor)
+    };
+    let headline = if as_predecessor {
+        format!(
+            "◐ The key this one replaced, {}…, still works until {} ({}): its rotation grace period.",
+            key.start,
+            when(&key.expires_at.unwrap_or(now)),
+            relative(&key.expires_at.unwrap_or(now), &now)
+        )
+    } else {
+        let end = key.expires_at.unwrap_or(now);
+        format!(
+            "◐ In its rotation grace period: works until {} ({}).",
+            when(&end),
+            relative(&end, &now)
+        )
+    };
+    let old_link = as_predecessor.then(|| {
+        view! { <p><a class="font-medium underline" href=format!("/keys/{}", key.id)>"Open the old key"</a></p> }
+    });
     let id = StoredValue::new(key.id.clone());
     let extend = RwSignal::new("86400".to_owned());
     let end_open = RwSignal::new(false);
@@ -329,8 +365,9 @@ fn GraceNotice(
     view! {
         {predecessor}
         <section class="mt-4 rounded-md border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-950" data-testid="grace-notice" aria-label="Grace period">
-            <p class="font-medium">{format!("◐ In its rotation grace period: works until {} ({}).", when(&end), relative(&end, &now))}</p>
+            <p class="font-medium">{headline}</p>
             {successor}
+            {old_link}
             <p data-testid="grace-last-used">{last_used}" When traffic has moved to the new key, end the grace."</p>
             <p data-testid="own-expiry">{own_expiry}</p>
             {may_change.then(|| view! {

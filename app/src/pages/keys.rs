@@ -1,7 +1,10 @@
-//! The keys list: search, filters, order and counts in the URL, cursor pagination, and
-//! bulk revocation of the selected keys after a confirmation that names how many.
+//! The keys list: search, filters, order and counts in the URL, cursor pagination, live
+//! keys by default (revoked and expired on request), 24-hour traffic and quota at a
+//! glance, and bulk actions on the selected keys (disable, enable, extend expiry,
+//! revoke), each after a confirmation that names the keys. On a phone the rows are cards
+//! and the filters fold behind a button.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,12 +15,12 @@ use crate::auth::Protected;
 use crate::components::dialog::Dialog;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
-    on_success, when, when_or,
+    on_success, relative, when, when_or,
 };
 use crate::error::AppError;
 use crate::keys::{
-    Choice, ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, LookupKey, RevokeKeys,
-    key_options, list_keys, looks_like_a_secret,
+    ChangeKeys, Choice, ColumnOrder, KeyFilters, KeyFormOptions, KeyPage, KeyRow, LookupKey,
+    RevokeKeys, key_options, list_keys, looks_like_a_secret,
 };
 
 /// The keys page, for every signed-in user (owners see their own keys).
@@ -28,14 +31,21 @@ pub fn KeysPage() -> impl IntoView {
     // with the data sent for hydration (see `pages::home`).
     let query = use_query_map();
     let bulk = ServerAction::<RevokeKeys>::new();
+    let change = ServerAction::<ChangeKeys>::new();
     let keys = Resource::new(
-        move || (query.with(filters), bulk.version().get()),
-        |(f, _)| list_keys(f),
+        move || {
+            (
+                query.with(filters),
+                bulk.version().get(),
+                change.version().get(),
+            )
+        },
+        |(f, _, _)| list_keys(f),
     );
     let options = options_for(&[]);
     view! {
         <Protected>
-            <KeysList keys bulk options />
+            <KeysList keys bulk change options />
         </Protected>
     }
 }
@@ -63,6 +73,7 @@ fn filters(q: &leptos_router::params::ParamsMap) -> KeyFilters {
         status: get("status"),
         sort: get("sort"),
         cursor: get("cursor"),
+        all: !get("all").is_empty(),
     }
 }
 
@@ -72,14 +83,15 @@ const STATUSES: [&str; 4] = ["active", "disabled", "expired", "revoked"];
 fn KeysList(
     keys: Resource<Result<Option<KeyPage>, AppError>>,
     bulk: ServerAction<RevokeKeys>,
+    change: ServerAction<ChangeKeys>,
     options: Resource<Result<KeyFormOptions, AppError>>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let selected = RwSignal::new(BTreeSet::<String>::new());
+    let selected = RwSignal::new(Selection::new());
     // A new page or filter starts with nothing selected.
     Effect::new(move |_| {
         query.track();
-        selected.set(BTreeSet::new());
+        selected.set(Selection::new());
     });
     view! {
         <Title text="Keys" />
@@ -104,7 +116,7 @@ fn KeysList(
                 }
             })}
         </Transition>
-        <BulkBar selected bulk options />
+        <BulkBar selected bulk change options />
         <section aria-label="Keys" class="mt-4">
             <Transition fallback=|| view! { <Loading label="Loading keys…" /> }>
                 {move || Suspend::new(async move {
@@ -157,8 +169,26 @@ fn Filters(options: KeyFormOptions) -> impl IntoView {
         _ => None,
     }
     };
+    // On a phone the filters fold behind a button (search stays reachable through it).
+    let filters_open = RwSignal::new(false);
+    let form_class = move || {
+        format!(
+            "mt-3 gap-4 p-4 sm:mt-6 sm:grid sm:grid-cols-2 lg:grid-cols-5 {CARD} {}",
+            if filters_open.get() { "grid" } else { "hidden" }
+        )
+    };
     view! {
-        <Form method="GET" action="/keys" on_form_data attr:class=format!("mt-6 grid gap-4 p-4 sm:grid-cols-2 lg:grid-cols-5 {CARD}") attr:role="search">
+        <button
+            type="button"
+            class=format!("mt-6 w-full sm:hidden {SECONDARY}")
+            aria-controls="key-filters"
+            aria-expanded=move || filters_open.get().to_string()
+            data-testid="filters-toggle"
+            on:click=move |_| filters_open.update(|o| *o = !*o)
+        >
+            {move || if filters_open.get() { "Hide search and filters" } else { "Search and filters" }}
+        </button>
+        <Form method="GET" action="/keys" on_form_data attr:id="key-filters" attr:class=form_class attr:role="search">
             <div class="lg:col-span-2">
                 <label for="f-q" class=LABEL>"Search"</label>
                 <input id="f-q" name="q" type="search" placeholder="Name, start of a key, or a whole key" value=field("q") prop:value=live("q") class=INPUT aria-describedby="f-q-note" />
@@ -209,76 +239,178 @@ fn choices(items: Vec<Choice>, chosen: &str) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// The selected keys: id to name (the confirmations list them by name).
+type Selection = BTreeMap<String, String>;
+
+/// What a bulk action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BulkMode {
+    Disable,
+    Enable,
+    Extend,
+    Revoke,
+}
+
+impl BulkMode {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Disable => "Disable",
+            Self::Enable => "Enable",
+            Self::Extend => "Extend the expiry of",
+            Self::Revoke => "Revoke",
+        }
+    }
+
+    fn consequence(self) -> &'static str {
+        match self {
+            Self::Disable => {
+                "Calls with them will answer DISABLED on every instance within a second, until they are enabled again."
+            }
+            Self::Enable => "They will verify again on every instance within a second.",
+            Self::Extend => {
+                "Each key's expiry moves later by the time chosen (from now, for a key already expired); keys that never expire stay so."
+            }
+            Self::Revoke => {
+                "They will stop working at once on every instance. Revocation cannot be undone."
+            }
+        }
+    }
+}
+
+fn noun(n: usize) -> &'static str {
+    if n == 1 { "key" } else { "keys" }
+}
+
 #[component]
 fn BulkBar(
-    selected: RwSignal<BTreeSet<String>>,
+    selected: RwSignal<Selection>,
     bulk: ServerAction<RevokeKeys>,
+    change: ServerAction<ChangeKeys>,
     options: Resource<Result<KeyFormOptions, AppError>>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
+    let mode = RwSignal::new(BulkMode::Revoke);
     let reason = RwSignal::new(String::new());
-    let n = move || selected.with(BTreeSet::len);
-    let noun = move |n: usize| {
-        if n == 1 {
-            "key".to_owned()
-        } else {
-            "keys".to_owned()
-        }
+    let days = RwSignal::new("30".to_owned());
+    let n = move || selected.with(BTreeMap::len);
+    let pending = move || bulk.pending().get() || change.pending().get();
+    let ask = move |m: BulkMode| {
+        mode.set(m);
+        open.set(true);
     };
     let confirm = move |_| {
-        let ids: Vec<String> = selected.get_untracked().into_iter().collect();
-        bulk.dispatch(RevokeKeys {
-            ids,
-            reason: reason.get_untracked(),
-        });
+        let ids: Vec<String> = selected.get_untracked().into_keys().collect();
+        match mode.get_untracked() {
+            BulkMode::Revoke => {
+                bulk.dispatch(RevokeKeys {
+                    ids,
+                    reason: reason.get_untracked(),
+                });
+            }
+            m => {
+                change.dispatch(ChangeKeys {
+                    ids,
+                    action: match m {
+                        BulkMode::Disable => "disable",
+                        BulkMode::Enable => "enable",
+                        _ => "extend",
+                    }
+                    .to_owned(),
+                    days: (m == BulkMode::Extend)
+                        .then(|| days.get_untracked().parse().ok())
+                        .flatten(),
+                });
+            }
+        }
         open.set(false);
     };
-    // After a successful bulk revocation nothing stays selected.
-    on_success(bulk, move || selected.set(BTreeSet::new()));
+    // After a successful bulk action nothing stays selected.
+    on_success(bulk, move || selected.set(Selection::new()));
+    on_success(change, move || selected.set(Selection::new()));
     let result = move || {
-        bulk.value().get().map(|r| match r {
-            Ok(done) => {
-                let mut text = format!("✓ Revoked {} {}.", done.revoked, noun(done.revoked));
-                if done.already_revoked > 0 {
-                    text.push_str(&format!(" {} were revoked already.", done.already_revoked));
+        let revoked = || {
+            bulk.value().get().map(|r| match r {
+                Ok(done) => {
+                    let mut text = format!("✓ Revoked {} {}.", done.revoked, noun(done.revoked));
+                    if done.already_revoked > 0 {
+                        text.push_str(&format!(" {} were revoked already.", done.already_revoked));
+                    }
+                    view! { <p role="status" data-testid="bulk-result" class="text-sm text-emerald-800">{text}</p> }.into_any()
                 }
-                view! { <p role="status" data-testid="bulk-result" class="text-sm text-emerald-800">{text}</p> }.into_any()
-            }
-            Err(e) => view! { <div data-testid="bulk-result"><ErrorNote message=e.to_string() /></div> }.into_any(),
-        })
+                Err(e) => view! { <div data-testid="bulk-result"><ErrorNote message=e.to_string() /></div> }.into_any(),
+            })
+        };
+        let changed = || {
+            change.value().get().map(|r| match r {
+                Ok(k) => {
+                    let done = match mode.get_untracked() {
+                        BulkMode::Disable => "Disabled",
+                        BulkMode::Enable => "Enabled",
+                        _ => "Extended the expiry of",
+                    };
+                    view! { <p role="status" data-testid="bulk-result" class="text-sm text-emerald-800">{format!("✓ {done} {k} {}.", noun(k))}</p> }.into_any()
+                }
+                Err(e) => view! { <div data-testid="bulk-result"><ErrorNote message=e.to_string() /></div> }.into_any(),
+            })
+        };
+        if mode.get() == BulkMode::Revoke {
+            revoked()
+        } else {
+            changed()
+        }
     };
-    let title = Signal::derive(move || format!("Revoke {} {}?", n(), noun(n())));
+    let title = Signal::derive(move || format!("{} {} {}?", mode.get().verb(), n(), noun(n())));
+    let button = move |m: BulkMode, label: &'static str, class: &'static str| {
+        view! {
+            <button type="button" class=class disabled=move || n() == 0 || pending() on:click=move |_| ask(m)>
+                {move || format!("{label} ({})", n())}
+            </button>
+        }
+    };
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 options.await.ok().filter(|o| o.may_change).map(|_| view! {
-                    <div class="mt-4 flex min-h-10 flex-wrap items-center gap-3">
+                    <div class="mt-4 flex min-h-10 flex-wrap items-center gap-2" data-testid="bulk-bar">
                         <span class="text-sm text-slate-700" data-testid="selected-count">
                             {move || match n() { 0 => "Select keys to act on several at once.".to_owned(), k => format!("{k} selected") }}
                         </span>
-                        <button
-                            type="button"
-                            class=DANGER
-                            disabled=move || n() == 0 || bulk.pending().get()
-                            on:click=move |_| open.set(true)
-                        >
-                            {move || if bulk.pending().get() { "Revoking…".to_owned() } else { format!("Revoke selected ({})", n()) }}
-                        </button>
+                        {button(BulkMode::Disable, "Disable selected", SECONDARY)}
+                        {button(BulkMode::Enable, "Enable selected", SECONDARY)}
+                        {button(BulkMode::Extend, "Extend selected", SECONDARY)}
+                        {button(BulkMode::Revoke, "Revoke selected", DANGER)}
                         {result}
                     </div>
                 })
             })}
         </Transition>
-        <Dialog open title id="bulk-revoke-dialog">
-            <p class="text-slate-700">
-                {move || format!("{} {} will stop working at once on every instance. Revocation cannot be undone.", n(), noun(n()))}
-            </p>
-            <div>
-                <label for="bulk-reason" class=LABEL>"Reason (recorded in the audit log)"</label>
-                <input id="bulk-reason" class=INPUT maxlength="500" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
-            </div>
-            <button type="button" class=DANGER on:click=confirm>
-                {move || format!("Revoke {} {}", n(), noun(n()))}
+        <Dialog open title id="bulk-dialog">
+            <p class="text-slate-700">{move || mode.get().consequence()}</p>
+            <ul class="max-h-40 list-inside list-disc overflow-y-auto text-slate-800" data-testid="bulk-names" aria-label="The selected keys">
+                {move || selected.get().into_values().map(|name| view! { <li>{name}</li> }).collect_view()}
+            </ul>
+            {move || match mode.get() {
+                BulkMode::Revoke => Some(view! {
+                    <div>
+                        <label for="bulk-reason" class=LABEL>"Reason (recorded in the audit log)"</label>
+                        <input id="bulk-reason" class=INPUT maxlength="500" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+                    </div>
+                }.into_any()),
+                BulkMode::Extend => Some(view! {
+                    <div>
+                        <label for="bulk-days" class=LABEL>"Extend by"</label>
+                        <select id="bulk-days" class=INPUT prop:value=move || days.get() on:change=move |ev| days.set(event_target_value(&ev))>
+                            <option value="7">"7 days"</option>
+                            <option value="30">"30 days"</option>
+                            <option value="90">"90 days"</option>
+                            <option value="365">"1 year"</option>
+                        </select>
+                    </div>
+                }.into_any()),
+                _ => None,
+            }}
+            <button type="button" class=move || if mode.get() == BulkMode::Revoke { DANGER } else { PRIMARY } on:click=confirm>
+                {move || format!("{} {} {}", mode.get().verb(), n(), noun(n()))}
             </button>
         </Dialog>
     }
@@ -290,21 +422,39 @@ fn KeyTable(
     may_change: bool,
     /// `Some(is_admin)` when there is no keyspace yet: a key cannot be created before one.
     no_keyspace: Option<bool>,
-    selected: RwSignal<BTreeSet<String>>,
+    selected: RwSignal<Selection>,
 ) -> impl IntoView {
     let query = use_query_map();
     let counts = page.counts;
     let current_status = query.get_untracked().get("status").unwrap_or_default();
+    let showing_all = query
+        .get_untracked()
+        .get("all")
+        .is_some_and(|a| !a.is_empty());
+    // "live" (the default: active and disabled), "all", or one status.
+    let current_view = if !current_status.is_empty() {
+        current_status.clone()
+    } else if showing_all {
+        "all".to_owned()
+    } else {
+        "live".to_owned()
+    };
     let chip = move |status: &'static str, label: &'static str, n: i64| {
         let mut q = query.get_untracked();
         q.remove("cursor");
-        if status.is_empty() {
-            q.remove("status");
-        } else {
-            q.replace("status", status.to_owned());
+        q.remove("all");
+        match status {
+            "live" => {
+                q.remove("status");
+            }
+            "all" => {
+                q.remove("status");
+                q.replace("all", "1".to_owned());
+            }
+            _ => q.replace("status", status.to_owned()),
         }
         let href = format!("/keys{}", q.to_query_string());
-        let current = current_status == status;
+        let current = current_view == status;
         view! {
             <a
                 href=href
@@ -318,7 +468,8 @@ fn KeyTable(
     let chips = view! {
         <div class="mb-3 flex flex-wrap items-center justify-between gap-2">
             <nav aria-label="Counts" class="flex flex-wrap gap-2" data-testid="status-counts">
-                {chip("", "All", counts.total())}
+                {chip("live", "Live", counts.active + counts.disabled)}
+                {chip("all", "Show all", counts.total())}
                 {chip("active", "Active", counts.active)}
                 {chip("disabled", "Disabled", counts.disabled)}
                 {chip("expired", "Expired", counts.expired)}
@@ -334,7 +485,7 @@ fn KeyTable(
     };
     if page.items.is_empty() {
         let q = query.get_untracked();
-        let filtered = ["q", "keyspace_id", "owner_id", "status"]
+        let filtered = ["q", "keyspace_id", "owner_id", "status", "all"]
             .iter()
             .any(|k| q.get(k).is_some_and(|v| !v.is_empty()));
         return view! {
@@ -361,25 +512,25 @@ fn KeyTable(
         }
         .into_any();
     }
-    let ids: Vec<String> = page
+    let ids: Vec<(String, String)> = page
         .items
         .iter()
         .filter(|k| k.status != "revoked")
-        .map(|k| k.id.clone())
+        .map(|k| (k.id.clone(), k.name.clone()))
         .collect();
     let all_ids = StoredValue::new(ids);
     let all_selected = move || {
         all_ids.with_value(|ids| {
-            !ids.is_empty() && selected.with(|s| ids.iter().all(|id| s.contains(id)))
+            !ids.is_empty() && selected.with(|s| ids.iter().all(|(id, _)| s.contains_key(id)))
         })
     };
     let toggle_all = move |_| {
         let on = !all_selected();
         all_ids.with_value(|ids| {
             selected.update(|s| {
-                for id in ids {
+                for (id, name) in ids {
                     if on {
-                        s.insert(id.clone());
+                        s.insert(id.clone(), name.clone());
                     } else {
                         s.remove(id);
                     }
@@ -387,6 +538,7 @@ fn KeyTable(
             });
         });
     };
+    let now = page.now;
     let next = page.next_cursor.map(|c| {
         let mut q = query.get_untracked();
         q.replace("cursor", c);
@@ -399,9 +551,10 @@ fn KeyTable(
     });
     view! {
         {chips}
-        <div class=format!("relative overflow-x-auto {CARD}")>
-            <table class="w-full min-w-[44rem] text-left text-sm" data-testid="keys-table">
-                <thead class="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
+        // On a phone each row is a card (no sideways scrolling); from `md` on, a table.
+        <div class=format!("relative md:overflow-x-auto {CARD}")>
+            <table class="block w-full text-left text-sm md:table md:min-w-[52rem]" data-testid="keys-table">
+                <thead class="hidden border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-600 md:table-header-group">
                     <tr>
                         {may_change.then(|| view! {
                             <th scope="col" class="w-10 px-3 py-2">
@@ -414,11 +567,13 @@ fn KeyTable(
                         <th scope="col" class="px-3 py-2">"Owner"</th>
                         {header("created", "Created")}
                         {header("last_used", "Last used")}
+                        <th scope="col" class="px-3 py-2">"24 h"</th>
+                        <th scope="col" class="px-3 py-2">"Quota"</th>
                         {header("expires", "Expires")}
                     </tr>
                 </thead>
-                <tbody class="divide-y divide-slate-100">
-                    {page.items.into_iter().map(|k| view! { <Row key=k may_change selected /> }).collect_view()}
+                <tbody class="block divide-y divide-slate-100 md:table-row-group">
+                    {page.items.into_iter().map(|k| view! { <Row key=k may_change selected now /> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -465,38 +620,71 @@ fn SortHeader(label: &'static str, order: Option<ColumnOrder>) -> impl IntoView 
 }
 
 #[component]
-fn Row(key: KeyRow, may_change: bool, selected: RwSignal<BTreeSet<String>>) -> impl IntoView {
+fn Row(
+    key: KeyRow,
+    may_change: bool,
+    selected: RwSignal<Selection>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl IntoView {
     let id = key.id.clone();
     let revoked = key.status == "revoked";
-    let grace = key.rotated_to.is_some() && key.status == "active";
+    let grace = key.in_grace(now);
     let check_id = id.clone();
-    let checked = move || selected.with(|s| s.contains(&check_id));
+    let checked = move || selected.with(|s| s.contains_key(&check_id));
     let toggle_id = id.clone();
+    let toggle_name = key.name.clone();
     let toggle = move |_| {
         selected.update(|s| {
-            if !s.remove(&toggle_id) {
-                s.insert(toggle_id.clone());
+            if s.remove(&toggle_id).is_none() {
+                s.insert(toggle_id.clone(), toggle_name.clone());
             }
         });
     };
     let label = format!("Select {}", key.name);
+    let exhausted = key.quota.as_ref().is_some_and(|q| q.remaining == 0);
+    let quota = key.quota.as_ref().map_or_else(
+        || "—".to_owned(),
+        |q| format!("{} / {}", count(q.used), count(q.limit)),
+    );
+    let expires = key.expires_at.map_or_else(
+        || ("never".to_owned(), String::new()),
+        |at| (relative(&at, &now), when(&at)),
+    );
+    // A cell that is a labelled line of a card on a phone and a table cell from `md` on.
+    const CELL: &str = "flex justify-between gap-3 px-3 py-1 md:table-cell md:py-2";
+    let label_of = |text: &'static str| view! { <span class="text-xs text-slate-500 md:hidden" aria-hidden="true">{text}</span> };
     view! {
-        <tr class="hover:bg-slate-50" data-testid="key-row" data-key-id=id.clone()>
+        <tr class="block py-2 hover:bg-slate-50 md:table-row md:py-0" data-testid="key-row" data-key-id=id.clone()>
             {may_change.then(|| view! {
-                <td class="px-3 py-2">
-                    <input type="checkbox" aria-label=label disabled=revoked prop:checked=checked on:change=toggle class="h-4 w-4" />
+                <td class="float-right px-3 py-1 md:float-none md:table-cell md:py-2">
+                    <input type="checkbox" aria-label=label disabled=revoked prop:checked=checked on:change=toggle class="h-6 w-6 md:h-4 md:w-4" />
                 </td>
             })}
-            <td class="px-3 py-2">
-                <a href=format!("/keys/{id}") class="font-medium text-sky-800 hover:underline focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500">{key.name}</a>
+            <td class="block px-3 py-1 md:table-cell md:py-2">
+                <a href=format!("/keys/{id}") class="inline-block min-h-6 font-medium text-sky-800 hover:underline focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500">{key.name}</a>
                 <div class="font-mono text-xs text-slate-500">{format!("{}…", key.start)}</div>
+                {key.rotated_to.clone().map(|to| view! {
+                    <a href=format!("/keys/{to}") class="inline-block min-h-6 text-xs text-sky-800 underline" data-testid="rotated-to">"→ replaced by a new key"</a>
+                })}
+                {key.rotated_from.clone().map(|from| view! {
+                    <a href=format!("/keys/{from}") class="inline-block min-h-6 text-xs text-slate-600 underline" data-testid="rotated-from">"← replaces an older key"</a>
+                })}
             </td>
-            <td class="px-3 py-2"><StatusBadge status=key.status grace /></td>
-            <td class="px-3 py-2 text-slate-700">{key.keyspace}</td>
-            <td class="px-3 py-2 text-slate-700">{key.owner}</td>
-            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when(&key.created_at)}</td>
-            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when_or(key.last_used_at.as_ref(), "never")}</td>
-            <td class="whitespace-nowrap px-3 py-2 text-slate-600">{when_or(key.expires_at.as_ref(), "never")}</td>
+            <td class=CELL>
+                {label_of("Status")}
+                <span class="flex flex-wrap justify-end gap-1 md:justify-start">
+                    <StatusBadge status=key.status grace />
+                    {exhausted.then(|| view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs font-medium text-red-900 ring-1 ring-inset ring-red-300" data-testid="chip-quota-exhausted">"quota exhausted"</span> })}
+                    {(!key.outside_policy.is_empty()).then(|| view! { <span class="rounded-full bg-violet-100 px-2 py-0.5 text-xs font-medium text-violet-900 ring-1 ring-inset ring-violet-300" title=format!("Outside the owner's policy: {}", key.outside_policy.join(", ")) data-testid="chip-outside-policy">"outside policy"</span> })}
+                </span>
+            </td>
+            <td class=format!("{CELL} text-slate-700")>{label_of("Keyspace")}<span>{key.keyspace}</span></td>
+            <td class=format!("{CELL} text-slate-700")>{label_of("Owner")}<span class="break-all">{key.owner}</span></td>
+            <td class=format!("{CELL} whitespace-nowrap text-slate-600")>{label_of("Created")}<span>{when(&key.created_at)}</span></td>
+            <td class=format!("{CELL} whitespace-nowrap text-slate-600")>{label_of("Last used")}<span>{when_or(key.last_used_at.as_ref(), "never")}</span></td>
+            <td class=format!("{CELL} whitespace-nowrap tabular-nums text-slate-700") data-testid="verifications-24h">{label_of("24 h")}<span>{count(key.verifications_24h)}</span></td>
+            <td class=format!("{CELL} whitespace-nowrap tabular-nums text-slate-700") data-testid="quota-cell">{label_of("Quota")}<span>{quota}</span></td>
+            <td class=format!("{CELL} whitespace-nowrap text-slate-600") data-testid="expires-cell">{label_of("Expires")}<span title=expires.1>{expires.0}</span></td>
         </tr>
     }
 }

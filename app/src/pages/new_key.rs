@@ -7,7 +7,7 @@ use leptos_router::components::A;
 
 use crate::auth::Protected;
 use crate::components::secret::ShowOnce;
-use crate::components::test_call::TestCall;
+use crate::components::test_call::{TestCall, sample_call};
 use crate::components::ui::{
     CARD, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
 };
@@ -283,7 +283,8 @@ fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl Int
 #[component]
 fn Created(created: NewSecret) -> impl IntoView {
     let key = created.key;
-    let test_call = view! { <TestCall base=created.base_url.clone() key=key.clone() secret=created.secret.clone() for_owner=true /> };
+    let call = sample_call(&created.base_url, &key, Some(&created.secret));
+    let test_call = view! { <TestCall call for_owner=true /> };
     view! {
         <div class="mt-6 space-y-6">
             <ShowOnce secret=created.secret what="API key" />

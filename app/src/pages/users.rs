@@ -96,7 +96,8 @@ fn Users(
                 </div>
                 <div>
                     <label for="new-password" class="block text-sm font-medium text-slate-700">"Initial password"</label>
-                    <input id="new-password" name="password" type="password" required minlength="12" autocomplete="new-password" class=INPUT />
+                    <input id="new-password" name="password" type="password" required minlength="12" autocomplete="new-password" class=INPUT aria-describedby="new-password-rules" />
+                    <p id="new-password-rules" class="mt-1 text-xs text-slate-500" data-testid="password-rules">"At least 12 characters; not a common password and not the email. A passphrase of a few words is good."</p>
                 </div>
                 <div>
                     <label for="new-role" class="block text-sm font-medium text-slate-700">"Role"</label>

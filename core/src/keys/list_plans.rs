@@ -97,7 +97,7 @@ async fn shapes(pool: &PgPool) -> Vec<Shape> {
         name: format!("{name}, {sort}"),
         in_index_order,
         args: format!(
-            "now(), {k}, {o}, {s}, {n}, {st}, '{}', {}, {ct}, {ca}, {ci}, 51",
+            "now(), {k}, {o}, {s}, {n}, {st}, '{}', {}, {ct}, {ca}, {ci}, 51, false",
             sort.column.as_str(),
             sort.descending
         ),
@@ -187,7 +187,7 @@ async fn prepare(pool: &PgPool) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
     let mut conn = pool.acquire().await.expect("connection");
     sqlx::raw_sql(&format!(
         "SET plan_cache_mode = force_custom_plan; \
-         PREPARE list_keys(timestamptz, uuid, uuid, text, text, text, text, bool, text, timestamptz, uuid, bigint) AS {LIST_SQL}"
+         PREPARE list_keys(timestamptz, uuid, uuid, text, text, text, text, bool, text, timestamptz, uuid, bigint, bool) AS {LIST_SQL}"
     ))
     .execute(&mut *conn)
     .await

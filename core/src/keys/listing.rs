@@ -21,6 +21,8 @@ pub struct KeyFilter {
     pub q: Option<String>,
     /// The order of the list.
     pub sort: KeySort,
+    /// Only keys that still count: active or disabled (neither revoked nor expired).
+    pub live_only: bool,
 }
 
 /// A column the keys list can be ordered by. Ties are broken by id, in the same direction.

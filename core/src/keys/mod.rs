@@ -17,4 +17,4 @@ pub use digest::KeyHasher;
 pub use listing::{KeyCursor, KeyFilter, KeySort, SortColumn};
 pub use model::{KeyStatus, KeyView, QuotaPeriod, QuotaSpec, RateLimit};
 pub use policy::Actor;
-pub use service::{CreatedKey, KeyPatchInput, KeyService, NewKeyInput, RotatedKey};
+pub use service::{BulkChange, CreatedKey, KeyPatchInput, KeyService, NewKeyInput, RotatedKey};

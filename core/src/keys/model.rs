@@ -352,7 +352,10 @@ mod tests {
             let ip = l.sample().expect("a sample");
             assert!(l.allows(ip), "{entries:?}: {ip}");
         }
-        assert_eq!(list(&["10.0.0.0/8"]).sample().map(|i| i.to_string()), Some("10.0.0.1".into()));
+        assert_eq!(
+            list(&["10.0.0.0/8"]).sample().map(|i| i.to_string()),
+            Some("10.0.0.1".into())
+        );
         assert_eq!(IpAllowlist::default().sample(), None);
     }
 

@@ -118,6 +118,32 @@ pub struct KeyPatchInput {
     pub meta: Option<Value>,
 }
 
+/// One change applied to a batch of keys ([`KeyService::change_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkChange {
+    /// Switch on.
+    Enable,
+    /// Switch off.
+    Disable,
+    /// Move each key's own expiry `days` later (from now if it has passed); keys that
+    /// never expire stay so.
+    ExtendExpiry {
+        /// 1 to 3650.
+        days: i64,
+    },
+}
+
+impl BulkChange {
+    /// The name the audit trail records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enable => "enable",
+            Self::Disable => "disable",
+            Self::ExtendExpiry { .. } => "extend_expiry",
+        }
+    }
+}
+
 /// A created key: the secret, shown this once, and the view.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -854,6 +880,119 @@ impl KeyService {
         audit::append_all(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(views)
+    }
+
+    /// Applies one change to up to [`MAX_BATCH`] keys in one transaction: all or none.
+    /// Ids that do not exist, are not visible to the caller, are listed twice or name a
+    /// revoked key are all reported at once; each changed key gets its `key.update` row
+    /// and the batch one `key.bulk_update`.
+    pub async fn change_batch(
+        &self,
+        actor: Actor,
+        ids: Vec<Uuid>,
+        change: BulkChange,
+        origin: &Origin,
+    ) -> Result<Vec<KeyView>> {
+        actor.check_may_change_keys()?;
+        check_batch_size("ids", ids.len())?;
+        if let BulkChange::ExtendExpiry { days } = change
+            && !(1..=3650).contains(&days)
+        {
+            return Err(Error::invalid("days", "must be between 1 and 3650"));
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock(&mut tx, &ids, actor.only_own()).await?;
+        let mut errors = Vec::new();
+        let mut ordered = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            let item_error = |detail: &str| ItemError {
+                index,
+                id: Some(*id),
+                detail: detail.to_owned(),
+            };
+            if ids[..index].contains(id) {
+                errors.push(item_error("ids: listed twice"));
+                continue;
+            }
+            match rows.iter().find(|r| r.id == *id) {
+                Some(row) if row.revoked_at.is_some() => {
+                    errors.push(item_error("ids: key is revoked; it cannot be changed"));
+                }
+                Some(row) => ordered.push(row.clone()),
+                None => errors.push(item_error("ids: no such key")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Batch(errors));
+        }
+        let now = Utc::now();
+        let policy = self.owner_policy(&mut tx, actor).await?;
+        let mut live = match &policy {
+            Some(_) => Some(store::count_live(&mut tx, actor.id, now).await?),
+            None => None,
+        };
+        let mut views = Vec::with_capacity(ordered.len());
+        let mut entries = Vec::with_capacity(ordered.len() + 1);
+        let mut changed = Vec::new();
+        for before in ordered {
+            let mut after = before.clone();
+            match change {
+                BulkChange::Enable => after.enabled = true,
+                BulkChange::Disable => after.enabled = false,
+                BulkChange::ExtendExpiry { days } => {
+                    if let Some(at) = before.own_expiry() {
+                        after.set_own_expiry(Some(at.max(now) + Duration::days(days)));
+                    }
+                }
+            }
+            if let Some(me) = &policy {
+                let limits = |row: &KeyRow| AskedLimits {
+                    quota: row.quota_spec(),
+                    rate_limit: row.rate_limit_spec(),
+                    expires_at: row.own_expiry(),
+                };
+                policy::check_limit_changes(me, limits(&before), limits(&after), now)?;
+                if let Some(live) = live.as_mut()
+                    && before.status(now) == KeyStatus::Expired
+                    && after.status(now) != KeyStatus::Expired
+                {
+                    policy::check_key_count(me, *live, 1)?;
+                    *live += 1;
+                }
+            }
+            if after == before {
+                views.push(before.view(now));
+                continue;
+            }
+            let saved = store::save(&mut tx, &after).await?;
+            let view = saved.view(now);
+            entries.push(entry(
+                actor,
+                "key.update",
+                view.id,
+                origin,
+                Some(snapshot(&before.view(now))),
+                Some(snapshot(&view)),
+            ));
+            changed.push(view.id);
+            views.push(view);
+        }
+        entries.push(NewEntry {
+            actor_id: Some(actor.id),
+            action: "key.bulk_update",
+            target_type: "key_batch",
+            target_id: None,
+            origin: origin.clone(),
+            before: None,
+            after: Some(json!({
+                "change": change.name(),
+                "count": views.len(),
+                "changed": changed,
+            })),
+        });
+        audit::append_all(&mut tx, entries).await?;
+        tx.commit().await?;
+        self.flagged(views, now).await
     }
 
     /// Replaces a key by a new one that inherits everything but the secret (and its quota

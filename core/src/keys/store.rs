@@ -438,6 +438,7 @@ pub async fn list(
         cursor.and_then(KeyCursor::time),
         cursor.map(KeyCursor::id),
         limit,
+        filter.live_only,
     )
     .fetch_all(pool)
     .await?)

@@ -285,6 +285,23 @@ pub async fn recent_counts(pool: &PgPool, key: Uuid) -> Result<Vec<(String, i64)
     Ok(rows.into_iter().map(|r| (r.code, r.n)).collect())
 }
 
+/// Verifications of each of `keys` (every outcome) in the hours from `since` on.
+pub async fn key_totals_since(
+    pool: &PgPool,
+    keys: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<Vec<(Uuid, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT key_id, sum(valid + rate_limited + quota_exceeded + forbidden + other)::int8 AS "n!"
+           FROM key_usage WHERE key_id = ANY($1) AND bucket >= $2 GROUP BY key_id"#,
+        keys,
+        super::buffer::hour_of(since)
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key_id, r.n)).collect())
+}
+
 /// Requests of each of `verifiers` since `since`.
 pub async fn verifier_requests(
     pool: &PgPool,

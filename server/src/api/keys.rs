@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use locksmith_core::error::ItemError;
 use locksmith_core::keys::{
-    CreatedKey, KeyCursor, KeyFilter, KeyPatchInput, KeySort, KeyStatus, KeyView, NewKeyInput,
-    QuotaSpec, RateLimit, RotatedKey,
+    BulkChange, CreatedKey, KeyCursor, KeyFilter, KeyPatchInput, KeySort, KeyStatus, KeyView,
+    NewKeyInput, QuotaSpec, RateLimit, RotatedKey,
 };
 use locksmith_core::usage::recent::{LogFilter, VerificationLog};
 use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
@@ -214,6 +214,43 @@ pub enum BulkRequest {
         #[schema(max_length = 500, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
         reason: Option<String>,
     },
+    /// Switch on up to 1000 keys.
+    Enable {
+        /// The keys' ids (1 to 1000).
+        #[schema(min_items = 1, max_items = 1000, value_type = Vec<Uuid>)]
+        ids: Vec<String>,
+    },
+    /// Switch off up to 1000 keys.
+    Disable {
+        /// The keys' ids (1 to 1000).
+        #[schema(min_items = 1, max_items = 1000, value_type = Vec<Uuid>)]
+        ids: Vec<String>,
+    },
+    /// Move the expiry of up to 1000 keys `days` later (from now for keys already
+    /// expired); keys that never expire stay so.
+    Extend {
+        /// The keys' ids (1 to 1000).
+        #[schema(min_items = 1, max_items = 1000, value_type = Vec<Uuid>)]
+        ids: Vec<String>,
+        /// 1 to 3650.
+        #[schema(minimum = 1, maximum = 3650)]
+        days: i64,
+    },
+}
+
+/// The fields of a bulk `enable` or `disable`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkIdsFields {
+    ids: Vec<String>,
+}
+
+/// The fields of a bulk `extend`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkExtendFields {
+    ids: Vec<String>,
+    days: i64,
 }
 
 /// The fields of a bulk `create`, read once `action` said which variant it is.
@@ -245,7 +282,18 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for BulkRequest {
                 .map(|BulkCreateFields { keyspace_id, items }| Self::Create { keyspace_id, items }),
             Some("revoke") => from_value_at_path(fields)
                 .map(|BulkRevokeFields { ids, reason }| Self::Revoke { ids, reason }),
-            _ => Err("action: must be \"create\" or \"revoke\"".to_owned()),
+            Some("enable") => {
+                from_value_at_path(fields).map(|BulkIdsFields { ids }| Self::Enable { ids })
+            }
+            Some("disable") => {
+                from_value_at_path(fields).map(|BulkIdsFields { ids }| Self::Disable { ids })
+            }
+            Some("extend") => from_value_at_path(fields)
+                .map(|BulkExtendFields { ids, days }| Self::Extend { ids, days }),
+            _ => Err(
+                "action: must be \"create\", \"revoke\", \"enable\", \"disable\" or \"extend\""
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -257,7 +305,8 @@ pub struct BulkCreated {
     items: Vec<CreatedKey>,
 }
 
-/// `POST /v1/keys/bulk` answer for `revoke`: each key as it is now, in request order.
+/// `POST /v1/keys/bulk` answer for `revoke`, `enable`, `disable` and `extend`: each key as
+/// it is now, in request order.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkRevoked {
     /// The keys.
@@ -327,6 +376,7 @@ pub async fn list(
         status: query.status,
         q: query.q,
         sort,
+        live_only: false,
     };
     let items = state
         .keys
@@ -537,13 +587,14 @@ pub async fn rotate(
     Ok(NoStore(StatusCode::CREATED, rotated))
 }
 
-/// Creates or revokes up to 1000 keys in one transaction: all or nothing. On failure the
-/// problem's `errors` lists every failing item and why.
+/// Creates, revokes, enables, disables or extends the expiry of up to 1000 keys in one
+/// transaction: all or nothing. On failure the problem's `errors` lists every failing item
+/// and why.
 #[utoipa::path(post, path = "/v1/keys/bulk", tag = "keys", operation_id = "bulkKeys",
     request_body = BulkRequest,
     responses(
         (status = 201, description = "Created (action `create`)", body = BulkCreated),
-        (status = 200, description = "Revoked (action `revoke`)", body = BulkRevoked),
+        (status = 200, description = "Revoked, enabled, disabled or extended (the other actions)", body = BulkRevoked),
         (status = 400, description = "Invalid items, listed in `errors`; nothing was changed", body = ProblemBody),
         (status = 403, description = "Beyond the owner's policy, or an auditor", body = ProblemBody),
     ),
@@ -575,7 +626,39 @@ pub async fn bulk(
                 .await?;
             Ok(Json(BulkRevoked { items }).into_response())
         }
+        BulkRequest::Enable { ids } => {
+            change(&state, &caller, &ids, BulkChange::Enable, &origin).await
+        }
+        BulkRequest::Disable { ids } => {
+            change(&state, &caller, &ids, BulkChange::Disable, &origin).await
+        }
+        BulkRequest::Extend { ids, days } => {
+            change(
+                &state,
+                &caller,
+                &ids,
+                BulkChange::ExtendExpiry { days },
+                &origin,
+            )
+            .await
+        }
     }
+}
+
+async fn change(
+    state: &AppState,
+    caller: &AuthUser,
+    ids: &[String],
+    change: BulkChange,
+    origin: &locksmith_core::audit::Origin,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse as _;
+    let ids = parse_ids(ids)?;
+    let items = state
+        .keys
+        .change_batch(caller.actor(), ids, change, origin)
+        .await?;
+    Ok(Json(BulkRevoked { items }).into_response())
 }
 
 /// Items naming another keyspace than the batch are refused, each reported.

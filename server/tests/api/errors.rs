@@ -191,7 +191,7 @@ async fn a_wrong_type_is_named_by_its_field(pool: PgPool) {
         (
             "/v1/keys/bulk",
             serde_json::json!({"action": "explode"}),
-            "action: must be \"create\" or \"revoke\"",
+            "action: must be \"create\", \"revoke\", \"enable\", \"disable\" or \"extend\"",
         ),
         (
             "/v1/keys/bulk",

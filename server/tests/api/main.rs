@@ -11,6 +11,7 @@ mod config_errors;
 mod dashboard;
 mod embedded_database;
 mod errors;
+mod key_list_and_bulk;
 mod keys;
 mod keyspaces;
 mod openapi;
