@@ -16,10 +16,22 @@ pub struct AuditRow {
     pub at: DateTime<Utc>,
     /// Who (the email when the user still exists, else the id, else "system").
     pub actor: String,
+    /// The actor's id (`None`: the system).
+    pub actor_id: Option<String>,
     /// What.
     pub action: String,
     /// Kind and id of the target.
     pub target: String,
+    /// The target's kind (`key`, `user`, `keyspace`, `verifier`, …).
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: Option<String>,
+    /// The target's name, when it still exists (a key's name and start, a user's email).
+    pub target_name: Option<String>,
+    /// This entry's chain hash.
+    pub hash: String,
+    /// The previous entry's hash, which this one covers.
+    pub prev_hash: String,
     /// Caller's address.
     pub source_ip: Option<String>,
     /// Locksmith's id of the request.
@@ -72,7 +84,47 @@ pub struct AuditFilters {
     pub to: String,
     /// Cursor from a previous page.
     pub cursor: String,
+    /// Leave out sign-ins and sign-outs.
+    pub hide_sign_ins: bool,
 }
+
+impl AuditRow {
+    /// Where the target is shown: a key's page, the users or keyspaces page, or its own
+    /// entries here.
+    pub fn target_href(&self) -> Option<String> {
+        let id = self.target_id.as_ref()?;
+        Some(match self.target_type.as_str() {
+            "key" => format!("/keys/{id}"),
+            "user" => "/users".to_owned(),
+            "keyspace" | "verifier" => "/keyspaces".to_owned(),
+            _ => format!("/audit?target_id={id}"),
+        })
+    }
+}
+
+/// The actions the log records, for the action picker.
+pub const ACTIONS: &[&str] = &[
+    "key.create",
+    "key.update",
+    "key.revoke",
+    "key.rotate",
+    "key.grace_end",
+    "key.grace_extend",
+    "key.bulk_create",
+    "key.bulk_revoke",
+    "key.bulk_update",
+    "keyspace.create",
+    "verifier.create",
+    "verifier.revoke",
+    "user.create",
+    "user.update",
+    "user.login",
+    "user.logout",
+    "user.lock",
+    "user.sessions_end",
+    "address.lock",
+    "token.reuse",
+];
 
 /// The result of checking the hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +156,8 @@ pub mod server {
     use locksmith_core::audit::{self, AuditFilter};
     use locksmith_core::identity::Role;
     use locksmith_core::identity::users;
+    use locksmith_core::keys::keyspace_store;
+    use locksmith_core::keys::store as key_store;
     use uuid::Uuid;
 
     use super::{AuditFilters, AuditPage, AuditRow, ChainStatus, FieldChange};
@@ -149,6 +203,7 @@ pub mod server {
             target_id: optional(&filters.target_id),
             from: time("from", &filters.from)?,
             to: time("to", &filters.to)?,
+            hide_sign_ins: filters.hide_sign_ins,
         };
         Ok((filter, cursor))
     }
@@ -161,7 +216,32 @@ pub mod server {
         let mut ids: Vec<Uuid> = entries.iter().filter_map(|e| e.actor_id).collect();
         ids.sort_unstable();
         ids.dedup();
+        // Targets by name: keys, users, keyspaces and verifiers (one query each).
+        let target_ids = |kind: &[&str]| -> Vec<Uuid> {
+            let mut ids: Vec<Uuid> = entries
+                .iter()
+                .filter(|e| kind.contains(&e.target_type.as_str()))
+                .filter_map(|e| e.target_id.as_deref().and_then(|t| Uuid::parse_str(t).ok()))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let user_targets = target_ids(&["user"]);
+        ids.extend(&user_targets);
+        ids.sort_unstable();
+        ids.dedup();
         let emails: HashMap<Uuid, String> = users::emails(pool, &ids).await?.into_iter().collect();
+        let mut names: HashMap<Uuid, String> = key_store::names(pool, &target_ids(&["key"]))
+            .await?
+            .into_iter()
+            .collect();
+        names.extend(keyspace_store::names(pool, &target_ids(&["keyspace", "verifier"])).await?);
+        for id in user_targets {
+            if let Some(email) = emails.get(&id) {
+                names.insert(id, email.clone());
+            }
+        }
         let pretty = |v: Option<serde_json::Value>| {
             v.map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
         };
@@ -174,10 +254,24 @@ pub mod server {
                     || "system".to_owned(),
                     |id| emails.get(&id).cloned().unwrap_or_else(|| id.to_string()),
                 ),
+                actor_id: e.actor_id.map(|id| id.to_string()),
                 action: e.action,
-                target: format!("{} {}", e.target_type, e.target_id.unwrap_or_default())
-                    .trim()
-                    .to_owned(),
+                target: format!(
+                    "{} {}",
+                    e.target_type,
+                    e.target_id.clone().unwrap_or_default()
+                )
+                .trim()
+                .to_owned(),
+                target_name: e
+                    .target_id
+                    .as_deref()
+                    .and_then(|t| Uuid::parse_str(t).ok())
+                    .and_then(|id| names.get(&id).cloned()),
+                target_type: e.target_type,
+                target_id: e.target_id,
+                hash: e.hash,
+                prev_hash: e.prev_hash,
                 source_ip: e.source_ip,
                 request_id: e.request_id,
                 client_request_id: e.client_request_id,

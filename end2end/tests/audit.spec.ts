@@ -12,8 +12,19 @@ test.describe("audit log (admin, auditor)", () => {
     // The users created by the start-up script are there, with their state after.
     const created = page.locator('[data-testid="audit-entry"][data-action="user.create"]');
     await expect(created.first()).toBeVisible();
+    // Targets and actors by name, linked, not as raw ids.
+    await expect(created.first().getByTestId("audit-target")).toContainText("@e2e.test");
+    await expect(page.locator('[data-testid="audit-entry"][data-action="user.login"]').first().getByTestId("audit-actor")).toHaveAttribute("href", /\/audit\?actor_id=/);
 
-    await page.getByLabel("Action").fill("user.login");
+    // Hiding sign-ins leaves the rest.
+    await page.getByLabel("Hide sign-ins and sign-outs").check();
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect(page).toHaveURL(/hide_sign_ins=1/);
+    await expect(page.locator('[data-testid="audit-entry"][data-action="user.login"]')).toHaveCount(0);
+    await expect(created.first()).toBeVisible();
+    await page.getByLabel("Hide sign-ins and sign-outs").uncheck();
+
+    await page.getByLabel("Action").selectOption("user.login");
     await page.getByRole("button", { name: "Filter" }).click();
     await expect(page).toHaveURL(/action=user\.login/);
     // The previous list stays on screen while the filtered one loads: wait for the
@@ -27,9 +38,12 @@ test.describe("audit log (admin, auditor)", () => {
     const csvPath = await (await download).path();
     const csv = (await import("node:fs")).readFileSync(csvPath, "utf8");
     const lines = csv.trim().split("\n");
-    expect(lines[0]).toBe("id,at,actor,action,target,source_ip,request_id,client_request_id,before,after");
+    expect(lines[0]).toBe("id,at,actor,action,target,source_ip,request_id,client_request_id,before,after,hash,prev_hash");
     expect(lines.length).toBeGreaterThan(1);
-    for (const line of lines.slice(1)) expect(line).toContain(",user.login,");
+    for (const line of lines.slice(1)) {
+      expect(line).toContain(",user.login,");
+      expect(line).toMatch(/,[0-9a-f]{64},[0-9a-f]{64}$/);
+    }
 
     await page.getByRole("link", { name: "Clear" }).click();
     await expect(page).toHaveURL(/\/audit$/);

@@ -38,12 +38,15 @@ test.describe("first run", () => {
     const token = await page.getByTestId("secret").inputValue();
     expect(token).toMatch(/^lsv_/);
 
-    // Step 3, with the keyboard only: the form, then focus on the new secret.
-    await page.goto("/keys/new");
+    // Step 3, with the keyboard only: after a navigation focus is on the page's heading,
+    // then Tab walks the form; Enter on the button creates the key.
+    await page.goto("/keys");
     await hydrated(page);
-    await page.keyboard.press("Tab"); // the skip link
-    const name = page.getByLabel("Name", { exact: true });
-    await name.focus();
+    await page.getByRole("link", { name: "+ New key" }).click();
+    await expect(page).toHaveURL(/\/keys\/new$/, { timeout: 15_000 });
+    await expect(page.getByRole("heading", { level: 1, name: "New key" })).toBeFocused();
+    await page.keyboard.press("Tab");
+    await expect(page.getByLabel("Name", { exact: true })).toBeFocused();
     await page.keyboard.type("Checkout, production");
     await page.keyboard.press("Tab");
     await expect(page.getByLabel("Keyspace")).toBeFocused();
@@ -55,7 +58,12 @@ test.describe("first run", () => {
     await page.keyboard.press("Tab");
     await expect(page.getByLabel("IP allowlist (optional)")).toBeFocused();
     await page.keyboard.type("203.0.113.0/24");
-    await name.press("Enter");
+    const create = page.getByRole("button", { name: "Create key" });
+    for (let i = 0; i < 12 && !(await create.evaluate((b) => b === document.activeElement)); i++) {
+      await page.keyboard.press("Tab");
+    }
+    await expect(create).toBeFocused();
+    await page.keyboard.press("Enter");
     await expect(page.getByTestId("show-once")).toBeVisible();
     await expect(page.getByTestId("secret")).toBeFocused();
     const secret = await page.getByTestId("secret").inputValue();

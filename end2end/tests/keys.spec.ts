@@ -31,13 +31,16 @@ test.describe("keys (admin)", () => {
     await page.getByLabel("Name", { exact: true }).fill("Checkout service");
     await page.getByLabel("Keyspace").selectOption({ label: `Journey ${prefix} (${prefix}_)` });
     await page.getByLabel("Scopes").fill("read:orders write:orders");
-    await page.getByLabel("Quota: credits per period").fill("1000");
+    await page.getByLabel("Quota: credits per period").fill("a thousand");
     await page.getByLabel("Rate limit: verifications per window").fill("100");
     await page.getByLabel("Metadata (JSON object, optional)").fill("{not json");
     await page.getByRole("button", { name: "Create key" }).click();
+    // Every error at once, each under its field, with the field's own label.
     const metaError = page.locator("#k-meta-err");
-    await expect(metaError).toContainText("meta: not valid JSON");
+    await expect(metaError).toContainText("Metadata: not valid JSON");
+    await expect(page.locator("#k-quota-err")).toContainText("Quota: must be a whole number");
     await expect(page.getByLabel("Metadata (JSON object, optional)")).toHaveAttribute("aria-invalid", "true");
+    await page.getByLabel("Quota: credits per period").fill("1000");
     await page.getByLabel("Metadata (JSON object, optional)").fill('{"plan": "pro"}');
     await page.getByRole("button", { name: "Create key" }).click();
 
@@ -91,7 +94,7 @@ test.describe("keys (admin)", () => {
     await page.getByRole("button", { name: "Edit" }).click();
     await page.getByLabel("IP allowlist").fill("not-an-ip");
     await page.getByRole("button", { name: "Save changes" }).click();
-    await expect(page.locator("#e-ips-err")).toContainText("ip_allowlist");
+    await expect(page.locator("#e-ips-err")).toContainText("IP allowlist:");
     await page.getByLabel("IP allowlist").fill("10.0.0.0/8");
     await page.getByLabel("Name", { exact: true }).fill("Lifecycle key (edited)");
     await page.getByRole("button", { name: "Save changes" }).click();

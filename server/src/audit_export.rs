@@ -98,6 +98,8 @@ async fn export(
         "client_request_id",
         "before",
         "after",
+        "hash",
+        "prev_hash",
     ])
     .map_err(failed)?;
     for row in rows(pool, entries).await? {
@@ -118,6 +120,8 @@ async fn export(
             &cell(row.client_request_id.as_deref().unwrap_or_default()),
             &cell(&before),
             &cell(&after),
+            &row.hash,
+            &row.prev_hash,
         ])
         .map_err(failed)?;
     }

@@ -453,6 +453,67 @@ pub(super) async fn lookup(key: String) -> Result<Option<String>, AppError> {
     }
 }
 
+/// Every field of a key form checked at once, so the form shows every error in one go:
+/// one `field: problem` line per field in error (the core checks them again, one by one).
+fn check_every_field(fields: &KeyFields, asks_limits: bool) -> Result<(), AppError> {
+    use locksmith_core::keys::model::{KeyName, Meta};
+    use locksmith_core::scope::Scope;
+    let mut errors: Vec<String> = Vec::new();
+    let mut note = |result: Result<(), String>| {
+        if let Err(line) = result {
+            errors.push(line);
+        }
+    };
+    let text = |e: locksmith_core::Error| e.to_string();
+    note(
+        KeyName::parse("name", fields.name.trim())
+            .map(drop)
+            .map_err(text),
+    );
+    note(
+        Scope::parse_list("scopes", &split_list(&fields.scopes).unwrap_or_default())
+            .map(drop)
+            .map_err(text),
+    );
+    note(
+        IpAllowlist::parse(&split_list(&fields.ip_allowlist).unwrap_or_default())
+            .map(drop)
+            .map_err(text),
+    );
+    if asks_limits {
+        note(
+            time("expires_at", &fields.expires_at)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        );
+        note(match quota(fields) {
+            Ok(q) => q
+                .map(QuotaSpec::validate)
+                .transpose()
+                .map(drop)
+                .map_err(text),
+            Err(e) => Err(e.to_string()),
+        });
+        note(match rate(fields) {
+            Ok(r) => r
+                .map(RateLimit::validate)
+                .transpose()
+                .map(drop)
+                .map_err(text),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    note(match meta(&fields.meta) {
+        Ok(m) => m.map(Meta::parse).transpose().map(drop).map_err(text),
+        Err(e) => Err(e.to_string()),
+    });
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(errors.join("\n")))
+    }
+}
+
 /// Whether `user` is an owner whose keys' limits an admin sets (their forms show them
 /// read-only and do not send them).
 fn limits_fixed(user: &User) -> bool {
@@ -477,6 +538,7 @@ pub(super) async fn create(
     let keyspace_id = id("keyspace_id", &keyspace_id)?;
     // An owner whose limits an admin sets is shown them, not asked: the key gets them.
     let asks_limits = !limits_fixed(&user);
+    check_every_field(&fields, asks_limits)?;
     let input = NewKeyInput {
         name: fields.name.trim().to_owned(),
         owner_id: optional_id("owner_id", owner_id.as_deref().unwrap_or_default())?,
@@ -508,6 +570,7 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
     let typed = time("expires_at", &fields.expires_at)?;
     let same_minute = |at: DateTime<Utc>| at.duration_trunc(Duration::minutes(1)).ok();
     let asks_limits = !limits_fixed(&user);
+    check_every_field(&fields, asks_limits)?;
     let expires_at = if !asks_limits || typed == current.own_expires_at.and_then(same_minute) {
         None
     } else {

@@ -7,10 +7,12 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::audit::{
-    AuditFilters, AuditPage as Entries, AuditRow, FieldChange, VerifyAuditChain, audit_entries,
+    ACTIONS, AuditFilters, AuditPage as Entries, AuditRow, FieldChange, VerifyAuditChain,
+    audit_entries,
 };
 use crate::auth::Protected;
 use crate::error::AppError;
+use crate::users::{UserRow, list_users};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-500";
 
@@ -31,18 +33,28 @@ pub fn AuditPage() -> impl IntoView {
             from: get("from"),
             to: get("to"),
             cursor: get("cursor"),
+            hide_sign_ins: !get("hide_sign_ins").is_empty(),
         }
     };
     let entries = Resource::new(filters, audit_entries);
+    // The actor picker's choices.
+    let user = expect_context::<crate::auth::UserResource>();
+    let actors = Resource::new(
+        || (),
+        move |()| crate::auth::for_roles(user, &["admin", "auditor"], list_users()),
+    );
     view! {
         <Protected roles=&["admin", "auditor"]>
-            <AuditLog entries />
+            <AuditLog entries actors />
         </Protected>
     }
 }
 
 #[component]
-fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoView {
+fn AuditLog(
+    entries: Resource<Result<Option<Entries>, AppError>>,
+    actors: Resource<Result<Vec<UserRow>, AppError>>,
+) -> impl IntoView {
     let query = use_query_map();
     let verify = ServerAction::<VerifyAuditChain>::new();
     let field = move |name: &'static str| query.get_untracked().get(name).unwrap_or_default();
@@ -86,15 +98,47 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
         <Form method="GET" action="/audit" attr:class="mt-6 grid gap-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm sm:grid-cols-3 lg:grid-cols-6">
             <div>
                 <label for="f-action" class="block text-sm font-medium text-slate-700">"Action"</label>
-                <input id="f-action" name="action" placeholder="user.update" value=field("action") prop:value=live("action") class=INPUT />
+                <select id="f-action" name="action" prop:value=live("action") class=INPUT>
+                    <option value="">"Any action"</option>
+                    {ACTIONS.iter().map(|a| view! { <option value=*a selected=field("action") == *a>{*a}</option> }).collect_view()}
+                </select>
             </div>
             <div>
-                <label for="f-actor" class="block text-sm font-medium text-slate-700">"Actor id"</label>
-                <input id="f-actor" name="actor_id" value=field("actor_id") prop:value=live("actor_id") class=INPUT />
+                <label for="f-actor" class="block text-sm font-medium text-slate-700">"Actor"</label>
+                <Transition fallback=move || view! { <input id="f-actor" name="actor_id" value=field("actor_id") class=INPUT /> }>
+                    {move || Suspend::new(async move {
+                        let users = actors.await.unwrap_or_default();
+                        let chosen = field("actor_id");
+                        view! {
+                            <select id="f-actor" name="actor_id" prop:value=live("actor_id") class=INPUT>
+                                <option value="">"Anyone"</option>
+                                {users.into_iter().map(|u| {
+                                    let selected = u.id == chosen;
+                                    view! { <option value=u.id selected=selected>{u.email}</option> }
+                                }).collect_view()}
+                            </select>
+                        }
+                    })}
+                </Transition>
             </div>
             <div>
-                <label for="f-target" class="block text-sm font-medium text-slate-700">"Target id"</label>
-                <input id="f-target" name="target_id" value=field("target_id") prop:value=live("target_id") class=INPUT />
+                <label for="f-target" class="block text-sm font-medium text-slate-700">"Target"</label>
+                <input id="f-target" name="target_id" list="audit-targets" placeholder="Pick or paste an id" value=field("target_id") prop:value=live("target_id") class=INPUT />
+                <datalist id="audit-targets">
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let mut seen = std::collections::BTreeMap::new();
+                            if let Ok(Some(page)) = entries.await {
+                                for e in page.items {
+                                    if let (Some(id), Some(name)) = (e.target_id, e.target_name) {
+                                        seen.insert(id, format!("{} {name}", e.target_type));
+                                    }
+                                }
+                            }
+                            seen.into_iter().map(|(id, label)| view! { <option value=id label=label></option> }).collect_view()
+                        })}
+                    </Transition>
+                </datalist>
             </div>
             <div>
                 <label for="f-from" class="block text-sm font-medium text-slate-700">"From (UTC)"</label>
@@ -103,6 +147,10 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
             <div>
                 <label for="f-to" class="block text-sm font-medium text-slate-700">"To (UTC)"</label>
                 <input id="f-to" name="to" type="datetime-local" value=field("to") prop:value=live("to") class=INPUT />
+            </div>
+            <div class="flex items-center gap-2 sm:col-span-3 lg:col-span-6">
+                <input id="f-hide-sign-ins" name="hide_sign_ins" type="checkbox" value="1" class="h-5 w-5" checked=!field("hide_sign_ins").is_empty() prop:checked=move || query.with(|q| q.get("hide_sign_ins").is_some_and(|v| !v.is_empty())) />
+                <label for="f-hide-sign-ins" class="text-sm text-slate-700">"Hide sign-ins and sign-outs"</label>
             </div>
             <div class="flex items-end gap-2">
                 <button type="submit" class="rounded-md bg-sky-700 px-3 py-2 text-sm font-medium text-white hover:bg-sky-800">"Filter"</button>
@@ -128,7 +176,7 @@ fn AuditLog(entries: Resource<Result<Option<Entries>, AppError>>) -> impl IntoVi
                             });
                             view! {
                                 <ol class="space-y-2" data-testid="audit-entries">
-                                    {page.items.into_iter().map(|e| view! { <Entry entry=e /> }).collect_view()}
+                                    {page.items.into_iter().map(|e| view! { <Entry entry=e linked=true /> }).collect_view()}
                                 </ol>
                                 {next.map(|href| view! {
                                     <a href=href class="mt-4 inline-block rounded-md border border-slate-300 bg-white px-3 py-2 text-sm hover:bg-slate-50">"Older entries →"</a>
@@ -218,8 +266,26 @@ fn Changes(changes: Vec<FieldChange>) -> impl IntoView {
 
 /// One audit entry, expandable to what it changed (also on a key's page).
 #[component]
-pub fn Entry(entry: AuditRow) -> impl IntoView {
+pub fn Entry(
+    entry: AuditRow,
+    /// Actor and target link to their own entries and pages (for admins and auditors).
+    #[prop(optional)]
+    linked: bool,
+) -> impl IntoView {
     let has_diff = entry.before.is_some() || entry.after.is_some();
+    let target_href = entry.target_href().filter(|_| linked);
+    let target_text = entry.target_name.clone().map_or_else(
+        || entry.target.clone(),
+        |name| format!("{} {name}", entry.target_type),
+    );
+    let actor_href = entry
+        .actor_id
+        .clone()
+        .filter(|_| linked)
+        .map(|id| format!("/audit?actor_id={id}"));
+    let actor_text = entry.actor.clone();
+    let target_title = entry.target.clone();
+    let hashes = format!("hash {} · previous {}", entry.hash, entry.prev_hash);
     let action_attr = entry.action.clone();
     let when = entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let meta = format!(
@@ -240,12 +306,19 @@ pub fn Entry(entry: AuditRow) -> impl IntoView {
                 <summary class="flex cursor-pointer flex-wrap items-center gap-x-4 gap-y-1 px-4 py-3 text-sm focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-500">
                     <span class="font-mono text-xs text-slate-500">{format!("#{}", entry.id)}</span>
                     <span class="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs">{entry.action}</span>
-                    <span class="text-slate-900">{entry.actor}</span>
-                    <span class="text-slate-600">{entry.target}</span>
+                    {match actor_href {
+                        Some(href) => view! { <a href=href class="text-slate-900 underline decoration-slate-300 hover:decoration-slate-900" data-testid="audit-actor" title="This actor's entries">{actor_text}</a> }.into_any(),
+                        None => view! { <span class="text-slate-900" data-testid="audit-actor">{actor_text}</span> }.into_any(),
+                    }}
+                    {match target_href {
+                        Some(href) => view! { <a href=href class="text-slate-600 underline decoration-slate-300 hover:decoration-slate-900" data-testid="audit-target" title=target_title>{target_text}</a> }.into_any(),
+                        None => view! { <span class="text-slate-600" data-testid="audit-target" title=target_title>{target_text}</span> }.into_any(),
+                    }}
                     <time class="ml-auto text-xs text-slate-500">{when}</time>
                 </summary>
                 <div class="border-t border-slate-100 px-4 py-3 text-xs">
                     <p class="text-slate-500">{meta}</p>
+                    <p class="mt-1 break-all font-mono text-[0.65rem] text-slate-400" data-testid="audit-hashes">{hashes}</p>
                     <Show when=move || has_diff fallback=|| view! { <p class="mt-2 text-slate-500">"No state recorded for this event."</p> }>
                         <Changes changes=changes.clone() />
                         <details class="mt-3" data-testid="audit-raw">

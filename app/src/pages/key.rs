@@ -22,7 +22,7 @@ use crate::keys::{
     ChangeGrace, EditKey, KeyDetails, KeyRow, QuotaRow, RevokeKey, RotateKey, SetKeyEnabled,
     key_detail,
 };
-use crate::pages::new_key::{FieldError, field_error, unnamed_error};
+use crate::pages::new_key::{FieldError, field_error, labelled, unnamed_error};
 
 /// The key page, for every signed-in user who may see the key.
 #[component]
@@ -182,7 +182,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         <super::key_log::VerificationLogPanel id=key.id.clone() />
         <section class="mt-6" aria-labelledby="trail-title">
             <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>
-            <KeyTrail entries=audit />
+            <KeyTrail entries=audit linked=!viewer_is_owner />
         </section>
     }
 }
@@ -479,14 +479,14 @@ fn Fields(key: KeyRow) -> impl IntoView {
 }
 
 #[component]
-fn KeyTrail(entries: Vec<AuditRow>) -> impl IntoView {
+fn KeyTrail(entries: Vec<AuditRow>, linked: bool) -> impl IntoView {
     if entries.is_empty() {
         return view! { <p class="mt-2 text-sm text-slate-500">"No recorded changes."</p> }
             .into_any();
     }
     view! {
         <ol class="mt-3 space-y-2" data-testid="key-trail">
-            {entries.into_iter().map(|e| view! { <crate::pages::audit::Entry entry=e /> }).collect_view()}
+            {entries.into_iter().map(move |e| view! { <crate::pages::audit::Entry entry=e linked /> }).collect_view()}
         </ol>
     }
     .into_any()
@@ -508,15 +508,16 @@ fn EditForm(key: KeyRow, actions: Actions, editing: RwSignal<bool>, fixed: bool)
     let edit = actions.edit;
     on_success(edit, move || editing.set(false));
     let error = move || edit.value().get().and_then(Result::err);
-    let err_for =
-        move |fields: &'static [&'static str]| Signal::derive(move || field_error(error(), fields));
-    let name_err = err_for(&["name"]);
-    let scopes_err = err_for(&["scopes"]);
-    let expires_err = err_for(&["expires_at"]);
-    let ip_err = err_for(&["ip_allowlist"]);
-    let quota_err = err_for(&["quota"]);
-    let rate_err = err_for(&["rate_limit"]);
-    let meta_err = err_for(&["meta"]);
+    let err_for = move |fields: &'static [&'static str], label: &'static str| {
+        Signal::derive(move || field_error(error(), fields).map(|l| labelled(&l, label)))
+    };
+    let name_err = err_for(&["name"], "Name");
+    let scopes_err = err_for(&["scopes"], "Scopes");
+    let expires_err = err_for(&["expires_at"], "Expiry");
+    let ip_err = err_for(&["ip_allowlist"], "IP allowlist");
+    let quota_err = err_for(&["quota"], "Quota");
+    let rate_err = err_for(&["rate_limit"], "Rate limit");
+    let meta_err = err_for(&["meta"], "Metadata");
     let general = move || {
         unnamed_error(error(), EDIT_FIELDS).map(|e| view! { <ErrorNote message=e.to_string() /> })
     };

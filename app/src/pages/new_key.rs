@@ -55,17 +55,28 @@ fn NewKey(options: Resource<Result<KeyFormOptions, AppError>>) -> impl IntoView 
     }
 }
 
-/// The message of a failed create, if it names `field` (the core writes `field: problem`).
+/// The line of a failed submission that names one of `fields` (the server writes one
+/// `field: problem` line per field in error, all at once).
 pub(crate) fn field_error(error: Option<AppError>, fields: &[&str]) -> Option<String> {
     let message = error?.to_string();
-    fields
-        .iter()
-        .any(|f| {
-            message.strip_prefix(f).is_some_and(|rest| {
-                rest.starts_with(':') || rest.starts_with('.') || rest.starts_with('[')
+    message
+        .lines()
+        .find(|line| {
+            fields.iter().any(|f| {
+                line.strip_prefix(f).is_some_and(|rest| {
+                    rest.starts_with(':') || rest.starts_with('.') || rest.starts_with('[')
+                })
             })
         })
-        .then_some(message)
+        .map(str::to_owned)
+}
+
+/// `field: problem` as a person reads it: `Label: problem`.
+pub(crate) fn labelled(line: &str, label: &str) -> String {
+    match line.split_once(": ") {
+        Some((_, problem)) => format!("{label}: {problem}"),
+        None => line.to_owned(),
+    }
 }
 
 /// A failed submission's message when it names none of `fields` (it then shows above
@@ -100,17 +111,18 @@ pub(crate) fn FieldError(id: &'static str, message: Signal<Option<String>>) -> i
 #[component]
 fn KeyForm(options: KeyFormOptions, create: ServerAction<CreateKey>) -> impl IntoView {
     let error = move || create.value().get().and_then(Result::err);
-    let err_for =
-        move |fields: &'static [&'static str]| Signal::derive(move || field_error(error(), fields));
-    let name_err = err_for(&["name"]);
-    let keyspace_err = err_for(&["keyspace_id"]);
-    let owner_err = err_for(&["owner_id"]);
-    let scopes_err = err_for(&["scopes"]);
-    let expires_err = err_for(&["expires_at"]);
-    let ip_err = err_for(&["ip_allowlist"]);
-    let quota_err = err_for(&["quota"]);
-    let rate_err = err_for(&["rate_limit"]);
-    let meta_err = err_for(&["meta"]);
+    let err_for = move |fields: &'static [&'static str], label: &'static str| {
+        Signal::derive(move || field_error(error(), fields).map(|l| labelled(&l, label)))
+    };
+    let name_err = err_for(&["name"], "Name");
+    let keyspace_err = err_for(&["keyspace_id"], "Keyspace");
+    let owner_err = err_for(&["owner_id"], "Owner");
+    let scopes_err = err_for(&["scopes"], "Scopes");
+    let expires_err = err_for(&["expires_at"], "Expiry");
+    let ip_err = err_for(&["ip_allowlist"], "IP allowlist");
+    let quota_err = err_for(&["quota"], "Quota");
+    let rate_err = err_for(&["rate_limit"], "Rate limit");
+    let meta_err = err_for(&["meta"], "Metadata");
     let general = move || {
         unnamed_error(error(), CREATE_FIELDS).map(|e| view! { <ErrorNote message=e.to_string() /> })
     };

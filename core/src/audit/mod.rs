@@ -85,4 +85,6 @@ pub struct Entry {
     pub after: Option<Value>,
     /// This row's chain hash, hex-encoded.
     pub hash: String,
+    /// The previous row's hash, which this one's covers (hex; zeros for the first row).
+    pub prev_hash: String,
 }

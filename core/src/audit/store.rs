@@ -151,6 +151,8 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Before.
     pub to: Option<DateTime<Utc>>,
+    /// Leave out sign-ins and sign-outs (`user.login`, `user.logout`).
+    pub hide_sign_ins: bool,
 }
 
 impl AuditFilter {
@@ -183,10 +185,11 @@ pub async fn list(
     filter.check()?;
     let rows = sqlx::query!(
         r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
-                  client_request_id, before, after, hash
+                  client_request_id, before, after, hash, prev_hash
            FROM audit_log
            WHERE ($1::uuid IS NULL OR actor_id = $1)
              AND ($2::text IS NULL OR action = $2)
+             AND (NOT $8::bool OR action NOT IN ('user.login', 'user.logout'))
              AND ($3::text IS NULL OR target_id = $3)
              AND ($4::timestamptz IS NULL OR at >= $4)
              AND ($5::timestamptz IS NULL OR at < $5)
@@ -200,6 +203,7 @@ pub async fn list(
         filter.to,
         before_id,
         limit,
+        filter.hide_sign_ins,
     )
     .fetch_all(pool)
     .await?;
@@ -218,6 +222,7 @@ pub async fn list(
             before: r.before,
             after: r.after,
             hash: chain::hex(&r.hash),
+            prev_hash: chain::hex(&r.prev_hash),
         })
         .collect())
 }

@@ -149,6 +149,19 @@ pub async fn insert_verifier(
     .await?)
 }
 
+/// The names of the keyspaces and verifiers among `ids` (for showing audit targets).
+pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", name AS "name!" FROM keyspaces WHERE id = ANY($1)
+           UNION ALL
+           SELECT id, name FROM verifiers WHERE id = ANY($1)"#,
+        ids
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
 /// The verifiers of a keyspace, oldest first (a keyspace has few).
 pub async fn list_verifiers(pool: &PgPool, keyspace_id: Uuid) -> Result<Vec<Verifier>> {
     Ok(sqlx::query_as!(

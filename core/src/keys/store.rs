@@ -386,6 +386,17 @@ pub async fn return_quota(pool: &PgPool, returns: &[(Uuid, DateTime<Utc>, i64)])
     Ok(())
 }
 
+/// The names of the keys among `ids`, as `name (start…)` (for showing audit targets).
+pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!("SELECT id, name, start FROM keys WHERE id = ANY($1)", ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, format!("{} ({}…)", r.name, r.start)))
+        .collect())
+}
+
 /// Keys of `owner` that still count against `max_keys`: neither revoked nor expired.
 pub async fn count_live(conn: &mut PgConnection, owner: Uuid, now: DateTime<Utc>) -> Result<i64> {
     Ok(sqlx::query_scalar!(

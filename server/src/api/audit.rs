@@ -35,6 +35,8 @@ pub struct AuditQuery {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<i64>,
+    /// Leave out sign-ins and sign-outs (`user.login`, `user.logout`).
+    hide_sign_ins: Option<bool>,
 }
 
 /// The audit trail, newest first (admin, auditor).
@@ -62,6 +64,7 @@ pub async fn list(
         target_id: query.target_id,
         from: check("from", query.from)?,
         to: check("to", query.to)?,
+        hide_sign_ins: query.hide_sign_ins.unwrap_or(false),
     };
     let items = audit::list(&state.pool, &filter, query.cursor, limit).await?;
     Ok(Json(Page::new(items, limit, |e| e.id.to_string())))

@@ -218,3 +218,43 @@ async fn the_command_line_creates_the_first_admin_and_verifies_the_chain(pool: P
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("audit chain broken at row"));
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn sign_ins_can_be_hidden_and_each_entry_names_its_predecessor(pool: PgPool) {
+    create_user(&pool, "admin@audit.test", Role::Admin).await;
+    let app = TestApp::spawn(pool).await;
+    let admin = app.bearer("admin@audit.test").await;
+    let (status, _) = app
+        .post_json(
+            "/v1/users",
+            &admin,
+            &json!({ "email": "o@audit.test", "password": PASSWORD, "role": "owner" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let actions = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|e| e["action"].as_str().expect("action").to_owned())
+            .collect()
+    };
+    let all = app.get_json("/v1/audit", &admin).await;
+    assert!(actions(&all).iter().any(|a| a == "user.login"), "{all}");
+    let items = all["items"].as_array().expect("items");
+    for pair in items.windows(2) {
+        // Newest first, no filter: each entry covers the hash of the one below it.
+        assert_eq!(pair[0]["prev_hash"], pair[1]["hash"], "{all}");
+    }
+    let hidden = app.get_json("/v1/audit?hide_sign_ins=true", &admin).await;
+    assert!(
+        !actions(&hidden)
+            .iter()
+            .any(|a| a == "user.login" || a == "user.logout")
+    );
+    assert!(
+        actions(&hidden).iter().any(|a| a == "user.create"),
+        "{hidden}"
+    );
+}

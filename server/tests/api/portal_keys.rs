@@ -329,10 +329,23 @@ async fn the_audit_csv_export_follows_the_filters_and_the_roles(pool: PgPool) {
     let mut lines = body.lines();
     assert_eq!(
         lines.next(),
-        Some("id,at,actor,action,target,source_ip,request_id,client_request_id,before,after")
+        Some(
+            "id,at,actor,action,target,source_ip,request_id,client_request_id,before,after,\
+             hash,prev_hash"
+        )
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 1, "{body}");
+    // The row's own hash and its predecessor's, as the chain holds them: enough to check
+    // an export against the log.
+    let (hash, prev): (String, String) = sqlx::query_as(
+        "SELECT encode(hash, 'hex'), encode(prev_hash, 'hex') FROM audit_log \
+         WHERE action = 'key.create'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("chain");
+    assert!(rows[0].ends_with(&format!(",{hash},{prev}")), "{body}");
     assert!(
         rows[0].contains(",admin@keys.test,key.create,key "),
         "{body}"
