@@ -883,9 +883,10 @@ impl KeyService {
     }
 
     /// Applies one change to up to [`MAX_BATCH`] keys in one transaction: all or none.
-    /// Ids that do not exist, are not visible to the caller, are listed twice or name a
-    /// revoked key are all reported at once; each changed key gets its `key.update` row
-    /// and the batch one `key.bulk_update`.
+    /// Ids that do not exist, are not visible to the caller or are listed twice are all
+    /// reported at once. A revoked key cannot change and is left as it is (as a bulk
+    /// revocation leaves one); each changed key gets its `key.update` row and the batch
+    /// one `key.bulk_update`.
     pub async fn change_batch(
         &self,
         actor: Actor,
@@ -915,9 +916,6 @@ impl KeyService {
                 continue;
             }
             match rows.iter().find(|r| r.id == *id) {
-                Some(row) if row.revoked_at.is_some() => {
-                    errors.push(item_error("ids: key is revoked; it cannot be changed"));
-                }
                 Some(row) => ordered.push(row.clone()),
                 None => errors.push(item_error("ids: no such key")),
             }
@@ -935,6 +933,10 @@ impl KeyService {
         let mut entries = Vec::with_capacity(ordered.len() + 1);
         let mut changed = Vec::new();
         for before in ordered {
+            if before.revoked_at.is_some() {
+                views.push(before.view(now));
+                continue;
+            }
             let mut after = before.clone();
             match change {
                 BulkChange::Enable => after.enabled = true,

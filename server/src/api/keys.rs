@@ -456,6 +456,9 @@ pub struct VerificationsQuery {
     /// `refused` (every answer but `VALID`) or one code (`VALID`, `REVOKED`, `DISABLED`,
     /// `EXPIRED`, `FORBIDDEN_IP`, `INSUFFICIENT_SCOPES`, `RATE_LIMITED`,
     /// `QUOTA_EXCEEDED`); absent: every entry.
+    #[param(
+        pattern = "^(refused|VALID|REVOKED|DISABLED|EXPIRED|FORBIDDEN_IP|INSUFFICIENT_SCOPES|RATE_LIMITED|QUOTA_EXCEEDED)$"
+    )]
     code: Option<String>,
     /// Entries per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

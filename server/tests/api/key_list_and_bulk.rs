@@ -75,11 +75,11 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
         "never stays never"
     );
 
-    // A revoked key in the batch: nothing changes, and the item is named.
+    // An unknown id in the batch: nothing changes, and the item is named.
     let (status, refused) = bulk(
         &w,
         &w.admin,
-        json!({ "action": "enable", "ids": [id(&dated), id(&gone)] }),
+        json!({ "action": "enable", "ids": [id(&dated), uuid::Uuid::new_v4()] }),
     )
     .await;
     assert_eq!(status, 400, "{refused}");
@@ -89,6 +89,16 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
         .get_json(&format!("/v1/keys/{}", id(&dated)), &w.admin)
         .await;
     assert_eq!(still["status"], "disabled");
+    // A revoked key cannot change: it is left as it is, the others change.
+    let (status, mixed) = bulk(
+        &w,
+        &w.admin,
+        json!({ "action": "enable", "ids": [id(&dated), id(&gone)] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{mixed}");
+    assert_eq!(mixed["items"][0]["status"], "active");
+    assert_eq!(mixed["items"][1]["status"], "revoked");
     let (status, body) = bulk(
         &w,
         &w.admin,
@@ -109,7 +119,10 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
     .fetch_all(&pool)
     .await
     .expect("audit");
-    assert_eq!(actions, ["key.bulk_update", "key.bulk_update"]);
+    assert_eq!(
+        actions,
+        ["key.bulk_update", "key.bulk_update", "key.bulk_update"]
+    );
 
     // An owner whose limits an admin sets may switch keys off and on, not extend them.
     sqlx::query("UPDATE users SET may_change_limits = false WHERE id = $1")
