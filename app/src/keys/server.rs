@@ -414,7 +414,7 @@ pub(super) async fn verifications(
         .verifications(
             Actor::from(&user),
             id("id", &key_id)?,
-            LogFilter::parse(Some(&code))?,
+            LogFilter::parse(optional(&code).as_deref())?,
             before,
             50,
             verify.log_per_key(),

@@ -190,6 +190,15 @@ fn VerifierItem(verifier: VerifierRow, may_change: bool, actions: Actions) -> im
         StoredValue::new(verifier.id.clone()),
     );
     let title = format!("Revoke the token of {}?", verifier.name);
+    let stakes = format!(
+        "Services calling /v1/verify with {}… get 401 at once, on every instance.",
+        verifier.start
+    );
+    let last_use = format!(
+        "Last used {}; {} requests in the last 24 hours.",
+        when_or(verifier.last_used_at.as_ref(), "never"),
+        crate::components::ui::count(verifier.requests_24h)
+    );
     on_success(actions.revoke, move || open.set(false));
     view! {
         <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-3 py-2 text-sm" data-testid="verifier">
@@ -204,7 +213,8 @@ fn VerifierItem(verifier: VerifierRow, may_change: bool, actions: Actions) -> im
                 view! { <span class="ml-auto rounded-full bg-emerald-100 px-2 py-0.5 text-xs text-emerald-900 ring-1 ring-emerald-300">"● live"</span> }.into_any()
             }}
             <Dialog open title=title id="revoke-verifier-dialog">
-                <p class="text-slate-700">"Services using this token get 401 from /v1/verify at once."</p>
+                <p class="text-slate-700">{stakes.clone()}</p>
+                <p class="text-slate-700" data-testid="dialog-last-used">{last_use.clone()}</p>
                 {move || actions.revoke.value().get().and_then(Result::err).map(|e| view! { <ErrorNote message=e.to_string() /> })}
                 <button type="button" class=DANGER on:click=move |_| { actions.revoke.dispatch(RevokeVerifier { keyspace_id: keyspace_id.get_value(), id: id.get_value() }); }>
                     "Revoke token"

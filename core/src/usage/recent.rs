@@ -41,10 +41,10 @@ pub struct LogFilter {
 }
 
 impl LogFilter {
-    /// Reads `?code=`: a code's wire name, `refused`, or nothing (everything).
+    /// Reads `?code=`: a code's wire name, `refused`, or absent (everything).
     pub fn parse(raw: Option<&str>) -> Result<Self> {
-        match raw.map(str::trim) {
-            None | Some("") => Ok(Self::default()),
+        match raw {
+            None => Ok(Self::default()),
             Some("refused") => Ok(Self {
                 code: None,
                 refused: true,
@@ -92,7 +92,7 @@ mod tests {
             LogFilter::parse(Some("FORBIDDEN_IP")).expect("code").code,
             Some(Code::ForbiddenIp)
         );
-        for bad in ["NOT_FOUND", "valid", "x"] {
+        for bad in ["NOT_FOUND", "valid", "x", "", " VALID"] {
             let err = LogFilter::parse(Some(bad)).expect_err(bad);
             assert!(err.to_string().starts_with("code:"), "{err}");
         }
