@@ -9,6 +9,8 @@ test.describe("users (admin)", () => {
     await hydrated(page);
 
     await page.getByLabel("Email", { exact: true }).fill(email);
+    // The password rules are there before the first try.
+    await expect(page.getByTestId("password-rules")).toContainText("At least 12 characters");
     await page.getByLabel("Initial password").fill(PASSWORD);
     await page.getByLabel("Role", { exact: true }).selectOption("owner");
     await page.getByLabel("Key limit (owners; empty: none)").fill("3");
@@ -21,11 +23,15 @@ test.describe("users (admin)", () => {
     await expect(row).toContainText("up to 3 keys · read:orders, write:orders");
     await expect(row).toContainText("Active");
 
-    // The policy can be changed later.
+    // The policy can be changed later, the limits of the owner's keys included.
     await row.getByTestId("policy").click();
     await row.getByLabel("Key limit").fill("5");
+    await row.getByLabel("Max quota").fill("1000");
+    await row.getByLabel("Max lifetime (days)").fill("30");
     await row.getByRole("button", { name: "Save policy" }).click();
-    await expect(row.getByTestId("policy")).toHaveText("up to 5 keys · read:orders, write:orders");
+    await expect(row.getByTestId("policy")).toHaveText(
+      "up to 5 keys · read:orders, write:orders · quota ≤ 1000 a month · keys live ≤ 30 days · limits set by admins",
+    );
     await page.screenshot({ path: testInfo.outputPath("users.png"), fullPage: true });
     expect(problems.errors).toEqual([]);
 
@@ -33,6 +39,12 @@ test.describe("users (admin)", () => {
     await expect(page).toHaveURL(/\/login$/);
     await signIn(page, email);
     await expect(page.getByTestId("signed-in-as")).toContainText(email);
+    // The owner reads their keys' limits where they create one, without a field to change them.
+    await page.goto("/keys/new");
+    await hydrated(page);
+    await expect(page.getByTestId("owner-limits")).toContainText("quota at most 1000 a month");
+    await expect(page.getByTestId("owner-limits")).toContainText("keys expire within 30 days");
+    await expect(page.getByLabel("Quota: credits per period")).toHaveCount(0);
     await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" })).toHaveCount(0);
   });
 

@@ -15,18 +15,27 @@ pub fn Dialog(
     children: ChildrenFn,
 ) -> impl IntoView {
     let panel = NodeRef::<html::Div>::new();
-    // The control that opened the dialog, to give focus back to when it closes.
-    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    // The control that opened the dialog is marked, to give focus back to when it closes
+    // (a mark in the page, not a stored element: nothing of the browser is kept in the
+    // reactive graph, which the server drops on another thread).
+    let opener_mark = format!("{id}-opener");
     Effect::new(move |was_open: Option<bool>| {
         let is_open = open.get();
-        if is_open && was_open != Some(true) {
-            opener.set_value(document().active_element().and_then(wasm_focusable));
+        if is_open
+            && was_open != Some(true)
+            && let Some(active) = document().active_element()
+        {
+            let _ = active.set_attribute("data-dialog-opener", &opener_mark);
         }
         if !is_open
             && was_open == Some(true)
-            && let Some(opener) = opener.get_value()
+            && let Ok(Some(opener)) =
+                document().query_selector(&format!("[data-dialog-opener=\"{opener_mark}\"]"))
         {
-            let _ = opener.focus();
+            let _ = opener.remove_attribute("data-dialog-opener");
+            if let Some(opener) = wasm_focusable(opener) {
+                let _ = opener.focus();
+            }
         }
         is_open
     });

@@ -68,13 +68,16 @@ pub fn Layout(children: Children) -> impl IntoView {
     // On a phone the navigation folds behind a Menu button; it folds again on navigation.
     let menu_open = RwSignal::new(false);
     let location = leptos_router::hooks::use_location();
-    // After a navigation (not the first page load), focus moves to the new page's
-    // heading, so that a screen reader announces it and Tab continues from there.
+    // Counts client-side navigations (not the first page load): each page's heading
+    // takes focus when it appears after one (`ui::PageHeading`), so that a screen reader
+    // announces the new page and Tab continues from there.
+    let navigations = Navigations(RwSignal::new(0));
+    provide_context(navigations);
     Effect::new(move |previous: Option<String>| {
         let path = location.pathname.get();
         if previous.is_some_and(|p| p != path) {
             menu_open.set(false);
-            focus_heading(0);
+            navigations.0.update(|n| *n += 1);
         }
         path
     });
@@ -203,23 +206,6 @@ fn KeyIcon() -> impl IntoView {
     }
 }
 
-/// Focuses the page's `<h1>` once it is rendered (pages may still be loading their data):
-/// tries on each animation frame for about two seconds.
-fn focus_heading(tries: u32) {
-    use wasm_bindgen::JsCast;
-    let heading = document()
-        .query_selector("main h1")
-        .ok()
-        .flatten()
-        .and_then(|h| h.dyn_into::<web_sys::HtmlElement>().ok());
-    match heading {
-        Some(h) => {
-            if !h.has_attribute("tabindex") {
-                let _ = h.set_attribute("tabindex", "-1");
-            }
-            let _ = h.focus();
-        }
-        None if tries < 120 => request_animation_frame(move || focus_heading(tries + 1)),
-        None => {}
-    }
-}
+/// How many client-side navigations this page has seen (0: it was loaded as is).
+#[derive(Debug, Clone, Copy)]
+pub struct Navigations(pub RwSignal<u32>);

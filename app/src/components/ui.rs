@@ -83,6 +83,32 @@ pub fn count(n: i64) -> String {
     out
 }
 
+/// A page's `<h1>`. After a client-side navigation it takes focus as it appears (the
+/// page's data may arrive later than the URL changes), so screen readers announce the new
+/// page and Tab continues from its top; on a page loaded as is, focus stays where the
+/// browser puts it.
+#[component]
+pub fn PageHeading(
+    class: &'static str,
+    #[prop(optional)] testid: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let heading = NodeRef::<leptos::html::H1>::new();
+    let navigations = use_context::<crate::components::layout::Navigations>();
+    Effect::new(move |_| {
+        if navigations.is_some_and(|n| n.0.get() > 0)
+            && let Some(h) = heading.get()
+        {
+            let _ = h.focus();
+        }
+    });
+    view! {
+        <h1 node_ref=heading tabindex="-1" class=format!("{class} focus:outline-none") data-testid=testid>
+            {children()}
+        </h1>
+    }
+}
+
 /// A key status as a badge: a word and a symbol, so colour is never the only signal.
 #[component]
 pub fn StatusBadge(#[prop(into)] status: String, #[prop(optional)] grace: bool) -> impl IntoView {

@@ -11,6 +11,7 @@ use crate::audit::{
     audit_entries,
 };
 use crate::auth::Protected;
+use crate::components::ui::PageHeading;
 use crate::error::AppError;
 use crate::users::{UserRow, list_users};
 
@@ -64,7 +65,7 @@ fn AuditLog(
         <Title text="Audit log" />
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
-                <h1 class="text-2xl font-bold tracking-tight">"Audit log"</h1>
+                <PageHeading class="text-2xl font-bold tracking-tight">"Audit log"</PageHeading>
                 <p class="mt-1 text-sm text-slate-600">"Every change, newest first. Entries are chained by hash: editing history is detectable."</p>
             </div>
             <div class="flex items-center gap-3">

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::chart::UsageChart;
+use crate::components::ui::PageHeading;
 use crate::components::ui::{CARD, ErrorNote, Field, Gauge, Loading, SECONDARY, count};
 use crate::dashboard::{DashboardView, KeyLine, dashboard};
 use crate::error::AppError;
@@ -74,7 +75,7 @@ fn Overview(
         <Title text="Overview" />
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
-                <h1 class="text-2xl font-bold tracking-tight">"Overview"</h1>
+                <PageHeading class="text-2xl font-bold tracking-tight">"Overview"</PageHeading>
                 <p class="mt-1 text-sm text-slate-600">{intro}</p>
             </div>
         </div>

@@ -13,6 +13,7 @@ use crate::components::chart::UsageChart;
 use crate::components::dialog::Dialog;
 use crate::components::secret::ShowOnce;
 use crate::components::test_call::{TestCall, sample_call};
+use crate::components::ui::PageHeading;
 use crate::components::ui::{
     CARD, DANGER, ErrorNote, Field, Gauge, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge,
     count, on_success, relative, when, when_or,
@@ -38,9 +39,11 @@ pub fn KeyPage() -> impl IntoView {
     let changed = RwSignal::new(0_u32);
     actions.on_success(move || changed.update(|n| *n += 1));
     let detail = Resource::new(move || (id(), changed.get()), |(id, _)| key_detail(id));
+    let log_view = super::key_log::LogView::default();
+    let log = log_view.resource(id, changed);
     view! {
         <Protected>
-            <KeyView actions detail />
+            <KeyView actions detail log_view log />
         </Protected>
     }
 }
@@ -80,6 +83,8 @@ impl Actions {
 fn KeyView(
     actions: Actions,
     detail: Resource<Result<Option<KeyDetails>, AppError>>,
+    log_view: super::key_log::LogView,
+    log: super::key_log::LogResource,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
     // After a rotation the user lands on the new key (its secret still shown above), with
@@ -107,7 +112,7 @@ fn KeyView(
         <Transition fallback=|| view! { <div class="mt-4"><Loading label="Loading the key…" /></div> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(Some(d)) => view! { <Detail detail=d actions editing /> }.into_any(),
+                    Ok(Some(d)) => view! { <Detail detail=d actions editing log_view log /> }.into_any(),
                     Ok(None) => view! { <div class="mt-4"><ErrorNote message=AppError::Unauthorized.to_string() /></div> }.into_any(),
                     Err(e) => view! { <div class="mt-4"><ErrorNote message=e.to_string() /></div> }.into_any(),
                 }
@@ -117,7 +122,13 @@ fn KeyView(
 }
 
 #[component]
-fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl IntoView {
+fn Detail(
+    detail: KeyDetails,
+    actions: Actions,
+    editing: RwSignal<bool>,
+    log_view: super::key_log::LogView,
+    log: super::key_log::LogResource,
+) -> impl IntoView {
     let KeyDetails {
         key,
         usage,
@@ -132,11 +143,12 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
     let grace = key.in_grace(now);
     let live = key.status != "revoked";
     let edit_key = StoredValue::new(key.clone());
+    let heading_name = key.name.clone();
     view! {
         <header class="mt-2 flex flex-wrap items-start justify-between gap-4">
             <div>
                 <div class="flex flex-wrap items-center gap-3">
-                    <h1 class="text-2xl font-bold tracking-tight" data-testid="key-name">{key.name.clone()}</h1>
+                    <PageHeading class="text-2xl font-bold tracking-tight" testid="key-name">{heading_name}</PageHeading>
                     <StatusBadge status=key.status.clone() grace />
                 </div>
                 <p class="mt-1 font-mono text-sm text-slate-600">{format!("{}…", key.start)}<span class="ml-2 font-sans text-xs text-slate-400">{format!("id {}", key.id)}</span></p>
@@ -179,7 +191,7 @@ fn Detail(detail: KeyDetails, actions: Actions, editing: RwSignal<bool>) -> impl
         </div>
         <Fields key=key.clone() />
         {(key.status == "active").then(|| view! { <TestCall call=sample_call(&base_url, &key, None) for_owner=viewer_is_owner /> })}
-        <super::key_log::VerificationLogPanel id=key.id.clone() />
+        <super::key_log::VerificationLogPanel view_of=log_view page=log />
         <section class="mt-6" aria-labelledby="trail-title">
             <h2 id="trail-title" class="text-lg font-semibold">"Audit trail"</h2>
             <KeyTrail entries=audit linked=!viewer_is_owner />

@@ -34,16 +34,38 @@ fn meaning(code: &str) -> &'static str {
     }
 }
 
-/// The log panel of key `id`.
+/// Which part of a key's log the panel shows: an answer (empty: every one; `refused`)
+/// and the cursor of the page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogView {
+    /// The answer filter (the default: empty, every answer).
+    pub code: RwSignal<String>,
+    /// The page's cursor (`None`: the newest entries).
+    pub before: RwSignal<Option<i64>>,
+}
+
+impl LogView {
+    /// The log of key `id` as this view asks for it (the page makes it, outside its
+    /// guard, like its other data: see `pages::home`).
+    pub fn resource(
+        self,
+        id: impl Fn() -> String + Send + Sync + 'static,
+        changed: RwSignal<u32>,
+    ) -> LogResource {
+        Resource::new(
+            move || (id(), self.code.get(), self.before.get(), changed.get()),
+            |(id, code, before, _)| key_verifications(id, code, before),
+        )
+    }
+}
+
+/// A page of a key's log, as the key page reads it.
+pub type LogResource = Resource<Result<VerificationPage, crate::error::AppError>>;
+
+/// The log panel of a key.
 #[component]
-pub fn VerificationLogPanel(id: String) -> impl IntoView {
-    let code = RwSignal::new(String::new());
-    let before = RwSignal::new(None::<i64>);
-    let id = StoredValue::new(id);
-    let page = Resource::new(
-        move || (code.get(), before.get()),
-        move |(code, before)| key_verifications(id.get_value(), code, before),
-    );
+pub fn VerificationLogPanel(view_of: LogView, page: LogResource) -> impl IntoView {
+    let LogView { code, before } = view_of;
     view! {
         <section class=format!("mt-6 p-5 {CARD}") aria-labelledby="log-title" data-testid="verification-log">
             <div class="flex flex-wrap items-end justify-between gap-3">

@@ -13,6 +13,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::auth::Protected;
 use crate::components::dialog::Dialog;
+use crate::components::ui::PageHeading;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
     on_success, relative, when, when_or,
@@ -97,7 +98,7 @@ fn KeysList(
         <Title text="Keys" />
         <div class="flex flex-wrap items-end justify-between gap-4">
             <div>
-                <h1 class="text-2xl font-bold tracking-tight">"Keys"</h1>
+                <PageHeading class="text-2xl font-bold tracking-tight">"Keys"</PageHeading>
                 <p class="mt-1 text-sm text-slate-600">"Search, filter, sort and act on API keys."</p>
             </div>
             <Transition fallback=|| ()>

@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use crate::auth::Protected;
 use crate::components::dialog::Dialog;
 use crate::components::secret::ShowOnce;
+use crate::components::ui::PageHeading;
 use crate::components::ui::{
     CARD, DANGER, Empty, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, on_success, when,
     when_or,
@@ -64,7 +65,7 @@ fn Keyspaces(actions: Actions, data: Resource<Result<KeyspacesView, AppError>>) 
     });
     view! {
         <Title text="Keyspaces" />
-        <h1 class="text-2xl font-bold tracking-tight">"Keyspaces"</h1>
+        <PageHeading class="text-2xl font-bold tracking-tight">"Keyspaces"</PageHeading>
         <p class="mt-1 text-sm text-slate-600">"A keyspace groups keys under one prefix. Services verify its keys with a verifier token, which can verify this keyspace's keys and nothing else."</p>
         {move || actions.issue.value().get().and_then(Result::ok).map(|v| view! {
             <div class="mt-6" data-testid="new-verifier">

@@ -8,6 +8,7 @@ use leptos_router::components::A;
 use crate::auth::Protected;
 use crate::components::secret::ShowOnce;
 use crate::components::test_call::{TestCall, sample_call};
+use crate::components::ui::PageHeading;
 use crate::components::ui::{
     CARD, ErrorNote, INPUT, LABEL, Loading, PRIMARY, SECONDARY, StatusBadge, count,
 };
@@ -36,7 +37,7 @@ fn NewKey(options: Resource<Result<KeyFormOptions, AppError>>) -> impl IntoView 
             <A href="/keys" attr:class="hover:underline">"Keys"</A>
             " / New key"
         </nav>
-        <h1 class="mt-1 text-2xl font-bold tracking-tight">"New key"</h1>
+        <PageHeading class="mt-1 text-2xl font-bold tracking-tight">"New key"</PageHeading>
         // The form stays mounted (with what was typed) until a key exists; then the secret
         // replaces it.
         {move || match done.get().then(|| create.value().get_untracked()).flatten() {

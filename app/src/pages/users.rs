@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::ui::PageHeading;
 use crate::error::AppError;
 
 use crate::auth::Protected;
@@ -80,7 +81,7 @@ fn Users(
     });
     view! {
         <Title text="Users" />
-        <h1 class="text-2xl font-bold tracking-tight">"Users"</h1>
+        <PageHeading class="text-2xl font-bold tracking-tight">"Users"</PageHeading>
         <p class="mt-1 text-sm text-slate-600">"Who may sign in, with which role, and what owners may do with their keys."</p>
         <Show when=move || !editable.get()>
             <p class="mt-2 text-sm text-slate-600" data-testid="read-only">"You can read this list; only admins change users."</p>
