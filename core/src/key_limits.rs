@@ -89,7 +89,7 @@ impl QuotaSpec {
         }
     }
 
-    /// "1 000 a month", for messages.
+    /// "1000 a month", for messages.
     pub fn describe(self) -> String {
         let per = match self.period {
             QuotaPeriod::Day => "a day",

@@ -291,7 +291,7 @@ impl KeyService {
         &self,
         actor: Actor,
         keyspace_id: Uuid,
-        items: Vec<ValidNewKey>,
+        mut items: Vec<ValidNewKey>,
         origin: &Origin,
         now: DateTime<Utc>,
         batch: bool,
@@ -299,7 +299,6 @@ impl KeyService {
         let keyspace = keyspace_store::find(&self.pool, keyspace_id)
             .await?
             .ok_or_else(|| Error::invalid("keyspace_id", "no such keyspace"))?;
-        let mut items = items;
         let mut tx = self.pool.begin().await?;
         self.check_owners(&mut tx, actor, &mut items, now).await?;
         let mut created = Vec::with_capacity(items.len());
