@@ -23,5 +23,12 @@ ALTER TABLE keys
     ADD CONSTRAINT keys_own_expiry_needs_grace
         CHECK (own_expires_at IS NULL OR grace_ends_at IS NOT NULL);
 -- Keys rotated before this migration: the grace end was written over `expires_at`; it is
--- the grace end they keep. Their own expiry was not recorded (null: none known).
-UPDATE keys SET grace_ends_at = expires_at WHERE rotated_to IS NOT NULL AND expires_at IS NOT NULL;
+-- the grace end they keep. Their own expiry was written over too, but the new key of the
+-- rotation inherited it: that is the best record of it (null: it had none).
+UPDATE keys k
+SET grace_ends_at = k.expires_at, own_expires_at = s.expires_at
+FROM keys s
+WHERE s.id = k.rotated_to AND k.expires_at IS NOT NULL;
+
+-- The portal's keys list shows keys that are not revoked (nor expired) by default.
+CREATE INDEX keys_unrevoked_created_idx ON keys (created_at, id) WHERE revoked_at IS NULL;

@@ -95,8 +95,9 @@ pub struct LimitFields {
     pub max_rate_limit: Option<String>,
     /// Its window in seconds.
     pub max_rate_window: Option<String>,
-    /// Longest key lifetime in days.
-    pub max_key_lifetime_days: Option<String>,
+    /// Longest key lifetime: a number with a unit (`30d`, `12h`, `45m`, `90s`; a bare
+    /// number is days).
+    pub max_key_lifetime: Option<String>,
 }
 
 /// Sets an owner's policy (admin): an empty key limit means no limit, empty scopes any,
@@ -235,18 +236,12 @@ mod server {
             })
             .transpose()?;
         let lifetime = f
-            .max_key_lifetime_days
+            .max_key_lifetime
             .as_deref()
             .map(|raw| -> Result<Option<i64>, AppError> {
-                let Some(text) = optional(raw) else {
-                    return Ok(None);
-                };
-                let days: f64 = text.parse().ok().filter(|d: &f64| d.is_finite() && *d > 0.0).ok_or_else(|| {
-                    AppError::Invalid(
-                        "max_key_lifetime_seconds: the lifetime in days must be a positive number, or empty for none".into(),
-                    )
-                })?;
-                Ok(Some((days * 86_400.0).round().min(i64::MAX as f64) as i64))
+                optional(raw)
+                    .map(|text| lifetime_seconds(&text))
+                    .transpose()
             })
             .transpose()?;
         Ok(LimitPatch {
@@ -255,6 +250,35 @@ mod server {
             rate,
             lifetime,
         })
+    }
+
+    /// `30d`, `12h`, `45m`, `90s` or a bare number of days, in seconds (exact: what the
+    /// form shows is what it saves).
+    fn lifetime_seconds(text: &str) -> Result<i64, AppError> {
+        let (number, unit) = match text.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+            _ => (text, 'd'),
+        };
+        let per = match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => 0,
+        };
+        number
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && per > 0)
+            .and_then(|n| n.checked_mul(per))
+            .ok_or_else(|| {
+                AppError::Invalid(
+                    "max_key_lifetime_seconds: write a whole number with d, h, m or s \
+                     (30d, 12h), or leave it empty for none"
+                        .into(),
+                )
+            })
     }
 
     fn scopes(raw: &str) -> Option<Vec<String>> {
@@ -330,5 +354,22 @@ mod server {
         .validate()?;
         let user = admin::update_user(&pool()?, admin_user.id, id, patch, &origin().await).await?;
         Ok(row(user))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::lifetime_seconds;
+
+        #[test]
+        fn lifetimes_read_back_exactly() {
+            assert_eq!(lifetime_seconds("30d").ok(), Some(2_592_000));
+            assert_eq!(lifetime_seconds("30").ok(), Some(2_592_000));
+            assert_eq!(lifetime_seconds("12h").ok(), Some(43_200));
+            assert_eq!(lifetime_seconds("45m").ok(), Some(2_700));
+            assert_eq!(lifetime_seconds("90s").ok(), Some(90));
+            for bad in ["0d", "-1d", "1.5d", "3w", "d", "99999999999999999999d"] {
+                assert!(lifetime_seconds(bad).is_err(), "{bad}");
+            }
+        }
     }
 }

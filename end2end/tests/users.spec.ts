@@ -27,7 +27,7 @@ test.describe("users (admin)", () => {
     await row.getByTestId("policy").click();
     await row.getByLabel("Key limit").fill("5");
     await row.getByLabel("Max quota").fill("1000");
-    await row.getByLabel("Max lifetime (days)").fill("30");
+    await row.getByLabel("Max key lifetime (30d, 12h)").fill("30d");
     await row.getByRole("button", { name: "Save policy" }).click();
     await expect(row.getByTestId("policy")).toHaveText(
       "up to 5 keys · read:orders, write:orders · quota ≤ 1000 a month · keys live ≤ 30 days · limits set by admins",

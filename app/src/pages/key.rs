@@ -43,7 +43,7 @@ pub fn KeyPage() -> impl IntoView {
     let log = log_view.resource(id, changed);
     view! {
         <Protected>
-            <KeyView actions detail log_view log />
+            <KeyView actions detail log_view log current=Signal::derive(id) />
         </Protected>
     }
 }
@@ -85,6 +85,8 @@ fn KeyView(
     detail: Resource<Result<Option<KeyDetails>, AppError>>,
     log_view: super::key_log::LogView,
     log: super::key_log::LogResource,
+    /// The id in the URL: the rotation's secret shows on the new key's page only.
+    current: Signal<String>,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
     // After a rotation the user lands on the new key (its secret still shown above), with
@@ -101,7 +103,7 @@ fn KeyView(
             <A href="/keys" attr:class="hover:underline">"Keys"</A>
             " / Key"
         </nav>
-        {move || actions.rotate.value().get().and_then(Result::ok).map(|r| view! {
+        {move || actions.rotate.value().get().and_then(Result::ok).filter(|r| r.new.key.id == current.get()).map(|r| view! {
             <div class="mt-4 space-y-2" data-testid="rotation-result">
                 <ShowOnce secret=r.new.secret what="new API key" />
                 <p class="text-sm text-slate-700">

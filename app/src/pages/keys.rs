@@ -89,6 +89,32 @@ fn KeysList(
 ) -> impl IntoView {
     let query = use_query_map();
     let selected = RwSignal::new(Selection::new());
+    // A whole key that reached the URL (submitted before the page could intercept it)
+    // leaves the address bar, replacing this history entry.
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        let mut q = query.get();
+        if !q.get("q").is_some_and(|v| looks_like_a_secret(&v)) {
+            return;
+        }
+        // The server looked it up as a secret: once its answer is here, go to the key it
+        // found, or to the list without it.
+        let Some(answer) = keys.get() else {
+            return;
+        };
+        q.remove("q");
+        let to = match answer {
+            Ok(Some(page)) if page.items.len() == 1 => format!("/keys/{}", page.items[0].id),
+            _ => format!("/keys{}", q.to_query_string()),
+        };
+        navigate(
+            &to,
+            leptos_router::NavigateOptions {
+                replace: true,
+                ..Default::default()
+            },
+        );
+    });
     // A new page or filter starts with nothing selected.
     Effect::new(move |_| {
         query.track();

@@ -232,14 +232,14 @@ fn UserRowView(
         .map(|r| r.to_string())
         .unwrap_or_default();
     let window_value = user.max_rate_window.unwrap_or(60).to_string();
+    // Exact, in the largest whole unit, as the form reads it back.
     let lifetime_value = user
         .max_key_lifetime_seconds
-        .map(|s| {
-            if s % 86_400 == 0 {
-                (s / 86_400).to_string()
-            } else {
-                format!("{:.3}", s as f64 / 86_400.0)
-            }
+        .map(|s| match s {
+            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+            s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
         })
         .unwrap_or_default();
     let may_change = user.may_change_limits;
@@ -314,8 +314,8 @@ fn UserRowView(
                                 <input name="limits[max_rate_window]" inputmode="numeric" value=window_value class="mt-1 block w-20 rounded-md border border-slate-300 px-2 py-1 text-sm" />
                             </label>
                             <label class="text-xs">
-                                "Max lifetime (days)"
-                                <input name="limits[max_key_lifetime_days]" inputmode="decimal" value=lifetime_value class="mt-1 block w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                                "Max key lifetime (30d, 12h)"
+                                <input name="limits[max_key_lifetime]" value=lifetime_value class="mt-1 block w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
                             </label>
                             <label class="text-xs">
                                 "Owner may change them"

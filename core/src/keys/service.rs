@@ -343,7 +343,10 @@ impl KeyService {
         Ok(created)
     }
 
-    /// Marks each view's settings that lie outside its owner's current policy.
+    /// Marks each view's settings that lie outside its owner's current policy. Runs after
+    /// a change has committed, so it never fails the answer: when the owners cannot be
+    /// read, the views go out unflagged (and the secrets of new keys still reach their
+    /// caller).
     async fn flagged(&self, mut views: Vec<KeyView>, now: DateTime<Utc>) -> Result<Vec<KeyView>> {
         let mut ids: Vec<Uuid> = views
             .iter()
@@ -355,7 +358,13 @@ impl KeyService {
         if ids.is_empty() {
             return Ok(views);
         }
-        let owners = users::owners_among(&self.pool, &ids).await?;
+        let owners = match users::owners_among(&self.pool, &ids).await {
+            Ok(owners) => owners,
+            Err(err) => {
+                tracing::warn!(error = %err, "keys: owner policies not read; views unflagged");
+                return Ok(views);
+            }
+        };
         for view in &mut views {
             if !matches!(view.status, KeyStatus::Active | KeyStatus::Disabled) {
                 continue;
@@ -537,6 +546,15 @@ impl KeyService {
         }
         let row = store::find(&self.pool, id).await?.ok_or(Error::NotFound)?;
         actor.check_visible(row.owner_id)?;
+        if kept_per_key == 0 {
+            // The log is off: whatever an earlier setting kept is not shown either.
+            return Ok(VerificationLog {
+                items: Vec::new(),
+                counts: std::collections::BTreeMap::new(),
+                kept_per_key,
+                next_before: None,
+            });
+        }
         let mut items =
             crate::usage::store::recent(&self.pool, id, &filter, before, limit + 1).await?;
         let next_before = (items.len() > usize::try_from(limit).unwrap_or(usize::MAX))
@@ -680,10 +698,11 @@ impl KeyService {
             drop(tx);
             return self.flagged_one(before.view(now), now).await;
         }
-        // Bringing an expired key back makes it count against `max_keys` again.
+        // Bringing an expired key back (disabled or not) makes it count against
+        // `max_keys` again.
         if let Some(me) = &policy
-            && before.status(now) == KeyStatus::Expired
-            && after.status(now) != KeyStatus::Expired
+            && !before.counts_as_live(now)
+            && after.counts_as_live(now)
         {
             let live = store::count_live(&mut tx, actor.id, now).await?;
             policy::check_key_count(me, live, 1)?;
@@ -954,8 +973,8 @@ impl KeyService {
                 };
                 policy::check_limit_changes(me, limits(&before), limits(&after), now)?;
                 if let Some(live) = live.as_mut()
-                    && before.status(now) == KeyStatus::Expired
-                    && after.status(now) != KeyStatus::Expired
+                    && !before.counts_as_live(now)
+                    && after.counts_as_live(now)
                 {
                     policy::check_key_count(me, *live, 1)?;
                     *live += 1;

@@ -74,6 +74,12 @@ impl KeyRow {
         KeyStatus::derive(self.revoked_at, self.enabled, self.expires_at, now)
     }
 
+    /// Whether the key counts against its owner's `max_keys` at `now`: neither revoked nor
+    /// expired, switched on or off (the rule of [`count_live`]).
+    pub fn counts_as_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+
     /// The key's own expiry (a rotation's grace end aside).
     pub fn own_expiry(&self) -> Option<DateTime<Utc>> {
         if self.grace_ends_at.is_some() {

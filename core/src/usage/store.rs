@@ -302,7 +302,7 @@ pub async fn key_totals_since(
     Ok(rows.into_iter().map(|r| (r.key_id, r.n)).collect())
 }
 
-/// Requests of each of `verifiers` since `since`.
+/// Requests of each of `verifiers` in the hours from `since` on.
 pub async fn verifier_requests(
     pool: &PgPool,
     verifiers: &[Uuid],
@@ -312,7 +312,7 @@ pub async fn verifier_requests(
         r#"SELECT verifier_id, sum(requests)::int8 AS "n!" FROM verifier_usage
            WHERE verifier_id = ANY($1) AND bucket >= $2 GROUP BY verifier_id"#,
         verifiers,
-        since
+        super::buffer::hour_of(since)
     )
     .fetch_all(pool)
     .await?;

@@ -290,3 +290,123 @@ async fn the_first_run_checklist_follows_the_installation(pool: PgPool) {
         "every step done: the list goes away"
     );
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_whole_key_in_the_list_search_is_looked_up_not_matched(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let key = w.key(&w.alice, json!({ "name": "alice's" })).await;
+    let secret = key["key"].as_str().expect("secret");
+    let search = |client: reqwest::Client| {
+        let url = w.app.url("/api/list_keys");
+        let origin = w.app.url("");
+        let secret = secret.to_owned();
+        async move {
+            let res = client
+                .post(url)
+                .header("origin", origin)
+                .header("accept", "application/json")
+                .form(&[("filters[q]", secret.as_str())])
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(res.status(), 200);
+            let page: Value = res.json().await.expect("json");
+            page["items"].as_array().expect("items").clone()
+        }
+    };
+    let alice = w.app.portal_session("alice@keys.test").await;
+    let bob = w.app.portal_session("bob@keys.test").await;
+    let found = search(alice).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], key["id"]);
+    assert!(
+        search(bob).await.is_empty(),
+        "another owner's key is not found"
+    );
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn reviving_a_disabled_expired_key_needs_a_free_place(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let (status, _) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/users/{}", w.alice_id),
+            &w.admin,
+            &json!({ "max_keys": 2 }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.key(&w.alice, json!({ "name": "a" })).await;
+    let b = w.key(&w.alice, json!({ "name": "b" })).await;
+    let path = format!("/v1/keys/{}", id(&b));
+    // B expires and is switched off: it no longer takes a place, so C fits.
+    let (status, _) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &w.alice,
+            &json!({ "expires_at": "2020-01-01T00:00:00Z", "enabled": false }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.key(&w.alice, json!({ "name": "c" })).await;
+    // Bringing B back, still switched off, would make three: refused, one way or the other.
+    let res = w
+        .app
+        .with(Method::PATCH, &path, &w.alice)
+        .json(&json!({ "expires_at": (Utc::now() + Duration::days(1)).to_rfc3339() }))
+        .send()
+        .await
+        .expect("sent");
+    let p = problem(res, 403).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("max_keys:"),
+        "{p}"
+    );
+    let res = w
+        .app
+        .with(Method::POST, "/v1/keys/bulk", &w.alice)
+        .json(&json!({ "action": "extend", "ids": [id(&b)], "days": 5 }))
+        .send()
+        .await
+        .expect("sent");
+    let p = problem(res, 403).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("max_keys:"),
+        "{p}"
+    );
+    // Switching an expired key on or off takes no place: never refused for want of one.
+    let (status, _) = bulk(&w, &w.alice, json!({ "action": "enable", "ids": [id(&b)] })).await;
+    assert_eq!(status, 200, "an expired key switched on is still expired");
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_log_switched_off_shows_nothing_it_kept_before(pool: PgPool) {
+    let w =
+        KeyWorld::with_settings(pool.clone(), &[("LOCKSMITH_VERIFICATION_LOG_PER_KEY", "0")]).await;
+    let key = w.key(&w.admin, json!({})).await;
+    // A row an earlier setting kept.
+    sqlx::query(
+        "INSERT INTO verification_log (key_id, at, code, client_ip, verifier_id) \
+         VALUES ($1, now(), 'VALID', '203.0.113.7', gen_random_uuid())",
+    )
+    .bind(uuid::Uuid::parse_str(&id(&key)).expect("uuid"))
+    .execute(&pool)
+    .await
+    .expect("row");
+    let log = w
+        .app
+        .get_json(&format!("/v1/keys/{}/verifications", id(&key)), &w.admin)
+        .await;
+    assert_eq!(log["items"], json!([]), "{log}");
+    assert_eq!(log["counts"], json!({}));
+}
