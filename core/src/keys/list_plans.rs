@@ -160,6 +160,16 @@ async fn shapes(pool: &PgPool) -> Vec<Shape> {
             &first_page,
         ));
     }
+    // The portal's default: live keys only (the partial index of migration 14), newest
+    // first, on its first page and deep in the list.
+    for (name, cursor) in [
+        ("live keys, first page", &first_page),
+        ("live keys, page 11", &deep),
+    ] {
+        let mut live = shape(name, true, any, newest, cursor);
+        live.args = live.args.replacen(", 51, false", ", 51, true", 1);
+        shapes.push(live);
+    }
     // Every other order over every key, on its first page and deep in the list.
     for column in SortColumn::ALL {
         for sort in [
