@@ -16,11 +16,11 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::announcement::{Announcement, CHANNEL};
+
 /// The longest a response waits for its barrier (the listener answers in milliseconds;
 /// this bounds the wait if it is slow or the connection drops meanwhile).
 pub const WAIT: Duration = Duration::from_secs(1);
-
-const PREFIX: &str = "sync:";
 
 /// This instance's barrier messages and the listener's progress through them.
 #[derive(Debug)]
@@ -45,16 +45,13 @@ impl Default for Barrier {
 }
 
 impl Barrier {
-    /// Whether `payload` is a barrier message (any instance's); this instance's own
-    /// messages mark their number as received.
-    pub fn observe(&self, payload: &str) -> bool {
-        let Some(rest) = payload.strip_prefix(PREFIX) else {
+    /// Whether `announcement` is a barrier message (any instance's); this instance's
+    /// own messages mark their number as received.
+    pub fn observe(&self, announcement: &Announcement) -> bool {
+        let Announcement::Sync { instance, n } = *announcement else {
             return false;
         };
-        if let Some((instance, n)) = rest.split_once(':')
-            && instance == self.instance.to_string()
-            && let Ok(n) = n.parse::<u64>()
-        {
+        if instance == self.instance {
             self.seen.send_if_modified(|seen| {
                 let newer = n > *seen;
                 if newer {
@@ -81,8 +78,12 @@ impl Barrier {
         }
         let n = self.next.fetch_add(1, Ordering::SeqCst) + 1;
         let mut seen = self.seen.subscribe();
-        let payload = format!("{PREFIX}{}:{n}", self.instance);
-        if let Err(err) = crate::db::notify(pool, super::listener::CHANNEL, &payload).await {
+        let payload = Announcement::Sync {
+            instance: self.instance,
+            n,
+        }
+        .payload();
+        if let Err(err) = crate::db::notify(pool, CHANNEL, &payload).await {
             tracing::warn!(error = %err, "cannot announce a cache barrier");
             return false;
         }
@@ -122,7 +123,7 @@ mod tests {
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
             let mut tx = pool.begin().await.expect("begin");
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(crate::verify::listener::CHANNEL)
+                .bind(CHANNEL)
                 .bind(format!("key:{hex}"))
                 .execute(&mut *tx)
                 .await
@@ -137,15 +138,16 @@ mod tests {
     #[test]
     fn only_this_instances_messages_count_and_other_payloads_are_not_barriers() {
         let barrier = Barrier::default();
+        let heard = |payload: &str| barrier.observe(&Announcement::parse(payload));
         let own = |n: u64| format!("sync:{}:{n}", barrier.instance);
-        assert!(barrier.observe(&own(2)));
+        assert!(heard(&own(2)));
         assert_eq!(*barrier.seen.borrow(), 2);
-        assert!(barrier.observe(&own(1)), "an older one is still a barrier");
+        assert!(heard(&own(1)), "an older one is still a barrier");
         assert_eq!(*barrier.seen.borrow(), 2, "and does not go back");
-        assert!(barrier.observe(&format!("sync:{}:9", Uuid::new_v4())));
-        assert!(barrier.observe("sync:garbage"));
+        assert!(heard(&format!("sync:{}:9", Uuid::new_v4())));
+        assert!(heard("sync:garbage"));
         assert_eq!(*barrier.seen.borrow(), 2, "other instances' do not count");
-        assert!(!barrier.observe("key:00ff"));
-        assert!(!barrier.observe("verifier:00ff"));
+        assert!(!heard(&format!("key:{}", "00".repeat(32))));
+        assert!(!heard("verifier:00ff"));
     }
 }

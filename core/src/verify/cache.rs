@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use super::announcement::Announcement;
 use super::barrier::Barrier;
 use super::decision::KeyRecord;
 use crate::keys::digest::Digest;
@@ -295,21 +296,19 @@ impl VerifyCache {
     /// Applies an announcement (`key:<hex digest>` or `verifier:<hex digest>`); a barrier
     /// message changes nothing cached; anything unreadable flushes everything, to be safe.
     pub fn announce(&self, payload: &str) {
-        if self.barrier.observe(payload) {
+        let announcement = Announcement::parse(payload);
+        if self.barrier.observe(&announcement) {
             return;
         }
         let _guard = self.lock_fills();
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        let parsed = payload
-            .split_once(':')
-            .and_then(|(kind, hex)| Some((kind, parse_hex(hex)?)));
-        match parsed {
-            Some(("key", digest)) => {
+        match announcement {
+            Announcement::Key(digest) => {
                 self.keys.invalidate(&digest);
                 self.unknown_keys.invalidate(&digest);
             }
-            Some(("verifier", digest)) => self.verifiers.invalidate(&digest),
-            _ => self.flush_locked(),
+            Announcement::Verifier(digest) => self.verifiers.invalidate(&digest),
+            Announcement::Sync { .. } | Announcement::Unknown => self.flush_locked(),
         }
     }
 
@@ -350,26 +349,11 @@ impl VerifyCache {
     }
 }
 
-fn parse_hex(hex: &str) -> Option<Digest> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(digest)
-}
-
 #[cfg(test)]
 mod tests {
     use uuid::Uuid;
 
     use super::*;
-
-    fn hex(d: &Digest) -> String {
-        d.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     fn verifier() -> Arc<VerifierAuth> {
         Arc::new(VerifierAuth {
@@ -385,14 +369,14 @@ mod tests {
         let digest = [7u8; 32];
         let before = cache.epoch();
         // The key changes while the read is in flight...
-        cache.announce(&format!("key:{}", hex(&digest)));
+        cache.announce(&Announcement::Key(digest).payload());
         // ...so what the read found is not kept.
         cache.fill_key(digest, None, before);
         assert_eq!(cache.key(&digest), Lookup::Miss);
         let now = cache.epoch();
         cache.fill_key(digest, None, now);
         assert_eq!(cache.key(&digest), Lookup::Unknown);
-        cache.announce(&format!("key:{}", hex(&digest)));
+        cache.announce(&Announcement::Key(digest).payload());
         assert_eq!(
             cache.key(&digest),
             Lookup::Miss,
@@ -406,7 +390,7 @@ mod tests {
         let digest = [9u8; 32];
         cache.fill_verifier(digest, None, cache.epoch());
         assert_eq!(cache.verifier(&digest), Lookup::Unknown);
-        cache.announce(&format!("verifier:{}", hex(&digest)));
+        cache.announce(&Announcement::Verifier(digest).payload());
         assert_eq!(cache.verifier(&digest), Lookup::Miss);
         cache.fill_verifier(digest, None, cache.epoch());
         cache.announce("garbage");
@@ -465,13 +449,5 @@ mod tests {
             !cache.usable_while_degraded(&stale),
             "a zero bound turns degraded mode off"
         );
-    }
-
-    #[test]
-    fn hex_digests() {
-        let d = [0xabu8; 32];
-        assert_eq!(parse_hex(&hex(&d)), Some(d));
-        assert_eq!(parse_hex("zz"), None);
-        assert_eq!(parse_hex(&"g".repeat(64)), None);
     }
 }

@@ -9,11 +9,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use super::announcement::CHANNEL;
 use super::cache::VerifyCache;
-
-/// The channel the database announces changes on (see the migration
-/// `verification_invalidation`).
-pub const CHANNEL: &str = "locksmith_invalidate";
 
 /// Listens until the task is aborted.
 pub async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {

@@ -2,6 +2,7 @@
 //! unknown-key throttle, the caches with their invalidation listener, and the service
 //! that authenticates verifiers and verifies keys around them.
 
+pub mod announcement;
 pub mod barrier;
 pub mod cache;
 pub mod decision;

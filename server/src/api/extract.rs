@@ -132,7 +132,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, crate::http::BODY_LIMIT)
+        let bytes = axum::body::to_bytes(body, crate::http::body::BODY_LIMIT)
             .await
             .map_err(|_| Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod keyspaces;
 pub mod no_store;
 pub mod openapi;
+pub mod schema;
 pub mod users;
 pub mod verify;
 

@@ -33,7 +33,7 @@ use crate::http::ops;
         audit::list,
         ops::healthz, ops::readyz,
     ),
-    components(schemas(locksmith_core::usage::Granularity, ScopeName)),
+    components(schemas(locksmith_core::usage::Granularity, super::schema::ScopeName)),
     modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(
         (name = "auth", description = "Access and refresh tokens"),
@@ -46,12 +46,6 @@ use crate::http::ops;
     )
 )]
 pub struct ApiDoc;
-
-/// A scope, as the document describes it (the server parses `core::scope::Scope`): 1 to
-/// 64 characters of `a-z 0-9 : . _ / * -`, starting with a letter or digit.
-#[derive(utoipa::ToSchema)]
-#[schema(example = "read:orders", pattern = "^[a-z0-9][a-z0-9:._/*-]{0,63}$")]
-pub struct ScopeName(pub String);
 
 struct BearerAuth;
 

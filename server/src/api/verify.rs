@@ -63,7 +63,7 @@ pub struct VerifyRequest {
     key: String,
     /// Scopes the key must grant (a granted `orders:*` covers `orders:read`).
     #[serde(default)]
-    #[schema(max_items = 100, value_type = Vec<crate::api::openapi::ScopeName>)]
+    #[schema(max_items = 100, value_type = Vec<crate::api::schema::ScopeName>)]
     scopes: Vec<String>,
     /// Quota credits a `VALID` answer spends, 0 to 1000 (default 1).
     #[serde(default = "one")]

@@ -1,5 +1,6 @@
 //! The HTTP stack: the router and the layers every response passes through.
 
+pub mod body;
 pub mod csrf;
 pub mod docs;
 pub mod metrics;
@@ -26,13 +27,11 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use self::body::BODY_LIMIT;
 use crate::config::Settings;
 use crate::portal;
 use crate::secrets::Secrets;
 use crate::state::AppState;
-
-/// Request bodies above this are refused with 413 (the contract's limit for `/v1`).
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Responses of at most this many bytes are sent uncompressed.
 const COMPRESS_ABOVE: u16 = 1024;

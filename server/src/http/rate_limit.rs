@@ -4,16 +4,17 @@
 //! behind a balancer a caller gets at most N times the configured rate.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
+use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::limits::Limiter;
 pub use locksmith_core::limits::Rate;
 use uuid::Uuid;
 
 use super::problem::Problem;
-use crate::state::AppState;
 
 /// The per-caller limiter of one instance.
 #[derive(Debug)]
@@ -55,12 +56,19 @@ pub fn too_many(wait: Duration) -> Problem {
 /// `login`, whichever door it comes through.
 pub struct AddressLimited;
 
-impl FromRequestParts<AppState> for AddressLimited {
+/// Any state that holds the sign-in gate (the application's) can use it.
+impl<S> FromRequestParts<S> for AddressLimited
+where
+    S: Send + Sync,
+    Arc<SignInGate>: FromRef<S>,
+{
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            state.sign_in.check_address(addr.ip()).map_err(too_many)?;
+            Arc::<SignInGate>::from_ref(state)
+                .check_address(addr.ip())
+                .map_err(too_many)?;
         }
         Ok(Self)
     }
