@@ -123,15 +123,7 @@ async fn sign_out_ends_the_session(pool: PgPool) {
     create_user(&pool, "ada@example.com", Role::Owner).await;
     let app = TestApp::spawn(pool).await;
     let browser = app.portal_session("ada@example.com").await;
-    assert_eq!(
-        browser
-            .get(app.url("/"))
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        200
-    );
+    assert_eq!(app.page(&browser, "/").await.status(), 200);
     let out = app.server_fn(&browser, "logout", &[]).await;
     assert!(out.status().is_redirection(), "{}", out.status());
     let after = browser.get(app.url("/")).send().await.expect("sent");
