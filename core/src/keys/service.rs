@@ -687,12 +687,7 @@ impl KeyService {
             after.rate_window_secs = rate_limit.map(|r| r.window_seconds);
         }
         if let Some(me) = &policy {
-            let limits = |row: &KeyRow| AskedLimits {
-                quota: row.quota_spec(),
-                rate_limit: row.rate_limit_spec(),
-                expires_at: row.own_expiry(),
-            };
-            policy::check_limit_changes(me, limits(&before), limits(&after), now)?;
+            policy::check_limit_changes(me, asked_limits(&before), asked_limits(&after), now)?;
         }
         if after == before {
             drop(tx);
@@ -847,27 +842,7 @@ impl KeyService {
         check_batch_size("ids", ids.len())?;
         let reason = parse_reason(reason)?;
         let mut tx = self.pool.begin().await?;
-        let rows = store::lock(&mut tx, &ids, actor.only_own()).await?;
-        let mut errors = Vec::new();
-        let mut ordered = Vec::with_capacity(ids.len());
-        for (index, id) in ids.iter().enumerate() {
-            let item_error = |detail: &str| ItemError {
-                index,
-                id: Some(*id),
-                detail: detail.to_owned(),
-            };
-            if ids[..index].contains(id) {
-                errors.push(item_error("ids: listed twice"));
-                continue;
-            }
-            match rows.iter().find(|r| r.id == *id) {
-                Some(row) => ordered.push(row.clone()),
-                None => errors.push(item_error("ids: no such key")),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Batch(errors));
-        }
+        let ordered = lock_batch(&mut tx, actor, &ids).await?;
         let now = Utc::now();
         let mut views = Vec::with_capacity(ordered.len());
         let mut entries = Vec::with_capacity(ordered.len() + 1);
@@ -920,27 +895,7 @@ impl KeyService {
             return Err(Error::invalid("days", "must be between 1 and 3650"));
         }
         let mut tx = self.pool.begin().await?;
-        let rows = store::lock(&mut tx, &ids, actor.only_own()).await?;
-        let mut errors = Vec::new();
-        let mut ordered = Vec::with_capacity(ids.len());
-        for (index, id) in ids.iter().enumerate() {
-            let item_error = |detail: &str| ItemError {
-                index,
-                id: Some(*id),
-                detail: detail.to_owned(),
-            };
-            if ids[..index].contains(id) {
-                errors.push(item_error("ids: listed twice"));
-                continue;
-            }
-            match rows.iter().find(|r| r.id == *id) {
-                Some(row) => ordered.push(row.clone()),
-                None => errors.push(item_error("ids: no such key")),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Batch(errors));
-        }
+        let ordered = lock_batch(&mut tx, actor, &ids).await?;
         let now = Utc::now();
         let policy = self.owner_policy(&mut tx, actor).await?;
         let mut live = match &policy {
@@ -966,12 +921,7 @@ impl KeyService {
                 }
             }
             if let Some(me) = &policy {
-                let limits = |row: &KeyRow| AskedLimits {
-                    quota: row.quota_spec(),
-                    rate_limit: row.rate_limit_spec(),
-                    expires_at: row.own_expiry(),
-                };
-                policy::check_limit_changes(me, limits(&before), limits(&after), now)?;
+                policy::check_limit_changes(me, asked_limits(&before), asked_limits(&after), now)?;
                 if let Some(live) = live.as_mut()
                     && !before.counts_as_live(now)
                     && after.counts_as_live(now)
@@ -1132,6 +1082,43 @@ impl KeyService {
             },
             previous: previous_view,
         })
+    }
+}
+
+/// Locks the keys of a batch, in the order asked; ids that are listed twice or name no
+/// key the caller may act on are all reported at once.
+async fn lock_batch(conn: &mut PgConnection, actor: Actor, ids: &[Uuid]) -> Result<Vec<KeyRow>> {
+    let rows = store::lock(conn, ids, actor.only_own()).await?;
+    let mut errors = Vec::new();
+    let mut ordered = Vec::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        let item_error = |detail: &str| ItemError {
+            index,
+            id: Some(*id),
+            detail: detail.to_owned(),
+        };
+        if ids[..index].contains(id) {
+            errors.push(item_error("ids: listed twice"));
+            continue;
+        }
+        match rows.iter().find(|r| r.id == *id) {
+            Some(row) => ordered.push(row.clone()),
+            None => errors.push(item_error("ids: no such key")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ordered)
+    } else {
+        Err(Error::Batch(errors))
+    }
+}
+
+/// The limits a key row carries, as the owner policy judges them.
+fn asked_limits(row: &KeyRow) -> AskedLimits {
+    AskedLimits {
+        quota: row.quota_spec(),
+        rate_limit: row.rate_limit_spec(),
+        expires_at: row.own_expiry(),
     }
 }
 
