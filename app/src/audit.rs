@@ -102,30 +102,6 @@ impl AuditRow {
     }
 }
 
-/// The actions the log records, for the action picker.
-pub const ACTIONS: &[&str] = &[
-    "key.create",
-    "key.update",
-    "key.revoke",
-    "key.rotate",
-    "key.grace_end",
-    "key.grace_extend",
-    "key.bulk_create",
-    "key.bulk_revoke",
-    "key.bulk_update",
-    "keyspace.create",
-    "verifier.create",
-    "verifier.revoke",
-    "user.create",
-    "user.update",
-    "user.login",
-    "user.logout",
-    "user.lock",
-    "user.sessions_end",
-    "address.lock",
-    "token.reuse",
-];
-
 /// The result of checking the hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainStatus {
@@ -141,6 +117,20 @@ pub async fn audit_entries(filters: AuditFilters) -> Result<Option<AuditPage>, A
     server::entries(filters).await.map_err(AppError::respond)
 }
 
+/// The actions the log records, for the action picker (the core's list, so the picker
+/// never offers an action the trail does not know or misses a new one).
+#[server(prefix = "/api", endpoint = "audit_actions")]
+pub async fn audit_actions() -> Result<Vec<String>, AppError> {
+    use locksmith_core::identity::Role;
+    crate::auth::server::require(&[Role::Admin, Role::Auditor])
+        .await
+        .map_err(AppError::respond)?;
+    Ok(locksmith_core::audit::Action::ALL
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect())
+}
+
 /// Verifies the whole chain (admin, auditor).
 #[server(prefix = "/api", endpoint = "verify_audit_chain")]
 pub async fn verify_audit_chain() -> Result<ChainStatus, AppError> {
@@ -151,17 +141,12 @@ pub async fn verify_audit_chain() -> Result<ChainStatus, AppError> {
 pub mod server {
     //! The audit server functions' bodies, and what the CSV export shares with them.
 
-    use std::collections::HashMap;
-
-    use locksmith_core::audit::{self, AuditFilter};
-    use locksmith_core::identity::Role;
-    use locksmith_core::identity::users;
-    use locksmith_core::keys::keyspace_store;
-    use locksmith_core::keys::store as key_store;
+    use locksmith_core::audit::{self, Action, AuditFilter, AuditService};
+    use locksmith_core::identity::{Actor, Role};
     use uuid::Uuid;
 
     use super::{AuditFilters, AuditPage, AuditRow, ChainStatus, FieldChange};
-    use crate::auth::server::{pool, require, session_user};
+    use crate::auth::server::{require, service, session_user};
     use crate::error::AppError;
     use crate::form::{optional, time};
 
@@ -172,14 +157,16 @@ pub mod server {
         if session_user().await?.is_none() {
             return Ok(None);
         }
-        require(&[Role::Admin, Role::Auditor]).await?;
+        let user = require(&[Role::Admin, Role::Auditor]).await?;
         let (filter, cursor) = parse(&filters)?;
-        let pool = pool()?;
-        let entries = audit::list(&pool, &filter, cursor, PAGE).await?;
+        let audit: AuditService = service()?;
+        let entries = audit
+            .list(Actor::from(&user), &filter, cursor, PAGE)
+            .await?;
         let next_cursor = (entries.len() as i64 == PAGE)
             .then(|| entries.last().map(|e| e.id))
             .flatten();
-        let items = rows(&pool, entries).await?;
+        let items = rows(&audit, entries).await?;
         Ok(Some(AuditPage { items, next_cursor }))
     }
 
@@ -199,7 +186,10 @@ pub mod server {
             .transpose()?;
         let filter = AuditFilter {
             actor_id,
-            action: optional(&filters.action),
+            action: optional(&filters.action)
+                .as_deref()
+                .map(Action::from_filter)
+                .transpose()?,
             target_id: optional(&filters.target_id),
             from: time("from", &filters.from)?,
             to: time("to", &filters.to)?,
@@ -208,40 +198,12 @@ pub mod server {
         Ok((filter, cursor))
     }
 
-    /// Entries as the portal shows them, actors by email (one query for the page).
+    /// Entries as the portal shows them, actors by email (one query per kind of name).
     pub async fn rows(
-        pool: &sqlx::PgPool,
+        audit: &AuditService,
         entries: Vec<audit::Entry>,
     ) -> Result<Vec<AuditRow>, AppError> {
-        let mut ids: Vec<Uuid> = entries.iter().filter_map(|e| e.actor_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        // Targets by name: keys, users, keyspaces and verifiers (one query each).
-        let target_ids = |kind: &[&str]| -> Vec<Uuid> {
-            let mut ids: Vec<Uuid> = entries
-                .iter()
-                .filter(|e| kind.contains(&e.target_type.as_str()))
-                .filter_map(|e| e.target_id.as_deref().and_then(|t| Uuid::parse_str(t).ok()))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        let user_targets = target_ids(&["user"]);
-        ids.extend(&user_targets);
-        ids.sort_unstable();
-        ids.dedup();
-        let emails: HashMap<Uuid, String> = users::emails(pool, &ids).await?.into_iter().collect();
-        let mut names: HashMap<Uuid, String> = key_store::names(pool, &target_ids(&["key"]))
-            .await?
-            .into_iter()
-            .collect();
-        names.extend(keyspace_store::names(pool, &target_ids(&["keyspace", "verifier"])).await?);
-        for id in user_targets {
-            if let Some(email) = emails.get(&id) {
-                names.insert(id, email.clone());
-            }
-        }
+        let names = audit.names(&entries).await?;
         let pretty = |v: Option<serde_json::Value>| {
             v.map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
         };
@@ -250,10 +212,8 @@ pub mod server {
             .map(|e| AuditRow {
                 id: e.id,
                 at: e.at,
-                actor: e.actor_id.map_or_else(
-                    || "system".to_owned(),
-                    |id| emails.get(&id).cloned().unwrap_or_else(|| id.to_string()),
-                ),
+                actor: names.actor(&e),
+                target_name: names.target(&e),
                 actor_id: e.actor_id.map(|id| id.to_string()),
                 action: e.action,
                 target: format!(
@@ -263,11 +223,6 @@ pub mod server {
                 )
                 .trim()
                 .to_owned(),
-                target_name: e
-                    .target_id
-                    .as_deref()
-                    .and_then(|t| Uuid::parse_str(t).ok())
-                    .and_then(|id| names.get(&id).cloned()),
                 target_type: e.target_type,
                 target_id: e.target_id,
                 hash: e.hash,
@@ -299,8 +254,10 @@ pub mod server {
     }
 
     pub(super) async fn verify() -> Result<ChainStatus, AppError> {
-        require(&[Role::Admin, Role::Auditor]).await?;
-        let report = audit::verify(&pool()?).await?;
+        let user = require(&[Role::Admin, Role::Auditor]).await?;
+        let report = service::<AuditService>()?
+            .verify(Actor::from(&user))
+            .await?;
         Ok(ChainStatus {
             checked: report.checked,
             first_broken: report.first_broken,

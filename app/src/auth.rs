@@ -109,14 +109,11 @@ pub mod server {
 
     use chrono::{DateTime, Utc};
     use leptos::prelude::*;
-    use locksmith_core::audit::{self, NewEntry, Origin};
-    use locksmith_core::identity::Role;
-    use locksmith_core::identity::login::{self, LoginError, SignInGate};
-    use locksmith_core::identity::revocation;
+    use locksmith_core::audit::Origin;
+    use locksmith_core::identity::login::LoginError;
     use locksmith_core::identity::users::User;
+    use locksmith_core::identity::{Actor, Role, SessionService};
     use secrecy::SecretString;
-    use sqlx::PgPool;
-    use std::sync::Arc;
     use tower_sessions::Session;
     use uuid::Uuid;
 
@@ -134,9 +131,9 @@ pub mod server {
     /// cookie's, set by the session layer).
     pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
 
-    /// The database pool of this request.
-    pub(crate) fn pool() -> Result<PgPool, AppError> {
-        use_context::<PgPool>().ok_or(AppError::Internal)
+    /// One of the core's services, as the server provided it for this request.
+    pub(crate) fn service<T: Clone + Send + Sync + 'static>() -> Result<T, AppError> {
+        use_context::<T>().ok_or(AppError::Internal)
     }
 
     async fn session() -> Result<Session, AppError> {
@@ -197,12 +194,15 @@ pub mod server {
     /// sessions or a changed role take effect at once). Ends sessions past the absolute
     /// timeout.
     pub async fn session_user() -> Result<Option<User>, AppError> {
-        user_of(&session().await?, &pool()?).await
+        user_of(&session().await?, &service()?).await
     }
 
     /// The user of `session`, as [`session_user`] reads it, for handlers outside Leptos
     /// (the CSV export).
-    pub async fn user_of(session: &Session, pool: &PgPool) -> Result<Option<User>, AppError> {
+    pub async fn user_of(
+        session: &Session,
+        sessions: &SessionService,
+    ) -> Result<Option<User>, AppError> {
         let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(store_err)? else {
             return Ok(None);
         };
@@ -226,7 +226,7 @@ pub mod server {
             session.flush().await.map_err(store_err)?;
             return Ok(None);
         }
-        match revocation::portal_holder(pool, id, since).await? {
+        match sessions.portal_holder(id, since).await? {
             Some(user) => Ok(Some(user)),
             None => {
                 session.flush().await.map_err(store_err)?;
@@ -262,32 +262,33 @@ pub mod server {
     }
 
     pub(super) async fn login(email: String, password: String) -> Result<(), AppError> {
-        let pool = pool()?;
-        let gate = use_context::<Arc<SignInGate>>().ok_or(AppError::Internal)?;
+        let sessions: SessionService = service()?;
         let origin = origin().await;
-        let user =
-            match login::login(&pool, &gate, &email, SecretString::from(password), &origin).await {
-                Ok(user) => user,
-                Err(LoginError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
-                Err(LoginError::Locked { until }) => {
-                    let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
-                    return Err(AppError::Locked {
-                        minutes: minutes.max(1),
-                        until: until.format("%H:%M UTC").to_string(),
-                    });
-                }
-                Err(LoginError::RateLimited(wait)) => {
-                    return Err(AppError::RateLimited {
-                        seconds: wait.as_secs(),
-                    });
-                }
-                Err(LoginError::Busy(wait)) => {
-                    return Err(AppError::Busy {
-                        seconds: wait.as_secs(),
-                    });
-                }
-                Err(LoginError::Core(e)) => return Err(e.into()),
-            };
+        let user = match sessions
+            .sign_in(&email, SecretString::from(password), &origin)
+            .await
+        {
+            Ok(user) => user,
+            Err(LoginError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+            Err(LoginError::Locked { until }) => {
+                let minutes = ((until - Utc::now()).num_seconds() + 59) / 60;
+                return Err(AppError::Locked {
+                    minutes: minutes.max(1),
+                    until: until.format("%H:%M UTC").to_string(),
+                });
+            }
+            Err(LoginError::RateLimited(wait)) => {
+                return Err(AppError::RateLimited {
+                    seconds: wait.as_secs(),
+                });
+            }
+            Err(LoginError::Busy(wait)) => {
+                return Err(AppError::Busy {
+                    seconds: wait.as_secs(),
+                });
+            }
+            Err(LoginError::Core(e)) => return Err(e.into()),
+        };
         let session = session().await?;
         // A new id at sign-in: a session id planted before sign-in is worthless after it.
         session.cycle_id().await.map_err(store_err)?;
@@ -304,22 +305,9 @@ pub mod server {
         let user = session_user().await?;
         session().await?.flush().await.map_err(store_err)?;
         if let Some(user) = user {
-            let pool = pool()?;
-            let mut tx = pool.begin().await.map_err(locksmith_core::Error::from)?;
-            audit::append(
-                &mut tx,
-                NewEntry {
-                    actor_id: Some(user.id),
-                    action: "user.logout",
-                    target_type: "user",
-                    target_id: Some(user.id.to_string()),
-                    origin: origin().await,
-                    before: None,
-                    after: None,
-                },
-            )
-            .await?;
-            tx.commit().await.map_err(locksmith_core::Error::from)?;
+            service::<SessionService>()?
+                .sign_out_portal(Actor::from(&user), &origin().await)
+                .await?;
         }
         redirect_plain_form("/login");
         Ok(())

@@ -141,7 +141,8 @@ impl From<locksmith_core::Error> for AppError {
     fn from(err: locksmith_core::Error) -> Self {
         use locksmith_core::Error as E;
         match err {
-            E::Invalid(m) | E::Conflict(m) => Self::Invalid(m),
+            invalid @ E::Invalid { .. } => Self::Invalid(invalid.to_string()),
+            E::Conflict(m) => Self::Invalid(m),
             E::Forbidden(m) => Self::NotAllowed(m),
             E::NotFound => Self::NotFound,
             E::Batch(items) => Self::Invalid(

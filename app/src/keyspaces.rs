@@ -95,14 +95,11 @@ pub async fn revoke_verifier(keyspace_id: String, id: String) -> Result<Verifier
 
 #[cfg(feature = "ssr")]
 mod server {
-    use leptos::prelude::use_context;
     use locksmith_core::identity::Role;
-    use locksmith_core::keys::keyspace_store::{self, Keyspace};
-    use locksmith_core::keys::keyspaces::VerifierView;
-    use locksmith_core::keys::{Actor, KeyService, keyspaces};
+    use locksmith_core::keys::{Actor, Keyspace, KeyspaceService, VerifierView};
 
     use super::{KeyspaceRow, KeyspacesView, NewVerifier, VerifierRow};
-    use crate::auth::server::{origin, pool, require};
+    use crate::auth::server::{origin, require, service};
     use crate::error::AppError;
     use crate::form::id;
 
@@ -135,10 +132,11 @@ mod server {
 
     pub(super) async fn list() -> Result<KeyspacesView, AppError> {
         let user = require(&[Role::Admin, Role::Auditor]).await?;
-        let pool = pool()?;
+        let service: KeyspaceService = service()?;
+        let actor = Actor::from(&user);
         let mut keyspaces = Vec::new();
-        for k in keyspace_store::list(&pool, None, 1000).await? {
-            let verifiers = keyspaces::list_verifiers(&pool, Actor::from(&user), k.id).await?;
+        for k in service.list(actor, None, 1000).await? {
+            let verifiers = service.list_verifiers(actor, k.id).await?;
             keyspaces.push(keyspace_row(k, verifiers));
         }
         Ok(KeyspacesView {
@@ -150,14 +148,14 @@ mod server {
 
     pub(super) async fn create(name: String, prefix: String) -> Result<KeyspaceRow, AppError> {
         let user = require(&[Role::Admin]).await?;
-        let keyspace = keyspaces::create(
-            &pool()?,
-            Actor::from(&user),
-            name.trim(),
-            prefix.trim(),
-            &origin().await,
-        )
-        .await?;
+        let keyspace = service::<KeyspaceService>()?
+            .create(
+                Actor::from(&user),
+                name.trim(),
+                prefix.trim(),
+                &origin().await,
+            )
+            .await?;
         Ok(keyspace_row(keyspace, Vec::new()))
     }
 
@@ -166,16 +164,14 @@ mod server {
         name: String,
     ) -> Result<NewVerifier, AppError> {
         let user = require(&[Role::Admin]).await?;
-        let service = use_context::<KeyService>().ok_or(AppError::Internal)?;
-        let created = keyspaces::create_verifier(
-            &pool()?,
-            service.hasher(),
-            Actor::from(&user),
-            id("keyspace_id", &keyspace_id)?,
-            name.trim(),
-            &origin().await,
-        )
-        .await?;
+        let created = service::<KeyspaceService>()?
+            .create_verifier(
+                Actor::from(&user),
+                id("keyspace_id", &keyspace_id)?,
+                name.trim(),
+                &origin().await,
+            )
+            .await?;
         Ok(NewVerifier {
             token: created.token.expose().to_owned(),
             verifier: verifier_row(VerifierView {
@@ -190,14 +186,14 @@ mod server {
         verifier_id: String,
     ) -> Result<VerifierRow, AppError> {
         let user = require(&[Role::Admin]).await?;
-        let verifier = keyspaces::revoke_verifier(
-            &pool()?,
-            Actor::from(&user),
-            id("keyspace_id", &keyspace_id)?,
-            id("id", &verifier_id)?,
-            &origin().await,
-        )
-        .await?;
+        let verifier = service::<KeyspaceService>()?
+            .revoke_verifier(
+                Actor::from(&user),
+                id("keyspace_id", &keyspace_id)?,
+                id("id", &verifier_id)?,
+                &origin().await,
+            )
+            .await?;
         Ok(verifier_row(VerifierView {
             verifier,
             requests_24h: 0,

@@ -27,12 +27,15 @@ pub struct SystemStatusView {
 /// the installation's internals).
 #[server(prefix = "/api", endpoint = "system_status")]
 pub async fn system_status() -> Result<SystemStatusView, AppError> {
+    use locksmith_core::dashboard::Dashboard;
+    use locksmith_core::identity::Actor;
     use locksmith_core::identity::Role;
-    crate::auth::server::require(&[Role::Admin, Role::Auditor])
+    let user = crate::auth::server::require(&[Role::Admin, Role::Auditor])
         .await
         .map_err(AppError::respond)?;
-    let pool = use_context::<sqlx::PgPool>().ok_or(AppError::Internal)?;
-    let status = locksmith_core::system::status(&pool)
+    let status = crate::auth::server::service::<Dashboard>()
+        .map_err(AppError::respond)?
+        .system_status(Actor::from(&user))
         .await
         .map_err(|e| AppError::from(e).respond())?;
     Ok(SystemStatusView {

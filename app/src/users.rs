@@ -116,17 +116,15 @@ pub async fn set_owner_policy(
 
 #[cfg(feature = "ssr")]
 mod server {
-    use locksmith_core::identity::Actor;
-    use locksmith_core::identity::Role;
-    use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
     use locksmith_core::identity::users::User;
+    use locksmith_core::identity::{Actor, NewUserInput, Role, UserPatchInput, UserService};
     use secrecy::SecretString;
     use uuid::Uuid;
 
     use locksmith_core::key_limits::{QuotaPeriod, QuotaSpec, RateLimit};
 
     use super::{LimitFields, UserRow};
-    use crate::auth::server::{origin, pool, require};
+    use crate::auth::server::{origin, require, service};
     use crate::error::AppError;
     use crate::form::{number, optional};
 
@@ -292,13 +290,12 @@ mod server {
 
     pub(super) async fn list() -> Result<Vec<UserRow>, AppError> {
         let caller = require(&[]).await?;
-        Ok(
-            admin::list_users(&pool()?, Actor::from(&caller), None, 1000)
-                .await?
-                .into_iter()
-                .map(row)
-                .collect(),
-        )
+        Ok(service::<UserService>()?
+            .list(Actor::from(&caller), None, 1000)
+            .await?
+            .into_iter()
+            .map(row)
+            .collect())
     }
 
     pub(super) async fn create(
@@ -321,10 +318,10 @@ mod server {
             max_quota: None,
             max_rate_limit: None,
             max_key_lifetime_seconds: None,
-        }
-        .validate()
-        .await?;
-        let user = admin::create_user(&pool()?, Some(admin_user.id), new, &origin().await).await?;
+        };
+        let user = service::<UserService>()?
+            .create(Actor::from(&admin_user), new, &origin().await)
+            .await?;
         Ok(row(user))
     }
 
@@ -350,9 +347,10 @@ mod server {
             max_quota: limits.as_ref().and_then(|l| l.quota),
             max_rate_limit: limits.as_ref().and_then(|l| l.rate),
             max_key_lifetime_seconds: limits.as_ref().and_then(|l| l.lifetime),
-        }
-        .validate()?;
-        let user = admin::update_user(&pool()?, admin_user.id, id, patch, &origin().await).await?;
+        };
+        let user = service::<UserService>()?
+            .update(Actor::from(&admin_user), id, patch, &origin().await)
+            .await?;
         Ok(row(user))
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use sqlx::Connection as _;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -98,14 +99,67 @@ fn is_transient(err: &sqlx::Error) -> bool {
     }
 }
 
-/// Applies every pending migration.
-pub async fn migrate(pool: &PgPool) -> Result<()> {
-    MIGRATOR.run(pool).await?;
-    Ok(())
+/// The schema of Locksmith's database: migrating it, and where it stands. Used by
+/// start-up, the command line and the readiness probe; it reads nothing of anyone's data.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    pool: PgPool,
+}
+
+impl Schema {
+    /// The schema of the database behind `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Compares the applied migrations with the embedded ones.
+    pub async fn status(&self) -> Result<SchemaStatus> {
+        schema_status(&self.pool).await
+    }
+
+    /// The connection pool's figures, for the metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
+/// How the connection pool stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: usize,
+    /// The most it opens.
+    pub max: u32,
+}
+
+/// Makes sure the database `name` exists on the server reached with `options` (connected
+/// to its maintenance database), creating it if not; `true` if it was created.
+pub async fn ensure_database(options: &PgConnectOptions, name: &str) -> Result<bool> {
+    let mut conn = sqlx::postgres::PgConnection::connect_with(options).await?;
+    let created = if database_exists(&mut conn, name).await? {
+        false
+    } else {
+        create_database(&mut conn, name).await?;
+        true
+    };
+    conn.close().await?;
+    Ok(created)
 }
 
 /// Whether a database of that name exists on the server `conn` is connected to.
-pub async fn database_exists(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool> {
+async fn database_exists(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool> {
     let exists = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
         name
@@ -117,7 +171,7 @@ pub async fn database_exists(conn: &mut sqlx::PgConnection, name: &str) -> Resul
 
 /// Creates a database. Identifiers cannot be bound as parameters, so the name is quoted
 /// here; it is only ever a constant of ours, never user input.
-pub async fn create_database(conn: &mut sqlx::PgConnection, name: &str) -> Result<()> {
+async fn create_database(conn: &mut sqlx::PgConnection, name: &str) -> Result<()> {
     let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
     sqlx::raw_sql(&statement).execute(conn).await?;
     Ok(())
@@ -144,7 +198,7 @@ impl SchemaStatus {
 }
 
 /// Compares the applied migrations with the embedded ones.
-pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus> {
+pub(crate) async fn schema_status(pool: &PgPool) -> Result<SchemaStatus> {
     let mut conn = pool.acquire().await?;
     // A fresh database has no migrations table: that is "nothing applied", not an error,
     // and a readiness probe must not create it.
@@ -189,7 +243,7 @@ fn compare(
 }
 
 /// Sends `payload` on `channel` (`NOTIFY`), outside any transaction.
-pub async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<()> {
+pub(crate) async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<()> {
     sqlx::query!("SELECT pg_notify($1, $2)", channel, payload)
         .execute(pool)
         .await?;

@@ -4,9 +4,14 @@
 /// error types; internal causes are logged there and never shown to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Input that breaks a rule; the message names the field and is safe to show.
-    #[error("{0}")]
-    Invalid(String),
+    /// Input that breaks a rule of one field; the message is safe to show.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field as the caller named it (`quota.limit`, `items[3].name`).
+        field: String,
+        /// What is wrong with it, e.g. "must be 1 to 100 characters".
+        message: String,
+    },
     /// The change conflicts with existing state (e.g. a duplicate email); safe to show.
     #[error("{0}")]
     Conflict(String),
@@ -60,8 +65,23 @@ pub struct ItemError {
 
 impl Error {
     /// An `Invalid` error for `field`.
-    pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::Invalid(format!("{field}: {problem}"))
+    pub fn invalid(field: impl Into<String>, problem: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: problem.to_string(),
+        }
+    }
+
+    /// The same error about `field` instead (a service's field as a form names it).
+    #[must_use]
+    pub fn renamed(self, from: &str, to: &str) -> Self {
+        match self {
+            Self::Invalid { field, message } if field == from => Self::Invalid {
+                field: to.to_owned(),
+                message,
+            },
+            other => other,
+        }
     }
 }
 

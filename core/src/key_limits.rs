@@ -83,7 +83,7 @@ impl QuotaSpec {
             Ok(self)
         } else {
             Err(Error::invalid(
-                &format!("{field}.limit"),
+                format!("{field}.limit"),
                 "must be between 1 and 1000000000000",
             ))
         }
@@ -124,13 +124,13 @@ impl RateLimit {
     pub fn validate_as(self, field: &str) -> Result<Self> {
         if !(1..=1_000_000).contains(&self.limit) {
             return Err(Error::invalid(
-                &format!("{field}.limit"),
+                format!("{field}.limit"),
                 "must be between 1 and 1000000",
             ));
         }
         if !(1..=86_400).contains(&self.window_seconds) {
             return Err(Error::invalid(
-                &format!("{field}.window_seconds"),
+                format!("{field}.window_seconds"),
                 "must be between 1 and 86400",
             ));
         }

@@ -1,4 +1,5 @@
-//! The system status repository: which installation this is and what it runs on.
+//! The system status repository: which installation this is and what it runs on (read
+//! through [`crate::dashboard::Dashboard::system_status`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ pub struct SystemStatus {
 }
 
 /// Reads the status in two round trips: the instance row and the migrations table.
-pub async fn status(pool: &PgPool) -> Result<SystemStatus> {
+pub(crate) async fn status(pool: &PgPool) -> Result<SystemStatus> {
     let row = sqlx::query!(
         r#"SELECT id, created_at, current_setting('server_version') AS "postgres_version!"
            FROM instance"#

@@ -9,10 +9,10 @@ use locksmith_app::audit::AuditFilters;
 use locksmith_app::audit::server::{parse, rows};
 use locksmith_app::auth::server::user_of;
 use locksmith_app::error::AppError;
-use locksmith_core::audit;
-use locksmith_core::identity::Role;
-use sqlx::PgPool;
+use locksmith_core::identity::Actor;
 use tower_sessions::Session;
+
+use crate::state::AppState;
 
 /// Most entries in one export.
 pub const MAX_ROWS: usize = 50_000;
@@ -33,11 +33,11 @@ fn cell(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// The handler.
 pub async fn audit_csv(
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     session: Session,
     Query(filters): Query<AuditFilters>,
 ) -> Response {
-    match export(&pool, &session, &filters).await {
+    match export(&state, &session, &filters).await {
         Ok(csv) => {
             let name = format!(
                 "attachment; filename=\"locksmith-audit-{}.csv\"",
@@ -60,20 +60,18 @@ pub async fn audit_csv(
 }
 
 async fn export(
-    pool: &PgPool,
+    state: &AppState,
     session: &Session,
     filters: &AuditFilters,
 ) -> Result<String, AppError> {
-    let user = user_of(session, pool)
+    let user = user_of(session, &state.sessions)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    if !matches!(user.role, Role::Admin | Role::Auditor) {
-        return Err(AppError::Forbidden);
-    }
+    let actor = Actor::from(&user);
     let (filter, mut cursor) = parse(filters)?;
     let mut entries = Vec::new();
     loop {
-        let page = audit::list(pool, &filter, cursor, PAGE).await?;
+        let page = state.audit.list(actor, &filter, cursor, PAGE).await?;
         let full = page.len() as i64 == PAGE;
         cursor = page.last().map(|e| e.id);
         entries.extend(page);
@@ -102,7 +100,7 @@ async fn export(
         "prev_hash",
     ])
     .map_err(failed)?;
-    for row in rows(pool, entries).await? {
+    for row in rows(&state.audit, entries).await? {
         let compact = |v: Option<String>| {
             v.and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
                 .map(|v| v.to_string())

@@ -2,9 +2,9 @@
 
 use std::io::{BufRead as _, Write as _};
 
-use locksmith_core::audit::Origin;
-use locksmith_core::identity::Role;
-use locksmith_core::identity::admin::{self, NewUserInput};
+use locksmith_core::audit::{AuditService, Origin};
+use locksmith_core::db::Schema;
+use locksmith_core::identity::{Actor, NewUserInput, Role, UserService};
 use secrecy::SecretString;
 
 use crate::config::Settings;
@@ -59,19 +59,20 @@ pub async fn user_create(
         max_key_lifetime_seconds: None,
     };
     let input_error = |e: locksmith_core::Error| match e {
-        locksmith_core::Error::Conflict(m) | locksmith_core::Error::Invalid(m) => {
-            CommandError::Input(m)
-        }
+        locksmith_core::Error::Conflict(m) => CommandError::Input(m),
+        invalid @ locksmith_core::Error::Invalid { .. } => CommandError::Input(invalid.to_string()),
         other => CommandError::Startup(StartupError::from(other)),
     };
-    // Validated before the database is opened: a weak password costs no start-up.
-    let new = input.validate().await.map_err(input_error)?;
+    // Checked before the database is opened: a weak password costs no start-up.
+    input.precheck().map_err(input_error)?;
     let database = Database::open(settings).await?;
     let result = async {
-        locksmith_core::db::migrate(&database.pool)
+        Schema::new(database.pool.clone())
+            .migrate()
             .await
             .map_err(StartupError::from)?;
-        admin::create_user(&database.pool, None, new, &Origin::default())
+        UserService::new(database.pool.clone())
+            .create(Actor::SYSTEM, input, &Origin::default())
             .await
             .map_err(input_error)
     }
@@ -85,7 +86,9 @@ pub async fn user_create(
 /// `locksmith audit verify`: exit 0 when the chain is intact.
 pub async fn audit_verify(settings: &Settings) -> Result<(), CommandError> {
     let database = Database::open(settings).await?;
-    let report = locksmith_core::audit::verify(&database.pool).await;
+    let report = AuditService::new(database.pool.clone())
+        .verify(Actor::SYSTEM)
+        .await;
     database.close().await;
     let report = report.map_err(StartupError::from)?;
     match report.first_broken {

@@ -23,11 +23,13 @@ use crate::state::AppState;
 const IDLE_TIMEOUT_MINUTES: i64 = 30;
 
 fn provide(state: &AppState) {
-    provide_context(state.pool.clone());
     provide_context(state.keys.clone());
+    provide_context(state.keyspaces.clone());
+    provide_context(state.users.clone());
+    provide_context(state.audit.clone());
+    provide_context(state.sessions.clone());
     provide_context(state.verify.clone());
     provide_context(state.dashboard.clone());
-    provide_context(state.sign_in.clone());
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a
@@ -39,7 +41,7 @@ pub fn router(state: &AppState, settings: &Settings, secrets: &Secrets) -> Route
         move || provide(&state)
     };
     let options = (*state.leptos_options).clone();
-    let sessions = SessionManagerLayer::new(PgSessionStore::new(state.pool.clone()))
+    let sessions = SessionManagerLayer::new(PgSessionStore::new(state.sessions.clone()))
         .with_name("locksmith_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -1,21 +1,21 @@
-//! tower-sessions' store over `locksmith_core::sessions` (records as JSON in PostgreSQL).
+//! tower-sessions' store over the core's [`SessionService`] (records as JSON in PostgreSQL).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use locksmith_core::identity::SessionService;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
 
 /// Sessions in `tower_sessions.session`; every instance shares them.
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
-    pool: PgPool,
+    sessions: SessionService,
 }
 
 impl PgSessionStore {
-    /// A store over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store over the core's sessions.
+    pub fn new(sessions: SessionService) -> Self {
+        Self { sessions }
     }
 }
 
@@ -45,15 +45,16 @@ impl SessionStore for PgSessionStore {
         // A 128-bit random id practically never collides; if it does, draw again.
         loop {
             let data = encode(record)?;
-            if locksmith_core::sessions::create(
-                &self.pool,
-                &record.id.to_string(),
-                user_id(record),
-                &data,
-                expiry(record),
-            )
-            .await
-            .map_err(|e| backend(&e))?
+            if self
+                .sessions
+                .create_portal_session(
+                    &record.id.to_string(),
+                    user_id(record),
+                    &data,
+                    expiry(record),
+                )
+                .await
+                .map_err(|e| backend(&e))?
             {
                 return Ok(());
             }
@@ -63,19 +64,21 @@ impl SessionStore for PgSessionStore {
 
     async fn save(&self, record: &Record) -> Result<()> {
         let data = encode(record)?;
-        locksmith_core::sessions::save(
-            &self.pool,
-            &record.id.to_string(),
-            user_id(record),
-            &data,
-            expiry(record),
-        )
-        .await
-        .map_err(|e| backend(&e))
+        self.sessions
+            .save_portal_session(
+                &record.id.to_string(),
+                user_id(record),
+                &data,
+                expiry(record),
+            )
+            .await
+            .map_err(|e| backend(&e))
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let Some(data) = locksmith_core::sessions::load(&self.pool, &id.to_string())
+        let Some(data) = self
+            .sessions
+            .load_portal_session(&id.to_string())
             .await
             .map_err(|e| backend(&e))?
         else {
@@ -87,7 +90,8 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        locksmith_core::sessions::delete(&self.pool, &id.to_string())
+        self.sessions
+            .delete_portal_session(&id.to_string())
             .await
             .map_err(|e| backend(&e))
     }

@@ -13,8 +13,11 @@ use tokio::net::TcpListener;
 
 use crate::config::{Profile, Settings};
 use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
+use locksmith_core::audit::AuditService;
+use locksmith_core::db::Schema;
 use locksmith_core::identity::gate::SignInGate;
-use locksmith_core::keys::{KeyHasher, KeyService};
+use locksmith_core::identity::{Actor, SessionService, UserService};
+use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::throttle::UnknownKeyBudget;
 use locksmith_core::verify::{VerifyConfig, VerifyService};
@@ -101,6 +104,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     verify: VerifyService,
+    sessions: SessionService,
+    users: UserService,
 }
 
 impl Application {
@@ -144,22 +149,26 @@ impl Application {
         locksmith_core::identity::password::warm_up();
         let hasher = KeyHasher::new(&secrets.key_pepper);
         let verify_config = verify_config(settings).await?;
+        let sign_in = Arc::new(SignInGate::new(
+            settings.limits.lockout,
+            settings.limits.per_address,
+            settings.limits.hashing,
+        ));
         let state = AppState {
             leptos_options: Arc::new(leptos_options),
             keys: KeyService::new(pool.clone(), hasher.clone()),
+            keyspaces: KeyspaceService::new(pool.clone(), hasher.clone()),
+            users: UserService::new(pool.clone()),
+            audit: AuditService::new(pool.clone()),
+            sessions: SessionService::new(pool.clone(), Arc::clone(&sign_in), settings.refresh),
             verify: VerifyService::new(pool.clone(), hasher, verify_config),
             dashboard: locksmith_core::dashboard::Dashboard::new(pool.clone()),
-            pool,
+            schema: Schema::new(pool),
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
-                refresh: settings.refresh,
             }),
             limits: Arc::new(ApiLimits::new(settings.limits.per_caller)),
-            sign_in: Arc::new(SignInGate::new(
-                settings.limits.lockout,
-                settings.limits.per_address,
-                settings.limits.hashing,
-            )),
+            sign_in,
         };
         tokio::spawn(forget_idle_limits(
             Arc::downgrade(&state.limits),
@@ -169,6 +178,8 @@ impl Application {
         state.dashboard.warm_up();
         Ok(Self {
             verify: state.verify.clone(),
+            sessions: state.sessions.clone(),
+            users: state.users.clone(),
             router: http::router(state, settings, &secrets),
             listener,
         })
@@ -192,10 +203,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // Cache invalidations for verification, for as long as this instance serves.
-        let invalidations = tokio::spawn(locksmith_core::verify::listener::listen(
-            self.verify.pool().clone(),
-            self.verify.cache(),
-        ));
+        let verify = self.verify.clone();
+        let invalidations = tokio::spawn(async move { verify.listen_for_invalidations().await });
+        // Expired sessions, tokens and idle sign-in counters, removed hourly.
+        let janitor = tokio::spawn(purge_expired_periodically(self.sessions.clone()));
         // Usage and quota leases, written back every second.
         let (stop_flusher, flusher_stopped) = tokio::sync::oneshot::channel();
         let flusher = tokio::spawn(flush_verification_periodically(
@@ -222,6 +233,8 @@ impl Application {
         }
         invalidations.abort();
         let _ = invalidations.await;
+        janitor.abort();
+        let _ = janitor.await;
         served
     }
 }
@@ -296,7 +309,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartupError> {
 }
 
 async fn serve_with(settings: &Settings, database: &Database) -> Result<(), StartupError> {
-    locksmith_core::db::migrate(&database.pool).await?;
+    Schema::new(database.pool.clone()).migrate().await?;
     let app = Application::build(settings, database.pool.clone()).await?;
     let addr = app.local_addr();
     tracing::info!(
@@ -306,20 +319,13 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         "Locksmith is listening on http://{addr}"
     );
     // Only a hint: a database that fails just now must not stop a server that is up.
-    if !locksmith_core::identity::users::any_exists(&database.pool)
-        .await
-        .unwrap_or(true)
-    {
+    if !app.users.any_exists(Actor::SYSTEM).await.unwrap_or(true) {
         tracing::warn!(
             "no users yet: create the first admin with \
              `locksmith user create --email you@example.com --role admin --password-stdin` \
              (with the same LOCKSMITH_DATA_DIR or DATABASE_URL)"
         );
     }
-    let janitor = tokio::spawn(purge_expired_periodically(
-        database.pool.clone(),
-        settings.limits.lockout,
-    ));
     // The embedded cluster's supervisor; losing the cluster for good stops the server
     // like a signal does, and then fails it with the supervisor's reason.
     let (lost_tx, mut lost_rx) = tokio::sync::mpsc::channel::<EmbeddedPgError>(1);
@@ -343,7 +349,6 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         }
     };
     let served = app.run_until_stopped(stop).await;
-    janitor.abort();
     // Before the cluster is stopped on purpose, or the supervisor would start it again.
     if let Some(supervisor) = supervisor {
         supervisor.abort();
@@ -367,28 +372,18 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
 /// Every hour, deletes expired portal sessions, refresh tokens and token revocations, and
 /// lockout counters that count nothing any more, so those tables stay as small as their
 /// lifetimes.
-async fn purge_expired_periodically(
-    pool: PgPool,
-    lockout: locksmith_core::identity::login::LockoutPolicy,
-) {
+async fn purge_expired_periodically(sessions: SessionService) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
-        let sessions = locksmith_core::sessions::purge_expired(&pool).await;
-        let tokens = locksmith_core::identity::tokens::purge_expired(&pool).await;
-        let counters = locksmith_core::identity::login::purge_stale_counters(&pool, &lockout).await;
-        match (sessions, tokens, counters) {
-            (Ok(s), Ok(t), Ok(c)) => {
-                tracing::debug!(
-                    sessions = s,
-                    tokens = t,
-                    lockout_counters = c,
-                    "purged expired rows"
-                );
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                tracing::warn!(error = %e, "purging expired rows failed");
-            }
+        match sessions.purge().await {
+            Ok(purged) => tracing::debug!(
+                sessions = purged.portal_sessions,
+                tokens = purged.tokens,
+                lockout_counters = purged.counters,
+                "purged expired rows"
+            ),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
     }
 }
@@ -415,9 +410,10 @@ async fn forget_idle_limits(
 /// `locksmith migrate`.
 pub async fn migrate(settings: Settings) -> Result<(), StartupError> {
     let database = Database::open(&settings).await?;
-    let result = locksmith_core::db::migrate(&database.pool).await;
+    let schema = Schema::new(database.pool.clone());
+    let result = schema.migrate().await;
     let status = match &result {
-        Ok(()) => locksmith_core::db::schema_status(&database.pool).await.ok(),
+        Ok(()) => schema.status().await.ok(),
         Err(_) => None,
     };
     database.close().await;

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use locksmith_core::identity::gate::SignInGate;
-use locksmith_core::identity::tokens::RefreshLifetime;
-use sqlx::PgPool;
-
+use locksmith_core::audit::AuditService;
 use locksmith_core::dashboard::Dashboard;
-use locksmith_core::keys::KeyService;
+use locksmith_core::db::Schema;
+use locksmith_core::identity::gate::SignInGate;
+use locksmith_core::identity::{SessionService, UserService};
+use locksmith_core::keys::{KeyService, KeyspaceService};
 use locksmith_core::verify::VerifyService;
 
 use crate::auth::JwtKeys;
@@ -20,8 +20,6 @@ use crate::http::rate_limit::ApiLimits;
 pub struct AuthConfig {
     /// Signs and verifies access tokens.
     pub jwt: JwtKeys,
-    /// How long refresh tokens and their families live.
-    pub refresh: RefreshLifetime,
 }
 
 /// Cheap to clone (axum clones it for every request): every field is one reference
@@ -31,12 +29,20 @@ pub struct AppState {
     /// Where the portal's compiled assets are and how they are named.
     #[from_ref(skip)]
     pub leptos_options: Arc<LeptosOptions>,
-    /// The database pool.
-    pub pool: PgPool,
+    /// The database schema (readiness) and pool figures (metrics).
+    pub schema: Schema,
     /// Authentication settings and keys.
     pub auth: Arc<AuthConfig>,
     /// The key operations (pool plus the key hasher).
     pub keys: KeyService,
+    /// Keyspaces and verifiers.
+    pub keyspaces: KeyspaceService,
+    /// Users.
+    pub users: UserService,
+    /// Reading the audit trail.
+    pub audit: AuditService,
+    /// Signing in and out, tokens and portal sessions.
+    pub sessions: SessionService,
     /// Abuse limits of the management API.
     pub limits: Arc<ApiLimits>,
     /// What every sign-in passes: a rate per address, the lockout, bounded hashing.

@@ -4,19 +4,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use leptos::prelude::use_context;
-use locksmith_core::audit::{self, AuditFilter};
+use locksmith_core::audit::AuditService;
 use locksmith_core::dashboard::{self, Dashboard};
-use locksmith_core::identity::users::{self, User};
+use locksmith_core::identity::UserService;
+use locksmith_core::identity::users::User;
 use locksmith_core::key_limits::describe_lifetime;
-use locksmith_core::keys::keyspace_store;
 use locksmith_core::keys::model::{IpAllowlist, QuotaView, RateLimit};
-use locksmith_core::keys::store as key_store;
 use locksmith_core::keys::{
     Actor, KeyCursor, KeyFilter, KeyPatchInput, KeyService, KeySort, KeyStatus, KeyView,
-    NewKeyInput, QuotaPeriod, QuotaSpec, SortColumn,
+    KeyspaceService, NewKeyInput, QuotaPeriod, QuotaSpec, SortColumn,
 };
 use locksmith_core::usage::{Granularity, UsageBucket, UsageRange};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
@@ -24,7 +22,7 @@ use super::{
     KeyRow, NewSecret, OwnerLimits, QuotaRow, RateRow, Rotation, StatusCounts, UsagePoint,
     VerificationPage, VerificationRow,
 };
-use crate::auth::server::{origin, pool, require, session_user};
+use crate::auth::server::{origin, require, service as provided, session_user};
 use crate::error::AppError;
 use crate::form::{id, list as split_list, number, optional, optional_id, time};
 
@@ -34,11 +32,7 @@ const PAGE: i64 = 25;
 const KEY_AUDIT: i64 = 20;
 
 fn service() -> Result<KeyService, AppError> {
-    use_context::<KeyService>().ok_or(AppError::Internal)
-}
-
-fn core(err: impl Into<locksmith_core::Error>) -> AppError {
-    AppError::from(err.into())
+    provided()
 }
 
 fn period_name(period: QuotaPeriod) -> &'static str {
@@ -56,8 +50,9 @@ struct Names {
 }
 
 impl Names {
-    async fn load(pool: &PgPool, views: &[&KeyView]) -> Result<Self, AppError> {
-        let keyspaces = keyspace_store::list(pool, None, 1000)
+    async fn load(actor: Actor, views: &[&KeyView]) -> Result<Self, AppError> {
+        let keyspaces = provided::<KeyspaceService>()?
+            .list(actor, None, 1000)
             .await?
             .into_iter()
             .map(|k| (k.id, k.name))
@@ -65,7 +60,11 @@ impl Names {
         let mut owners: Vec<Uuid> = views.iter().map(|v| v.owner_id).collect();
         owners.sort_unstable();
         owners.dedup();
-        let owners = users::emails(pool, &owners).await?.into_iter().collect();
+        let owners = provided::<UserService>()?
+            .emails(actor, &owners)
+            .await?
+            .into_iter()
+            .collect();
         Ok(Self { keyspaces, owners })
     }
 
@@ -142,13 +141,13 @@ fn quota_row(q: &QuotaView) -> QuotaRow {
     }
 }
 
-async fn rows(pool: &PgPool, views: Vec<KeyView>) -> Result<Vec<KeyRow>, AppError> {
-    let names = Names::load(pool, &views.iter().collect::<Vec<_>>()).await?;
+async fn rows(actor: Actor, views: Vec<KeyView>) -> Result<Vec<KeyRow>, AppError> {
+    let names = Names::load(actor, &views.iter().collect::<Vec<_>>()).await?;
     Ok(views.into_iter().map(|v| names.row(v)).collect())
 }
 
-async fn one_row(pool: &PgPool, view: KeyView) -> Result<KeyRow, AppError> {
-    let names = Names::load(pool, &[&view]).await?;
+async fn one_row(actor: Actor, view: KeyView) -> Result<KeyRow, AppError> {
+    let names = Names::load(actor, &[&view]).await?;
     Ok(names.row(view))
 }
 
@@ -239,7 +238,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
             Err(e) => return Err(e.into()),
         };
         return Ok(Some(KeyPage {
-            items: rows(&pool()?, views).await?,
+            items: rows(Actor::from(&user), views).await?,
             now,
             order: order_words(sort).to_owned(),
             columns: column_orders(sort),
@@ -256,7 +255,6 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
         // Revoked and expired keys are hidden unless asked for (a status, or "show all").
         live_only: filters.status.trim().is_empty() && !filters.all,
     };
-    let pool = pool()?;
     let now = Utc::now();
     // One more than a page: a next page exists only if it is not empty.
     let mut views = service()?
@@ -273,10 +271,10 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
         None
     };
     let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
-    let traffic =
-        locksmith_core::usage::store::key_totals_since(&pool, &ids, now - Duration::hours(24))
-            .await?;
-    let mut items = rows(&pool, views).await?;
+    let traffic = service()?
+        .verifications_24h(Actor::from(&user), &ids, now)
+        .await?;
+    let mut items = rows(Actor::from(&user), views).await?;
     for item in &mut items {
         item.verifications_24h = traffic
             .iter()
@@ -295,8 +293,9 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
 
 pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
     let user = require(&[]).await?;
-    let pool = pool()?;
-    let keyspaces = keyspace_store::list(&pool, None, 1000)
+    let actor = Actor::from(&user);
+    let keyspaces = provided::<KeyspaceService>()?
+        .list(actor, None, 1000)
         .await?
         .into_iter()
         .map(|k| Choice {
@@ -305,7 +304,8 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
         })
         .collect();
     let owners = if user.role.reads_everything() {
-        users::list(&pool, None, 1000)
+        provided::<UserService>()?
+            .list(actor, None, 1000)
             .await?
             .into_iter()
             .filter(|u| !u.disabled)
@@ -317,9 +317,8 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
     } else {
         Vec::new()
     };
-    let limits = if Actor::from(&user).bound_by_policy() {
-        let mut conn = pool.acquire().await.map_err(core)?;
-        let live_keys = key_store::count_live(&mut conn, user.id, Utc::now()).await?;
+    let limits = if actor.bound_by_policy() {
+        let live_keys = service()?.live_keys(actor).await?;
         Some(OwnerLimits {
             max_keys: user.max_keys,
             live_keys,
@@ -347,7 +346,7 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
     };
     let key_id = id("id", &key_id)?;
     let service = service()?;
-    let pool = pool()?;
+    let actor = Actor::from(&user);
     let now = Utc::now();
     let view = service.get(Actor::from(&user), key_id).await?;
     let range = UsageRange::new(None, None, Some(Granularity::Hour), now)?;
@@ -358,28 +357,16 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         .map(usage_point)
         .collect();
     // The key's own trail: every change of it, whoever made it (it is their key).
-    let filter = AuditFilter {
-        target_id: Some(key_id.to_string()),
-        ..AuditFilter::default()
-    };
-    let entries = audit::list(&pool, &filter, None, KEY_AUDIT).await?;
-    let mut audit = crate::audit::server::rows(&pool, entries).await?;
-    // Owners see what was done to their key and by whom, but not where other people
-    // (admins) made their requests from.
-    if !user.role.reads_everything() {
-        for row in audit.iter_mut().filter(|r| r.actor != user.email) {
-            row.source_ip = None;
-            row.request_id = None;
-            row.client_request_id = None;
-        }
-    }
+    let trail: AuditService = provided()?;
+    let entries = trail.of_key(actor, key_id, KEY_AUDIT).await?;
+    let audit = crate::audit::server::rows(&trail, entries).await?;
     let predecessor = match view.rotated_from {
         Some(from) => match service.get(Actor::from(&user), from).await {
             Ok(old)
                 if old.grace_ends_at.is_some_and(|end| end > now)
                     && old.status == KeyStatus::Active =>
             {
-                Some(one_row(&pool, old).await?)
+                Some(one_row(actor, old).await?)
             }
             _ => None,
         },
@@ -387,7 +374,7 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
     };
     Ok(Some(KeyDetails {
         predecessor,
-        key: one_row(&pool, view).await?,
+        key: one_row(actor, view).await?,
         usage,
         audit,
         may_change: Actor::from(&user).check_may_change_keys().is_ok(),
@@ -581,7 +568,7 @@ pub(super) async fn create(
     let secret = created.key.expose().to_owned();
     Ok(NewSecret {
         secret,
-        key: one_row(&pool()?, created.view).await?,
+        key: one_row(Actor::from(&user), created.view).await?,
         base_url: crate::auth::server::base_url(),
     })
 }
@@ -615,7 +602,7 @@ pub(super) async fn edit(key_id: String, fields: KeyFields) -> Result<KeyRow, Ap
     let view = service
         .update(Actor::from(&user), key_id, patch, &origin().await)
         .await?;
-    one_row(&pool()?, view).await
+    one_row(Actor::from(&user), view).await
 }
 
 pub(super) async fn set_enabled(key_id: String, enabled: bool) -> Result<KeyRow, AppError> {
@@ -632,7 +619,7 @@ pub(super) async fn set_enabled(key_id: String, enabled: bool) -> Result<KeyRow,
             &origin().await,
         )
         .await?;
-    one_row(&pool()?, view).await
+    one_row(Actor::from(&user), view).await
 }
 
 pub(super) async fn revoke(key_id: String, reason: String) -> Result<KeyRow, AppError> {
@@ -645,7 +632,7 @@ pub(super) async fn revoke(key_id: String, reason: String) -> Result<KeyRow, App
             &origin().await,
         )
         .await?;
-    one_row(&pool()?, view).await
+    one_row(Actor::from(&user), view).await
 }
 
 pub(super) async fn change_many(
@@ -713,15 +700,15 @@ pub(super) async fn rotate(key_id: String, grace_seconds: String) -> Result<Rota
             &origin().await,
         )
         .await?;
-    let pool = pool()?;
+    let actor = Actor::from(&user);
     let secret = rotated.new.key.expose().to_owned();
     Ok(Rotation {
         new: NewSecret {
             secret,
-            key: one_row(&pool, rotated.new.view).await?,
+            key: one_row(actor, rotated.new.view).await?,
             base_url: crate::auth::server::base_url(),
         },
-        previous: one_row(&pool, rotated.previous).await?,
+        previous: one_row(actor, rotated.previous).await?,
     })
 }
 
@@ -743,16 +730,11 @@ pub(super) async fn change_grace(
             service
                 .extend_grace(Actor::from(&user), key_id, seconds, &origin)
                 .await
-                .map_err(|e| match e {
-                    // The form's field is `extend_seconds`.
-                    locksmith_core::Error::Invalid(m) => {
-                        locksmith_core::Error::Invalid(m.replacen("seconds:", "extend_seconds:", 1))
-                    }
-                    other => other,
-                })?
+                // The form's field is `extend_seconds`.
+                .map_err(|e| e.renamed("seconds", "extend_seconds"))?
         }
     };
-    one_row(&pool()?, view).await
+    one_row(Actor::from(&user), view).await
 }
 
 #[cfg(test)]

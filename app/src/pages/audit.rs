@@ -7,7 +7,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::audit::{
-    ACTIONS, AuditFilters, AuditPage as Entries, AuditRow, FieldChange, VerifyAuditChain,
+    AuditFilters, AuditPage as Entries, AuditRow, FieldChange, VerifyAuditChain, audit_actions,
     audit_entries,
 };
 use crate::auth::Protected;
@@ -44,9 +44,10 @@ pub fn AuditPage() -> impl IntoView {
         || (),
         move |()| crate::auth::for_roles(user, &["admin", "auditor"], list_users()),
     );
+    let actions = Resource::new(|| (), |()| audit_actions());
     view! {
         <Protected roles=&["admin", "auditor"]>
-            <AuditLog entries actors />
+            <AuditLog entries actors actions />
         </Protected>
     }
 }
@@ -55,6 +56,7 @@ pub fn AuditPage() -> impl IntoView {
 fn AuditLog(
     entries: Resource<Result<Option<Entries>, AppError>>,
     actors: Resource<Result<Vec<UserRow>, AppError>>,
+    actions: Resource<Result<Vec<String>, AppError>>,
 ) -> impl IntoView {
     let query = use_query_map();
     let verify = ServerAction::<VerifyAuditChain>::new();
@@ -99,10 +101,26 @@ fn AuditLog(
         <Form method="GET" action="/audit" attr:class="mt-6 grid gap-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm sm:grid-cols-3 lg:grid-cols-6">
             <div>
                 <label for="f-action" class="block text-sm font-medium text-slate-700">"Action"</label>
-                <select id="f-action" name="action" prop:value=live("action") class=INPUT>
-                    <option value="">"Any action"</option>
-                    {ACTIONS.iter().map(|a| view! { <option value=*a selected=field("action") == *a>{*a}</option> }).collect_view()}
-                </select>
+                <Transition fallback=move || view! {
+                    <select id="f-action" name="action" class=INPUT>
+                        <option value=field("action")>{move || { let a = field("action"); if a.is_empty() { "Any action".to_owned() } else { a } }}</option>
+                    </select>
+                }>
+                    {move || Suspend::new(async move {
+                        let names = actions.await.unwrap_or_default();
+                        let chosen = field("action");
+                        view! {
+                            <select id="f-action" name="action" prop:value=live("action") class=INPUT>
+                                <option value="">"Any action"</option>
+                                {names.into_iter().map(|a| {
+                                    let selected = a == chosen;
+                                    let label = a.clone();
+                                    view! { <option value=a selected=selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        }
+                    })}
+                </Transition>
             </div>
             <div>
                 <label for="f-actor" class="block text-sm font-medium text-slate-700">"Actor"</label>

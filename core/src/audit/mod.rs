@@ -2,9 +2,11 @@
 //! it records, each row chained to the previous one by a SHA-256 hash so that editing or
 //! deleting history behind the application's back is detectable (`locksmith audit verify`).
 
+mod action;
 pub mod chain;
 pub mod diff;
-pub mod store;
+mod service;
+pub(crate) mod store;
 
 use std::net::IpAddr;
 
@@ -13,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use store::{AuditFilter, VerifyReport, append, append_all, list, verify};
+pub use action::Action;
+pub use service::{AuditService, Names};
+pub use store::{AuditFilter, VerifyReport};
+pub(crate) use store::{append, append_all};
 
 /// Where a change came from: the caller's address and the ids of its request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,14 +42,13 @@ pub struct RequestIds {
 }
 
 /// A change about to be recorded. `before`/`after` must never hold secrets or their hashes.
+/// Written only by `core`, in the transaction of the change.
 #[derive(Debug, Clone)]
-pub struct NewEntry {
+pub(crate) struct NewEntry {
     /// Who did it; `None` for the system or an anonymous caller (e.g. a failed login).
     pub actor_id: Option<Uuid>,
-    /// `<target>.<verb>`, e.g. `user.create`.
-    pub action: &'static str,
-    /// `user`, `key`, `keyspace`, …
-    pub target_type: &'static str,
+    /// What was done; it also names the kind of target.
+    pub action: Action,
     /// The target's id.
     pub target_id: Option<String>,
     /// Where the request came from.
@@ -53,6 +57,9 @@ pub struct NewEntry {
     pub before: Option<Value>,
     /// The state after the change.
     pub after: Option<Value>,
+    /// The domain events of the change, written with this row (none for session
+    /// bookkeeping: see [`crate::events`]).
+    pub events: Vec<crate::events::Event>,
 }
 
 /// A recorded entry, as the API returns it.
@@ -87,4 +94,43 @@ pub struct Entry {
     pub hash: String,
     /// The previous row's hash, which this one's covers (hex; zeros for the first row).
     pub prev_hash: String,
+}
+
+impl NewEntry {
+    /// An entry of `action` on `target`, by `actor_id` (`None`: the system or an
+    /// anonymous caller).
+    pub(crate) fn new(
+        actor_id: Option<Uuid>,
+        action: Action,
+        target: Option<String>,
+        origin: &Origin,
+    ) -> Self {
+        Self {
+            actor_id,
+            action,
+            target_id: target,
+            origin: origin.clone(),
+            before: None,
+            after: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// With the state before the change.
+    pub(crate) fn before(mut self, state: Value) -> Self {
+        self.before = Some(state);
+        self
+    }
+
+    /// With the state after the change.
+    pub(crate) fn after(mut self, state: Value) -> Self {
+        self.after = Some(state);
+        self
+    }
+
+    /// With the domain events of the change.
+    pub(crate) fn events(mut self, events: impl IntoIterator<Item = crate::events::Event>) -> Self {
+        self.events.extend(events);
+        self
+    }
 }

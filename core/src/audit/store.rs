@@ -6,22 +6,24 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::chain::{self, Fields, GENESIS};
-use super::{Entry, NewEntry};
+use super::{Action, Entry, NewEntry};
 use crate::error::{Error, Result};
+use crate::events::store::{self as event_store, Pending};
 
 /// Serialises writers of the chain for the rest of their transaction (an arbitrary
 /// constant, Locksmith's own advisory-lock key for the audit log).
 const CHAIN_LOCK: i64 = 0x4c6f_636b_5f41_7564; // "Lock_Aud"
 
-/// Appends `entry` in the caller's transaction. Concurrent writers wait for each other (a
-/// transaction-scoped advisory lock), so the chain never forks.
-pub async fn append(conn: &mut PgConnection, entry: NewEntry) -> Result<()> {
+/// Appends `entry` (and its events) in the caller's transaction. Concurrent writers wait
+/// for each other (a transaction-scoped advisory lock), so the chain never forks and event
+/// positions follow commit order.
+pub(crate) async fn append(conn: &mut PgConnection, entry: NewEntry) -> Result<()> {
     append_all(conn, vec![entry]).await
 }
 
 /// Appends `entries`, in order, in the caller's transaction with one statement (a batch of
-/// a thousand keys writes its thousand and one rows at once).
-pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Result<()> {
+/// a thousand keys writes its thousand and one rows at once), then the events they carry.
+pub(crate) async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -36,7 +38,9 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
     let at = Utc::now().trunc_subsecs(6);
     let n = entries.len();
     let mut cols = Columns::with_capacity(n);
+    let mut events = Vec::with_capacity(n);
     for mut entry in entries {
+        events.push((entry.actor_id, std::mem::take(&mut entry.events)));
         // A JSON null is stored as SQL NULL; hash what will be stored.
         entry.before = entry.before.filter(|v| !v.is_null());
         entry.after = entry.after.filter(|v| !v.is_null());
@@ -46,8 +50,8 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
             &Fields {
                 at,
                 actor_id: entry.actor_id,
-                action: entry.action,
-                target_type: entry.target_type,
+                action: entry.action.as_str(),
+                target_type: entry.action.target_type(),
                 target_id: entry.target_id.as_deref(),
                 source_ip: source_ip.as_deref(),
                 request_id: entry.origin.request_id.as_deref(),
@@ -58,8 +62,8 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
         )
         .to_vec();
         cols.actor_id.push(entry.actor_id);
-        cols.action.push(entry.action.to_owned());
-        cols.target_type.push(entry.target_type.to_owned());
+        cols.action.push(entry.action.as_str().to_owned());
+        cols.target_type.push(entry.action.target_type().to_owned());
         cols.target_id.push(entry.target_id);
         cols.source_ip.push(source_ip);
         cols.request_id.push(entry.origin.request_id);
@@ -74,7 +78,7 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
             .push(std::mem::replace(&mut prev, hash.clone()));
         cols.hash.push(hash);
     }
-    sqlx::query!(
+    let ids = sqlx::query_scalar!(
         r#"INSERT INTO audit_log
                (at, actor_id, action, target_type, target_id, source_ip, request_id,
                 client_request_id, before, after, prev_hash, hash)
@@ -86,7 +90,8 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
                 WITH ORDINALITY AS e(actor_id, action, target_type, target_id, source_ip,
                                      request_id, client_request_id, before, after, prev_hash,
                                      hash, n)
-           ORDER BY n"#,
+           ORDER BY n
+           RETURNING id"#,
         at,
         &cols.actor_id as &[Option<uuid::Uuid>],
         &cols.action,
@@ -100,9 +105,23 @@ pub async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) -> Resu
         &cols.prev_hash,
         &cols.hash,
     )
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(())
+    // Ids are drawn in the order the rows were inserted.
+    let mut ids = ids;
+    ids.sort_unstable();
+    let pending = ids
+        .into_iter()
+        .zip(events)
+        .flat_map(|(audit_id, (actor_id, events))| {
+            events.into_iter().map(move |event| Pending {
+                audit_id,
+                actor_id,
+                event,
+            })
+        })
+        .collect();
+    event_store::append(conn, at, pending).await
 }
 
 /// The entries of [`append_all`] as parallel arrays, for one `unnest` insert.
@@ -143,8 +162,8 @@ impl Columns {
 pub struct AuditFilter {
     /// Only this actor's entries.
     pub actor_id: Option<Uuid>,
-    /// Only this action (e.g. `user.update`).
-    pub action: Option<String>,
+    /// Only this action.
+    pub action: Option<Action>,
     /// Only entries about this target.
     pub target_id: Option<String>,
     /// At or after.
@@ -160,36 +179,43 @@ impl AuditFilter {
     /// holding control characters (a NUL would not even reach PostgreSQL). Checked here,
     /// so the REST API, the portal and its CSV export answer alike.
     fn check(&self) -> Result<()> {
-        for (field, value) in [("action", &self.action), ("target_id", &self.target_id)] {
-            if value
-                .as_deref()
-                .is_some_and(|v| v.chars().count() > 200 || v.chars().any(char::is_control))
-            {
-                return Err(Error::invalid(
-                    field,
-                    "must be at most 200 characters, without control characters",
-                ));
-            }
+        if self
+            .target_id
+            .as_deref()
+            .is_some_and(|v| v.chars().count() > 200 || v.chars().any(char::is_control))
+        {
+            return Err(Error::invalid(
+                "target_id",
+                "must be at most 200 characters, without control characters",
+            ));
         }
         Ok(())
     }
 }
 
 /// Newest first; `before_id` is the cursor (the last id of the previous page).
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     filter: &AuditFilter,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Entry>> {
     filter.check()?;
+    let hidden: Vec<String> = if filter.hide_sign_ins {
+        Action::SIGN_INS
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let rows = sqlx::query!(
         r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
                   client_request_id, before, after, hash, prev_hash
            FROM audit_log
            WHERE ($1::uuid IS NULL OR actor_id = $1)
              AND ($2::text IS NULL OR action = $2)
-             AND (NOT $8::bool OR action NOT IN ('user.login', 'user.logout'))
+             AND action <> ALL($8::text[])
              AND ($3::text IS NULL OR target_id = $3)
              AND ($4::timestamptz IS NULL OR at >= $4)
              AND ($5::timestamptz IS NULL OR at < $5)
@@ -197,13 +223,13 @@ pub async fn list(
            ORDER BY id DESC
            LIMIT $7"#,
         filter.actor_id,
-        filter.action,
+        filter.action.map(Action::as_str),
         filter.target_id,
         filter.from,
         filter.to,
         before_id,
         limit,
-        filter.hide_sign_ins,
+        &hidden,
     )
     .fetch_all(pool)
     .await?;
@@ -238,7 +264,7 @@ pub struct VerifyReport {
 
 /// Recomputes every hash in order, in pages, and reports the first row that does not match
 /// its content or does not link to its predecessor.
-pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
+pub(crate) async fn verify(pool: &PgPool) -> Result<VerifyReport> {
     let mut prev = GENESIS.to_vec();
     let mut after_id = 0_i64;
     let mut checked = 0_u64;

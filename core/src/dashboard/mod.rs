@@ -248,6 +248,13 @@ impl Dashboard {
         Ok(Some(steps))
     }
 
+    /// Which installation this is and what it runs on (admins and auditors: owners see
+    /// their keys, not the installation's internals).
+    pub async fn system_status(&self, actor: Actor) -> Result<crate::system::SystemStatus> {
+        actor.check_reader()?;
+        crate::system::status(&self.pool).await
+    }
+
     /// Keys by status as `actor` may see them.
     pub async fn status_counts(&self, actor: Actor, now: DateTime<Utc>) -> Result<StatusCounts> {
         store::status_counts(&self.pool, actor.only_own(), now).await

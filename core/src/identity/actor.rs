@@ -18,6 +18,18 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Locksmith itself: the command line, and changes nobody asked for (expiry, purges).
+    /// It may do what an admin may; its changes are recorded without an actor.
+    pub const SYSTEM: Actor = Actor {
+        id: Uuid::nil(),
+        role: Role::Admin,
+    };
+
+    /// The id to record as the actor of a change: `None` for the system.
+    pub fn recorded_id(self) -> Option<Uuid> {
+        (self != Self::SYSTEM).then_some(self.id)
+    }
+
     /// Whether the caller may see what belongs to `owner` (a key, a user's own record):
     /// admins and auditors see everything, everyone else only their own.
     pub fn sees(self, owner: Uuid) -> bool {
@@ -40,7 +52,7 @@ impl Actor {
         if self.role.is_admin() {
             Ok(())
         } else {
-            Err(Error::Forbidden("this needs the admin role".into()))
+            Err(Error::Forbidden("This needs the admin role.".into()))
         }
     }
 
@@ -50,7 +62,7 @@ impl Actor {
             Ok(())
         } else {
             Err(Error::Forbidden(
-                "this needs the admin or auditor role".into(),
+                "This needs the admin or auditor role.".into(),
             ))
         }
     }

@@ -33,6 +33,12 @@ impl EmailError {
     }
 }
 
+impl From<EmailError> for crate::Error {
+    fn from(err: EmailError) -> Self {
+        Self::invalid("email", err.0)
+    }
+}
+
 /// The canonical form of `raw` (trimmed, NFC, lower-cased), valid or not: what counts
 /// as the same address (the sign-in lockout keys its counters on it).
 pub fn canonical(raw: &str) -> String {

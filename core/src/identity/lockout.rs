@@ -136,7 +136,7 @@ fn to_chrono(d: Duration) -> chrono::Duration {
 }
 
 /// Counts one failure on each counter before the password is checked.
-pub async fn reserve(
+pub(crate) async fn reserve(
     pool: &PgPool,
     policy: &LockoutPolicy,
     counters: Vec<Counter>,
@@ -196,7 +196,7 @@ pub async fn reserve(
 
 /// The attempt failed: its reservations stand, and a counter at its threshold locks.
 /// Returns the counters locked now (to audit) and when the lock ends.
-pub async fn failed(
+pub(crate) async fn failed(
     conn: &mut sqlx::PgConnection,
     policy: &LockoutPolicy,
     reserved: &[Reserved],
@@ -214,13 +214,13 @@ pub async fn failed(
 
 /// The attempt succeeded: its reservations are handed back, and the account's counter
 /// for this address starts again from zero unless a lock was set meanwhile.
-pub async fn succeeded(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
+pub(crate) async fn succeeded(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
     hand_back(conn, reserved, true).await
 }
 
 /// The attempt was refused before its password was checked (the gate was busy): its
 /// reservations are handed back, and nothing is reset.
-pub async fn unchecked(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
+pub(crate) async fn unchecked(conn: &mut sqlx::PgConnection, reserved: &[Reserved]) -> Result<()> {
     hand_back(conn, reserved, false).await
 }
 
@@ -264,7 +264,11 @@ async fn lock(
 }
 
 /// Deletes counters whose window and lock are both over; returns how many.
-pub async fn purge_stale(pool: &PgPool, policy: &LockoutPolicy, now: DateTime<Utc>) -> Result<u64> {
+pub(crate) async fn purge_stale(
+    pool: &PgPool,
+    policy: &LockoutPolicy,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let window_start = now - to_chrono(policy.window);
     Ok(sqlx::query!(
         "DELETE FROM login_counters WHERE window_start < $1 AND (locked_until IS NULL OR locked_until <= $2)",

@@ -17,7 +17,7 @@ pub use super::lockout::LockoutPolicy;
 use super::lockout::{self, Counter, Reservation, Reserved};
 use super::users::{self, User};
 use super::{Email, PasswordHash, password};
-use crate::audit::{self, NewEntry, Origin};
+use crate::audit::{self, Action, NewEntry, Origin};
 use crate::error::{Error, Result};
 
 /// Why a sign-in was refused.
@@ -50,7 +50,7 @@ impl From<sqlx::Error> for LoginError {
 }
 
 /// Checks the credentials and returns the user, recording the outcome.
-pub async fn login(
+pub(crate) async fn login(
     pool: &PgPool,
     gate: &SignInGate,
     email: &str,
@@ -111,15 +111,12 @@ pub async fn login(
     users::record_login(&mut tx, user_id, now).await?;
     audit::append(
         &mut tx,
-        NewEntry {
-            actor_id: Some(user_id),
-            action: "user.login",
-            target_type: "user",
-            target_id: Some(user_id.to_string()),
-            origin: origin.clone(),
-            before: None,
-            after: None,
-        },
+        NewEntry::new(
+            Some(user_id),
+            Action::UserLogin,
+            Some(user_id.to_string()),
+            origin,
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -140,8 +137,8 @@ async fn audit_locks(
 ) -> Result<(), LoginError> {
     let mut entries = Vec::new();
     for r in locked {
-        let (action, target_type, target_id, scope) = match &r.counter {
-            Counter::Address(ip) => ("address.lock", "address", ip.to_string(), "address"),
+        let (action, target_id, scope) = match &r.counter {
+            Counter::Address(ip) => (Action::AddressLock, ip.to_string(), "address"),
             Counter::Account(_) | Counter::AccountAddress(..) => {
                 let Some(id) = (match Email::parse(email) {
                     Ok(email) => users::id_by_email(&mut *conn, &email).await?,
@@ -154,26 +151,15 @@ async fn audit_locks(
                 } else {
                     "account_from_address"
                 };
-                ("user.lock", "user", id.to_string(), scope)
+                (Action::UserLock, id.to_string(), scope)
             }
         };
-        entries.push(NewEntry {
-            actor_id: None,
-            action,
-            target_type,
-            target_id: Some(target_id),
-            origin: origin.clone(),
-            before: None,
-            after: Some(
+        entries.push(
+            NewEntry::new(None, action, Some(target_id), origin).after(
                 json!({ "locked_until": until, "failed_logins": r.failures, "scope": scope }),
             ),
-        });
+        );
     }
     audit::append_all(conn, entries).await?;
     Ok(())
-}
-
-/// Deletes lockout counters that no longer count anything (hourly, with the sessions).
-pub async fn purge_stale_counters(pool: &PgPool, policy: &LockoutPolicy) -> Result<u64> {
-    lockout::purge_stale(pool, policy, Utc::now()).await
 }

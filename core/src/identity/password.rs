@@ -27,17 +27,23 @@ pub struct Password(SecretString);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     /// Fewer than [`MIN_LEN`] characters.
-    #[error("password: must be at least {MIN_LEN} characters")]
+    #[error("must be at least {MIN_LEN} characters")]
     TooShort,
     /// More than [`MAX_LEN`] characters.
-    #[error("password: must be at most {MAX_LEN} characters")]
+    #[error("must be at most {MAX_LEN} characters")]
     TooLong,
     /// On the list of the most common passwords, or a trivial pattern.
-    #[error("password: too common or too easy to guess")]
+    #[error("too common or too easy to guess")]
     TooCommon,
     /// Contains the account's email name.
-    #[error("password: must not contain your email address")]
+    #[error("must not contain your email address")]
     ContainsEmail,
+}
+
+impl From<PasswordError> for crate::Error {
+    fn from(err: PasswordError) -> Self {
+        Self::invalid("password", err)
+    }
 }
 
 /// The stored PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).

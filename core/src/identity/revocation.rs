@@ -40,7 +40,7 @@ pub struct Presented {
 
 /// The user an access token speaks for, if the token still stands: the user exists and
 /// is enabled, and neither the token nor its family is revoked.
-pub async fn bearer_holder(pool: &PgPool, token: &Presented) -> Result<Option<User>> {
+pub(crate) async fn bearer_holder(pool: &PgPool, token: &Presented) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
         UserRow,
         r#"SELECT u.id, u.email, u.role AS "role: Role", u.display_name, u.disabled, u.max_keys,
@@ -70,7 +70,7 @@ pub async fn bearer_holder(pool: &PgPool, token: &Presented) -> Result<Option<Us
 
 /// The user of a portal session signed in at `signed_in_at`, if it still stands: the user
 /// exists and is enabled, and their sessions were not ended since.
-pub async fn portal_holder(
+pub(crate) async fn portal_holder(
     pool: &PgPool,
     user_id: Uuid,
     signed_in_at: DateTime<Utc>,
@@ -104,7 +104,7 @@ pub struct Ended {
 
 /// Ends every session of `user_id` in the caller's transaction: tokens and portal
 /// sessions issued up to `now` stop working, and stay refused after re-enabling.
-pub async fn end_all_sessions(
+pub(crate) async fn end_all_sessions(
     conn: &mut PgConnection,
     user_id: Uuid,
     now: DateTime<Utc>,

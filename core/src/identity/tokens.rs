@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::users::{self, User};
-use crate::audit::{self, NewEntry, Origin};
+use crate::audit::{self, Action, NewEntry, Origin};
 use crate::error::{Error, Result};
 
 /// How long refresh tokens live.
@@ -76,7 +76,7 @@ struct Family {
 }
 
 /// Issues the first refresh token of a new family (at sign-in).
-pub async fn start_family(
+pub(crate) async fn start_family(
     conn: &mut PgConnection,
     user_id: Uuid,
     lifetime: RefreshLifetime,
@@ -121,7 +121,7 @@ async fn issue_refresh(
 
 /// Spends `presented` and issues its successor in the same family (ending no later than
 /// the family). A second use of the same token revokes the family (and is audited).
-pub async fn rotate_refresh(
+pub(crate) async fn rotate_refresh(
     pool: &PgPool,
     presented: &SecretString,
     lifetime: RefreshLifetime,
@@ -149,15 +149,13 @@ pub async fn rotate_refresh(
         revoke_family(&mut tx, row.family_id, now).await?;
         audit::append(
             &mut tx,
-            NewEntry {
-                actor_id: Some(row.user_id),
-                action: "token.reuse",
-                target_type: "token_family",
-                target_id: Some(row.family_id.to_string()),
-                origin: origin.clone(),
-                before: None,
-                after: Some(json!({ "revoked": true })),
-            },
+            NewEntry::new(
+                Some(row.user_id),
+                Action::TokenReuse,
+                Some(row.family_id.to_string()),
+                origin,
+            )
+            .after(json!({ "revoked": true })),
         )
         .await?;
         tx.commit().await?;
@@ -199,7 +197,7 @@ async fn revoke_family(conn: &mut PgConnection, family_id: Uuid, now: DateTime<U
 }
 
 /// Logout: revokes the access token `jti` (until `expires_at`) and its refresh family.
-pub async fn revoke_session(
+pub(crate) async fn revoke_session(
     conn: &mut PgConnection,
     jti: Uuid,
     expires_at: DateTime<Utc>,
@@ -225,7 +223,7 @@ pub async fn revoke_session(
 
 /// Deletes refresh tokens expired for a day and revocations of expired access tokens;
 /// returns how many rows went.
-pub async fn purge_expired(pool: &PgPool) -> Result<u64> {
+pub(crate) async fn purge_expired(pool: &PgPool) -> Result<u64> {
     let refresh =
         sqlx::query!("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")
             .execute(pool)

@@ -107,7 +107,7 @@ impl From<UserRow> for User {
 
 /// A user to create; every field already validated.
 #[derive(Debug)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     /// Unique case-insensitively.
     pub email: Email,
     /// The argon2id hash.
@@ -149,7 +149,7 @@ impl DisplayName {
 }
 
 /// Validates an owner's key limit.
-pub fn parse_max_keys(raw: i64) -> Result<i32> {
+pub(crate) fn parse_max_keys(raw: i64) -> Result<i32> {
     i32::try_from(raw)
         .ok()
         .filter(|n| (0..=1_000_000).contains(n))
@@ -158,7 +158,7 @@ pub fn parse_max_keys(raw: i64) -> Result<i32> {
 
 /// Changes to a user; `None` leaves a field alone, `Some(None)` clears a nullable one.
 #[derive(Debug, Default)]
-pub struct UserPatch {
+pub(crate) struct UserPatch {
     /// New role.
     pub role: Option<Role>,
     /// Disable or re-enable.
@@ -184,7 +184,7 @@ fn scopes_to_strings(scopes: Option<Vec<Scope>>) -> Option<Vec<String>> {
 }
 
 /// Inserts a user in the caller's transaction; a taken email is a `Conflict`.
-pub async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
+pub(crate) async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
     let allowed_scopes = scopes_to_strings(new.allowed_scopes);
     let limits = new.key_limits;
     sqlx::query_as!(
@@ -223,7 +223,7 @@ pub async fn create(conn: &mut PgConnection, new: NewUser) -> Result<User> {
 }
 
 /// One user by id.
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
+pub(crate) async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
         UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
@@ -240,7 +240,7 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>> {
 
 /// What a sign-in checks: the stored hash and whether the account is disabled.
 #[derive(Debug)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// The user.
     pub id: Uuid,
     /// The stored argon2 hash.
@@ -250,7 +250,7 @@ pub struct Credentials {
 }
 
 /// The credentials of the account with this email (case-insensitively).
-pub async fn credentials(pool: &PgPool, email: &Email) -> Result<Option<Credentials>> {
+pub(crate) async fn credentials(pool: &PgPool, email: &Email) -> Result<Option<Credentials>> {
     Ok(sqlx::query_as!(
         Credentials,
         "SELECT id, password_hash, disabled FROM users WHERE lower(email) = lower($1)",
@@ -261,7 +261,7 @@ pub async fn credentials(pool: &PgPool, email: &Email) -> Result<Option<Credenti
 }
 
 /// The id of the account with this email, if any.
-pub async fn id_by_email(conn: &mut PgConnection, email: &Email) -> Result<Option<Uuid>> {
+pub(crate) async fn id_by_email(conn: &mut PgConnection, email: &Email) -> Result<Option<Uuid>> {
     Ok(sqlx::query_scalar!(
         "SELECT id FROM users WHERE lower(email) = lower($1)",
         email.as_str()
@@ -271,7 +271,11 @@ pub async fn id_by_email(conn: &mut PgConnection, email: &Email) -> Result<Optio
 }
 
 /// Records a successful sign-in.
-pub async fn record_login(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn record_login(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!("UPDATE users SET last_login_at = $2 WHERE id = $1", id, at)
         .execute(conn)
         .await?;
@@ -282,7 +286,7 @@ pub async fn record_login(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) 
 /// that check an owner's policy, such as creating keys against `max_keys`). `NO KEY
 /// UPDATE` leaves the row's key alone, so foreign-key checks of other transactions (keys
 /// inserted for this owner) are not blocked by it.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
+pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as!(
         UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
@@ -298,7 +302,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>> {
 }
 
 /// The users among `ids` whose role is `owner` (whose keys a policy binds).
-pub async fn owners_among(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<User>> {
+pub(crate) async fn owners_among(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<User>> {
     Ok(sqlx::query_as!(
         UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
@@ -316,7 +320,7 @@ pub async fn owners_among(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<User>> {
 }
 
 /// Which of `ids` name existing users.
-pub async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+pub(crate) async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>> {
     Ok(
         sqlx::query_scalar!("SELECT id FROM users WHERE id = ANY($1)", ids)
             .fetch_all(conn)
@@ -325,7 +329,7 @@ pub async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>
 }
 
 /// The emails of the users among `ids` (for showing owners and actors by name).
-pub async fn emails(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+pub(crate) async fn emails(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!("SELECT id, email FROM users WHERE id = ANY($1)", ids)
         .fetch_all(pool)
         .await?;
@@ -333,7 +337,7 @@ pub async fn emails(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> 
 }
 
 /// A page of users, oldest first; `after` is the id of the last user of the previous page.
-pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
+pub(crate) async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
     Ok(sqlx::query_as!(
         UserRow,
         r#"SELECT id, email, role AS "role: Role", display_name, disabled, max_keys,
@@ -356,7 +360,7 @@ pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<
 }
 
 /// Whether any user exists (to tell a new installation how to create the first admin).
-pub async fn any_exists(pool: &PgPool) -> Result<bool> {
+pub(crate) async fn any_exists(pool: &PgPool) -> Result<bool> {
     Ok(
         sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users) AS "exists!""#)
             .fetch_one(pool)
@@ -365,7 +369,11 @@ pub async fn any_exists(pool: &PgPool) -> Result<bool> {
 }
 
 /// Applies `patch` in the caller's transaction; returns the user before and after.
-pub async fn update(conn: &mut PgConnection, id: Uuid, patch: UserPatch) -> Result<(User, User)> {
+pub(crate) async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    patch: UserPatch,
+) -> Result<(User, User)> {
     let before = lock(&mut *conn, id).await?.ok_or(Error::NotFound)?;
     let role = patch.role.unwrap_or(before.role);
     let disabled = patch.disabled.unwrap_or(before.disabled);

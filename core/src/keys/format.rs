@@ -102,6 +102,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Serialises as the secret itself: only the one answer that hands a new key or token to
+/// its caller holds a `Secret`.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
+    }
+}
+
 /// Generates a new secret under `prefix`.
 pub fn generate(prefix: &str) -> Secret {
     debug_assert!(is_prefix(prefix), "prefixes are validated on creation");
@@ -151,6 +159,17 @@ fn checksum(data: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_print_redacted_and_serialise_once_for_their_caller() {
+        let secret = generate("sk");
+        let exposed = secret.expose().to_owned();
+        assert_eq!(format!("{secret:?}"), "Secret([REDACTED])");
+        assert_eq!(
+            serde_json::to_value(&secret).expect("json"),
+            serde_json::Value::String(exposed)
+        );
+    }
 
     #[test]
     fn generated_keys_parse_and_match_the_documented_regex() {

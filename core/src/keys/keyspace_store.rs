@@ -47,11 +47,11 @@ pub struct Verifier {
 }
 
 /// Inserts a keyspace; a taken prefix or name is a `Conflict`.
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &mut PgConnection,
     name: &str,
     prefix: &str,
-    created_by: Uuid,
+    created_by: Option<Uuid>,
 ) -> Result<Keyspace> {
     sqlx::query_as!(
         Keyspace,
@@ -75,7 +75,7 @@ pub async fn insert(
 }
 
 /// One keyspace (through a pool or inside a transaction).
-pub async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<Keyspace>> {
+pub(crate) async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
         "SELECT id, name, prefix, created_at, created_by FROM keyspaces WHERE id = $1",
@@ -86,7 +86,7 @@ pub async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<
 }
 
 /// A page of keyspaces, oldest first; `after` is the last id of the previous page.
-pub async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Keyspace>> {
+pub(crate) async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
         r#"SELECT id, name, prefix, created_at, created_by FROM keyspaces
@@ -113,7 +113,10 @@ pub struct VerifierAuth {
 }
 
 /// The unrevoked verifier whose token has `digest`.
-pub async fn verifier_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<VerifierAuth>> {
+pub(crate) async fn verifier_by_digest(
+    pool: &PgPool,
+    digest: &Digest,
+) -> Result<Option<VerifierAuth>> {
     Ok(sqlx::query_as!(
         VerifierAuth,
         r#"SELECT v.id, v.keyspace_id, k.prefix
@@ -126,13 +129,13 @@ pub async fn verifier_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option
 }
 
 /// Inserts a verifier.
-pub async fn insert_verifier(
+pub(crate) async fn insert_verifier(
     conn: &mut PgConnection,
     keyspace_id: Uuid,
     name: &str,
     start: &str,
     digest: &Digest,
-    created_by: Uuid,
+    created_by: Option<Uuid>,
 ) -> Result<Verifier> {
     Ok(sqlx::query_as!(
         Verifier,
@@ -150,7 +153,7 @@ pub async fn insert_verifier(
 }
 
 /// The names of the keyspaces and verifiers among `ids` (for showing audit targets).
-pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+pub(crate) async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!(
         r#"SELECT id AS "id!", name AS "name!" FROM keyspaces WHERE id = ANY($1)
            UNION ALL
@@ -163,7 +166,7 @@ pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
 }
 
 /// The verifiers of a keyspace, oldest first (a keyspace has few).
-pub async fn list_verifiers(pool: &PgPool, keyspace_id: Uuid) -> Result<Vec<Verifier>> {
+pub(crate) async fn list_verifiers(pool: &PgPool, keyspace_id: Uuid) -> Result<Vec<Verifier>> {
     Ok(sqlx::query_as!(
         Verifier,
         r#"SELECT id, keyspace_id, name, start, created_at, created_by, last_used_at, revoked_at
@@ -176,7 +179,7 @@ pub async fn list_verifiers(pool: &PgPool, keyspace_id: Uuid) -> Result<Vec<Veri
 
 /// Marks a verifier revoked (keeping the first revocation time); returns it before and
 /// after, or `NotFound` when it is not in this keyspace.
-pub async fn revoke_verifier(
+pub(crate) async fn revoke_verifier(
     conn: &mut PgConnection,
     keyspace_id: Uuid,
     id: Uuid,

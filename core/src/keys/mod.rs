@@ -1,19 +1,22 @@
 //! API keys: their format and digest, keyspaces and verifiers, the key model with its
 //! derived status, the repository, the access policy and the operations on keys.
+//! [`KeyService`] and [`KeyspaceService`] are the ways in; the stores hold the SQL.
 
 pub mod digest;
 pub mod format;
-pub mod keyspace_store;
-pub mod keyspaces;
+mod keyspace_service;
+pub(crate) mod keyspace_store;
 #[cfg(test)]
 mod list_plans;
 pub mod listing;
 pub mod model;
 pub mod policy;
 pub mod service;
-pub mod store;
+pub(crate) mod store;
 
 pub use digest::KeyHasher;
+pub use keyspace_service::{CreatedVerifier, KeyspaceService, VerifierView};
+pub use keyspace_store::{Keyspace, Verifier, VerifierAuth};
 pub use listing::{KeyCursor, KeyFilter, KeySort, SortColumn};
 pub use model::{KeyStatus, KeyView, QuotaPeriod, QuotaSpec, RateLimit};
 pub use policy::Actor;

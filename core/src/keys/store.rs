@@ -186,7 +186,7 @@ pub struct NewKeyRow<'a> {
 }
 
 /// Inserts a key in the caller's transaction.
-pub async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRow> {
+pub(crate) async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRow> {
     let r = new.row;
     let row = sqlx::query_as!(
         KeyRow,
@@ -228,7 +228,7 @@ pub async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRo
 }
 
 /// One key by id, or `None`.
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
+pub(crate) async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
     Ok(sqlx::query_as!(
         KeyRow,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
@@ -246,7 +246,7 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
 /// Locks the given keys for the rest of the caller's transaction (in id order, so
 /// concurrent batches cannot deadlock) and returns those that exist and, when `owner` is
 /// given, belong to that owner (others are neither returned nor locked).
-pub async fn lock(
+pub(crate) async fn lock(
     conn: &mut PgConnection,
     ids: &[Uuid],
     owner: Option<Uuid>,
@@ -268,7 +268,7 @@ pub async fn lock(
 }
 
 /// Writes every mutable field of `row` back and bumps its generation.
-pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
+pub(crate) async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
     sqlx::query_as!(
         KeyRow,
         r#"UPDATE keys
@@ -308,7 +308,7 @@ pub async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
 }
 
 /// The key whose secret has `digest` (verification).
-pub async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<KeyRow>> {
+pub(crate) async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<KeyRow>> {
     Ok(sqlx::query_as!(
         KeyRow,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
@@ -343,7 +343,7 @@ pub struct QuotaGrant {
 /// Leases up to `want` credits (at least `need`, else none) of the quota that pays for
 /// verifications of `key` at `at`; `None` when that quota does not exist. One atomic call:
 /// the paying row is locked, so concurrent leases never exceed the limit.
-pub async fn lease_quota(
+pub(crate) async fn lease_quota(
     pool: &PgPool,
     key: Uuid,
     want: i64,
@@ -367,7 +367,10 @@ pub async fn lease_quota(
 
 /// Gives back unused leased credit: `(paying key, period start, credits)`. Credit of a
 /// period that has ended is void and left alone.
-pub async fn return_quota(pool: &PgPool, returns: &[(Uuid, DateTime<Utc>, i64)]) -> Result<()> {
+pub(crate) async fn return_quota(
+    pool: &PgPool,
+    returns: &[(Uuid, DateTime<Utc>, i64)],
+) -> Result<()> {
     let (mut ids, mut starts, mut credits) = (Vec::new(), Vec::new(), Vec::new());
     for &(id, start, n) in returns {
         ids.push(id);
@@ -392,8 +395,19 @@ pub async fn return_quota(pool: &PgPool, returns: &[(Uuid, DateTime<Utc>, i64)])
     Ok(())
 }
 
+/// The keys among `ids` that belong to `owner`.
+pub(crate) async fn owned_among(pool: &PgPool, ids: &[Uuid], owner: Uuid) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM keys WHERE id = ANY($1) AND owner_id = $2",
+        ids,
+        owner
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The names of the keys among `ids`, as `name (start…)` (for showing audit targets).
-pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+pub(crate) async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!("SELECT id, name, start FROM keys WHERE id = ANY($1)", ids)
         .fetch_all(pool)
         .await?;
@@ -404,7 +418,11 @@ pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
 }
 
 /// Keys of `owner` that still count against `max_keys`: neither revoked nor expired.
-pub async fn count_live(conn: &mut PgConnection, owner: Uuid, now: DateTime<Utc>) -> Result<i64> {
+pub(crate) async fn count_live(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM keys
            WHERE owner_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"#,
@@ -428,7 +446,7 @@ fn like_literal(raw: &str) -> String {
 }
 
 /// A page of keys in `filter.sort` order, after `cursor` (which must be of that order).
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     filter: &KeyFilter,
     cursor: Option<&KeyCursor>,
@@ -462,7 +480,8 @@ pub async fn list(
 }
 
 /// The text of the list query, for `EXPLAIN` checks.
-pub const LIST_SQL: &str = include_str!("../../queries/keys_list.sql");
+#[cfg(test)]
+pub(crate) const LIST_SQL: &str = include_str!("../../queries/keys_list.sql");
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 pub mod buffer;
 pub mod recent;
 pub mod series;
-pub mod store;
+pub(crate) mod store;
 
 pub use buffer::{LoggedVerification, UsageBatch, UsageBuffer};
 pub use series::{Granularity, UsageBucket, UsageRange};

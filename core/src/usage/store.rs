@@ -13,7 +13,7 @@ use crate::verify::Code;
 /// Adds a batch to the stored counts, moves `last_used_at` forward and appends to the
 /// keys' logs (trimming each to its newest `keep`), in one transaction: either all of it
 /// is written or none (and the caller keeps it).
-pub async fn write(pool: &PgPool, batch: &UsageBatch, keep: usize) -> Result<()> {
+pub(crate) async fn write(pool: &PgPool, batch: &UsageBatch, keep: usize) -> Result<()> {
     let n = batch.counts.len();
     let (mut keys, mut buckets) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut columns: [Vec<i64>; 5] = Default::default();
@@ -234,7 +234,7 @@ async fn write_log(conn: &mut PgConnection, batch: &UsageBatch, keep: usize) -> 
 
 /// A key's kept verifications, newest first: those with `code` (or, with `refused`,
 /// every answer but `VALID`), before the entry `before`.
-pub async fn recent(
+pub(crate) async fn recent(
     pool: &PgPool,
     key: Uuid,
     filter: &LogFilter,
@@ -275,7 +275,7 @@ pub async fn recent(
 }
 
 /// How many of a key's kept verifications gave each answer.
-pub async fn recent_counts(pool: &PgPool, key: Uuid) -> Result<Vec<(String, i64)>> {
+pub(crate) async fn recent_counts(pool: &PgPool, key: Uuid) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query!(
         r#"SELECT code, count(*) AS "n!" FROM verification_log WHERE key_id = $1 GROUP BY code"#,
         key
@@ -286,7 +286,7 @@ pub async fn recent_counts(pool: &PgPool, key: Uuid) -> Result<Vec<(String, i64)
 }
 
 /// Verifications of each of `keys` (every outcome) in the hours from `since` on.
-pub async fn key_totals_since(
+pub(crate) async fn key_totals_since(
     pool: &PgPool,
     keys: &[Uuid],
     since: DateTime<Utc>,
@@ -303,7 +303,7 @@ pub async fn key_totals_since(
 }
 
 /// Requests of each of `verifiers` in the hours from `since` on.
-pub async fn verifier_requests(
+pub(crate) async fn verifier_requests(
     pool: &PgPool,
     verifiers: &[Uuid],
     since: DateTime<Utc>,
@@ -320,7 +320,11 @@ pub async fn verifier_requests(
 }
 
 /// Every bucket of `range` for `key`, zeros included, oldest first.
-pub async fn series(pool: &PgPool, key: Uuid, range: &UsageRange) -> Result<Vec<UsageBucket>> {
+pub(crate) async fn series(
+    pool: &PgPool,
+    key: Uuid,
+    range: &UsageRange,
+) -> Result<Vec<UsageBucket>> {
     Ok(sqlx::query_as!(
         UsageBucket,
         r#"WITH buckets AS (

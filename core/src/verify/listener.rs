@@ -13,7 +13,7 @@ use super::announcement::CHANNEL;
 use super::cache::VerifyCache;
 
 /// Listens until the task is aborted.
-pub async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
+pub(crate) async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
     let mut pause = Duration::from_millis(100);
     loop {
         match PgListener::connect_with(&pool).await {

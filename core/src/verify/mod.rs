@@ -3,11 +3,11 @@
 //! that authenticates verifiers and verifies keys around them.
 
 pub mod announcement;
-pub mod barrier;
+pub(crate) mod barrier;
 pub mod cache;
 pub mod decision;
 mod keyed;
-pub mod listener;
+mod listener;
 pub mod quota;
 pub mod rate;
 pub mod service;

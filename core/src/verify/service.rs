@@ -207,9 +207,11 @@ impl VerifyService {
         self.inner.usage.keep()
     }
 
-    /// The caches, for the invalidation listener.
-    pub fn cache(&self) -> Arc<VerifyCache> {
-        Arc::clone(&self.inner.cache)
+    /// Keeps this instance's caches in step with every change, on any instance, for as
+    /// long as the future runs (spawn it; abort it at shut-down). See
+    /// [`super::listener`].
+    pub async fn listen_for_invalidations(&self) {
+        super::listener::listen(self.inner.pool.clone(), Arc::clone(&self.inner.cache)).await;
     }
 
     /// Waits until this instance's caches have applied every change committed before
@@ -217,11 +219,6 @@ impl VerifyService {
     /// awaits this, so the caller's next verification on this instance sees the change.
     pub async fn settle(&self) -> bool {
         self.inner.cache.barrier().settle(&self.inner.pool).await
-    }
-
-    /// The database pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
     }
 
     /// The quota leases of this instance.

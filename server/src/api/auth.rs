@@ -4,8 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use locksmith_core::audit::{self, NewEntry};
-use locksmith_core::identity::login::{self, LoginError};
+use locksmith_core::identity::login::LoginError;
 use locksmith_core::identity::tokens::{self, RefreshError};
 use locksmith_core::identity::users::User;
 use secrecy::{ExposeSecret, SecretString};
@@ -115,28 +114,18 @@ pub async fn token(
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, Problem> {
-    let user = match login::login(
-        &state.pool,
-        &state.sign_in,
-        &body.email,
-        body.password,
-        &origin,
-    )
-    .await
+    let (user, refresh) = match state
+        .sessions
+        .sign_in_for_tokens(&body.email, body.password, &origin)
+        .await
     {
-        Ok(user) => user,
+        Ok(signed_in) => signed_in,
         Err(LoginError::InvalidCredentials) => return Err(invalid_credentials()),
         Err(LoginError::Locked { until }) => return Err(locked(until)),
         Err(LoginError::RateLimited(wait)) => return Err(too_many(wait)),
         Err(LoginError::Busy(wait)) => return Err(busy(wait)),
         Err(LoginError::Core(e)) => return Err(e.into()),
     };
-    let mut conn = state
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    let refresh = tokens::start_family(&mut conn, user.id, state.auth.refresh).await?;
     Ok(pair(&state, &user, &refresh).into_response())
 }
 
@@ -153,14 +142,7 @@ pub async fn refresh(
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Response, Problem> {
-    match tokens::rotate_refresh(
-        &state.pool,
-        &body.refresh_token,
-        state.auth.refresh,
-        &origin,
-    )
-    .await
-    {
+    match state.sessions.refresh(&body.refresh_token, &origin).await {
         Ok((user, next)) => Ok(pair(&state, &user, &next).into_response()),
         Err(RefreshError::Invalid) => Err(Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -189,25 +171,15 @@ pub async fn logout(
     caller: AuthUser,
 ) -> Result<StatusCode, Problem> {
     let expires_at = DateTime::from_timestamp(caller.claims.exp, 0).unwrap_or_else(Utc::now);
-    let mut tx = state
-        .pool
-        .begin()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    tokens::revoke_session(&mut tx, caller.claims.jti, expires_at, caller.claims.fam).await?;
-    audit::append(
-        &mut tx,
-        NewEntry {
-            actor_id: Some(caller.id),
-            action: "user.logout",
-            target_type: "user",
-            target_id: Some(caller.id.to_string()),
-            origin,
-            before: None,
-            after: None,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(|e| Problem::internal(&e))?;
+    state
+        .sessions
+        .sign_out_api(
+            caller.actor(),
+            caller.claims.jti,
+            expires_at,
+            caller.claims.fam,
+            &origin,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

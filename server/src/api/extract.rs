@@ -89,11 +89,15 @@ pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
         }
         Err(e) => {
             let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-            let detail = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-                Err(tracked) => at_path(&tracked.path().to_string(), tracked.inner()),
-                Ok(_) => e.to_string(),
-            };
-            Err(invalid(detail))
+            Err(
+                match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+                    Err(tracked) if tracked.path().to_string() != "." => {
+                        Problem::invalid(tracked.path().to_string(), tracked.inner())
+                    }
+                    Err(tracked) => invalid(tracked.inner().to_string()),
+                    Ok(_) => invalid(e.to_string()),
+                },
+            )
         }
     }
 }
@@ -167,10 +171,9 @@ where
         if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
             .find(|(_, value)| value.chars().any(char::is_control))
         {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("{name}: must not contain control characters"),
+            return Err(Problem::invalid(
+                name,
+                "must not contain control characters",
             ));
         }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
@@ -233,13 +236,8 @@ impl PageParams {
         self.cursor
             .as_deref()
             .map(|c| {
-                c.parse().map_err(|_| {
-                    Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "cursor: not a cursor from a previous page",
-                    )
-                })
+                c.parse()
+                    .map_err(|_| Problem::invalid("cursor", "not a cursor from a previous page"))
             })
             .transpose()
     }
@@ -250,11 +248,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
     match limit {
         None => Ok(50),
         Some(n @ 1..=200) => Ok(n),
-        Some(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "limit: must be between 1 and 200",
-        )),
+        Some(_) => Err(Problem::invalid("limit", "must be between 1 and 200")),
     }
 }
 

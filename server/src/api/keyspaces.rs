@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use locksmith_core::keys::keyspace_store::{self, Keyspace};
-use locksmith_core::keys::keyspaces::{self, CreatedVerifier, VerifierView};
+use locksmith_core::keys::{CreatedVerifier, Keyspace, VerifierView};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -60,14 +59,10 @@ pub async fn create(
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<CreateKeyspace>,
 ) -> Result<(StatusCode, Json<Keyspace>), Problem> {
-    let keyspace = keyspaces::create(
-        &state.pool,
-        caller.actor(),
-        &body.name,
-        &body.prefix,
-        &origin,
-    )
-    .await?;
+    let keyspace = state
+        .keyspaces
+        .create(caller.actor(), &body.name, &body.prefix, &origin)
+        .await?;
     Ok((StatusCode::CREATED, Json(keyspace)))
 }
 
@@ -78,11 +73,14 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Page<Keyspace>>, Problem> {
     let limit = page.limit()?;
-    let items = keyspace_store::list(&state.pool, page.cursor::<Uuid>()?, limit).await?;
+    let items = state
+        .keyspaces
+        .list(caller.actor(), page.cursor::<Uuid>()?, limit)
+        .await?;
     Ok(Json(Page::new(items, limit, |k| k.id.to_string())))
 }
 
@@ -96,10 +94,12 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Keyspace>, Problem> {
-    Ok(Json(keyspaces::get(&state.pool, path_id(&id)?).await?))
+    Ok(Json(
+        state.keyspaces.get(caller.actor(), path_id(&id)?).await?,
+    ))
 }
 
 /// Issues a verifier token for this keyspace (admin). The token is shown only here.
@@ -121,15 +121,10 @@ pub async fn create_verifier(
     ApiJson(body): ApiJson<CreateVerifier>,
 ) -> Result<NoStore<CreatedVerifier>, Problem> {
     let keyspace_id = path_id(&id)?;
-    let created = keyspaces::create_verifier(
-        &state.pool,
-        state.keys.hasher(),
-        caller.actor(),
-        keyspace_id,
-        &body.name,
-        &origin,
-    )
-    .await?;
+    let created = state
+        .keyspaces
+        .create_verifier(caller.actor(), keyspace_id, &body.name, &origin)
+        .await?;
     Ok(NoStore(StatusCode::CREATED, created))
 }
 
@@ -147,7 +142,10 @@ pub async fn list_verifiers(
     caller: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Page<VerifierView>>, Problem> {
-    let items = keyspaces::list_verifiers(&state.pool, caller.actor(), path_id(&id)?).await?;
+    let items = state
+        .keyspaces
+        .list_verifiers(caller.actor(), path_id(&id)?)
+        .await?;
     Ok(Json(Page {
         items,
         next_cursor: None,
@@ -172,13 +170,14 @@ pub async fn revoke_verifier(
     RequestOrigin(origin): RequestOrigin,
     Path((id, verifier_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    keyspaces::revoke_verifier(
-        &state.pool,
-        caller.actor(),
-        path_id(&id)?,
-        path_id(&verifier_id)?,
-        &origin,
-    )
-    .await?;
+    state
+        .keyspaces
+        .revoke_verifier(
+            caller.actor(),
+            path_id(&id)?,
+            path_id(&verifier_id)?,
+            &origin,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,7 +33,11 @@ use crate::http::ops;
         audit::list,
         ops::healthz, ops::readyz,
     ),
-    components(schemas(locksmith_core::usage::Granularity, super::schema::ScopeName)),
+    components(schemas(
+        locksmith_core::usage::Granularity,
+        super::schema::ScopeName,
+        locksmith_core::audit::Action
+    )),
     modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(
         (name = "auth", description = "Access and refresh tokens"),

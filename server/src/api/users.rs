@@ -3,9 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use locksmith_core::identity::Role;
-use locksmith_core::identity::admin::{self, NewUserInput, UserPatchInput};
-use locksmith_core::identity::users::{self, User};
+use locksmith_core::identity::users::User;
+use locksmith_core::identity::{NewUserInput, Role, UserPatchInput};
 use locksmith_core::key_limits::{QuotaSpec, RateLimit};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -116,7 +115,6 @@ pub async fn create(
     RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), Problem> {
-    caller.require_admin()?;
     let new = NewUserInput {
         email: body.email,
         password: body.password,
@@ -128,10 +126,8 @@ pub async fn create(
         max_quota: body.max_quota,
         max_rate_limit: body.max_rate_limit,
         max_key_lifetime_seconds: body.max_key_lifetime_seconds,
-    }
-    .validate()
-    .await?;
-    let user = admin::create_user(&state.pool, Some(caller.id), new, &origin).await?;
+    };
+    let user = state.users.create(caller.actor(), new, &origin).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -149,8 +145,10 @@ pub async fn list(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Page<User>>, Problem> {
     let limit = page.limit()?;
-    let items =
-        admin::list_users(&state.pool, caller.actor(), page.cursor::<Uuid>()?, limit).await?;
+    let items = state
+        .users
+        .list(caller.actor(), page.cursor::<Uuid>()?, limit)
+        .await?;
     Ok(Json(Page::new(items, limit, |u| u.id.to_string())))
 }
 
@@ -168,9 +166,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<User>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    Ok(Json(
-        admin::get_user(&state.pool, caller.actor(), id).await?,
-    ))
+    Ok(Json(state.users.get(caller.actor(), id).await?))
 }
 
 /// Changes a user (admin).
@@ -192,7 +188,6 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<Json<User>, Problem> {
-    caller.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let patch = UserPatchInput {
         role: body.role,
@@ -204,9 +199,10 @@ pub async fn update(
         max_quota: body.max_quota,
         max_rate_limit: body.max_rate_limit,
         max_key_lifetime_seconds: body.max_key_lifetime_seconds,
-    }
-    .validate()?;
-    let user = admin::update_user(&state.pool, caller.id, id, patch, &origin)
+    };
+    let user = state
+        .users
+        .update(caller.actor(), id, patch, &origin)
         .await
         .map_err(|e| match e {
             locksmith_core::Error::NotFound => not_found(),
@@ -220,8 +216,5 @@ pub async fn update(
     responses((status = 200, description = "The caller", body = User)),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>, Problem> {
-    users::find(&state.pool, caller.id)
-        .await?
-        .map(Json)
-        .ok_or_else(not_found)
+    Ok(Json(state.users.get(caller.actor(), caller.id).await?))
 }

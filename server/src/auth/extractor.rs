@@ -4,7 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use locksmith_core::identity::Role;
-use locksmith_core::identity::revocation::{self, Presented};
+use locksmith_core::identity::revocation::Presented;
 use locksmith_core::keys::Actor;
 use uuid::Uuid;
 
@@ -93,7 +93,9 @@ impl FromRequestParts<AppState> for AuthUser {
             family_id: claims.fam,
             issued_at: claims.iat,
         };
-        let user = revocation::bearer_holder(&state.pool, &presented)
+        let user = state
+            .sessions
+            .bearer_holder(&presented)
             .await
             .map_err(|e| Problem::internal(&e))?
             .ok_or_else(|| unauthorized("Invalid or expired token."))?;

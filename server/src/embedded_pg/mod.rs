@@ -220,26 +220,14 @@ impl EmbeddedPostgres {
     }
 
     async fn ensure_database(&self) -> Result<()> {
-        use sqlx::Connection as _;
-        fn to_err(e: impl std::fmt::Display) -> EmbeddedPgError {
-            EmbeddedPgError::Tool {
+        locksmith_core::db::ensure_database(&self.options_for("postgres"), DATABASE)
+            .await
+            .map(drop)
+            .map_err(|e| EmbeddedPgError::Tool {
                 tool: "creating the locksmith database",
                 status: "error".into(),
                 output: e.to_string(),
-            }
-        }
-        let mut conn = sqlx::PgConnection::connect_with(&self.options_for("postgres"))
-            .await
-            .map_err(to_err)?;
-        let exists = locksmith_core::db::database_exists(&mut conn, DATABASE)
-            .await
-            .map_err(to_err)?;
-        if !exists {
-            locksmith_core::db::create_database(&mut conn, DATABASE)
-                .await
-                .map_err(to_err)?;
-        }
-        conn.close().await.map_err(to_err)
+            })
     }
 }
 

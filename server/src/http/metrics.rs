@@ -7,8 +7,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use locksmith_core::db::Schema;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sqlx::PgPool;
 
 /// Latency buckets in seconds, from 100 µs (a cached verification) to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -54,10 +54,11 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn render(State(pool): State<PgPool>) -> impl IntoResponse {
-    metrics::gauge!("db_pool_connections").set(f64::from(pool.size()));
-    metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+pub async fn render(State(schema): State<Schema>) -> impl IntoResponse {
+    let pool = schema.pool_stats();
+    metrics::gauge!("db_pool_connections").set(f64::from(pool.size));
+    metrics::gauge!("db_pool_idle_connections").set(pool.idle as f64);
+    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.max));
     (
         [(
             header::CONTENT_TYPE,

@@ -5,9 +5,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use locksmith_core::db::Schema;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use super::problem::Problem;
 
@@ -37,7 +37,7 @@ pub struct Ready {
         (status = 200, description = "Ready", body = Ready),
         (status = 503, description = "Database unreachable or schema not current", body = crate::http::problem::ProblemBody),
     ))]
-pub async fn readyz(State(pool): State<PgPool>) -> Result<Json<Ready>, Problem> {
+pub async fn readyz(State(schema): State<Schema>) -> Result<Json<Ready>, Problem> {
     let not_ready = |detail: &str| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -45,7 +45,7 @@ pub async fn readyz(State(pool): State<PgPool>) -> Result<Json<Ready>, Problem> 
             detail.to_owned(),
         )
     };
-    let status = tokio::time::timeout(READINESS_BUDGET, locksmith_core::db::schema_status(&pool))
+    let status = tokio::time::timeout(READINESS_BUDGET, schema.status())
         .await
         .map_err(|_| not_ready("database: no answer within 2 s"))?
         .map_err(|e| {

@@ -28,6 +28,8 @@ pub struct Problem {
     pub detail: String,
     /// For all-or-nothing batches: each failing item and why.
     pub errors: Vec<ItemError>,
+    /// For invalid input: the offending field, as the request named it.
+    pub field: Option<String>,
     /// Seconds after which a retry may succeed (sent as `retry-after`).
     pub retry_after: Option<u64>,
 }
@@ -40,7 +42,22 @@ impl Problem {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            field: None,
             retry_after: None,
+        }
+    }
+
+    /// A 400 `invalid_request` about one field: `detail` reads `field: message`, and the
+    /// body names the field on its own too.
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        Self {
+            field: Some(field.clone()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{field}: {message}"),
+            )
         }
     }
 
@@ -111,6 +128,7 @@ impl Problem {
             code: self.code,
             request_id: request_id.to_owned(),
             errors: self.errors.clone(),
+            field: self.field.clone(),
         }
     }
 }
@@ -134,6 +152,10 @@ pub struct ProblemBody {
     /// For all-or-nothing batches: each failing item and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ItemError>,
+    /// For invalid input: the offending field, as the request named it (`quota.limit`,
+    /// `items[2].name`); the same name begins `detail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
 }
 
 impl IntoResponse for Problem {
@@ -190,7 +212,7 @@ impl From<locksmith_core::Error> for Problem {
     fn from(err: locksmith_core::Error) -> Self {
         use locksmith_core::Error as E;
         match err {
-            E::Invalid(detail) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail),
+            E::Invalid { field, message } => Self::invalid(field, message),
             E::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
             E::Forbidden(detail) => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),

@@ -1,6 +1,6 @@
 //! Read-your-writes for verification: the response to a successful change waits until
 //! this instance's verification caches have applied it (a millisecond or two; see
-//! `locksmith_core::verify::barrier`), so a caller who revokes a key and at once verifies
+//! `VerifyService::settle`), so a caller who revokes a key and at once verifies
 //! it on the same instance is refused. Other instances hear of it within a second.
 
 use axum::extract::{Request, State};

@@ -118,7 +118,10 @@ async fn verification_finds_the_first_row_edited_behind_the_applications_back(po
     for i in 0..5 {
         create_user(&pool, &format!("user{i}@example.com"), Role::Owner).await;
     }
-    let report = locksmith_core::audit::verify(&pool).await.expect("verify");
+    let report = locksmith_core::audit::AuditService::new(pool.clone())
+        .verify(locksmith_core::identity::Actor::SYSTEM)
+        .await
+        .expect("verify");
     assert_eq!((report.checked, report.first_broken), (5, None));
 
     let third: i64 = sqlx::query_scalar("SELECT id FROM audit_log ORDER BY id OFFSET 2 LIMIT 1")
@@ -134,7 +137,10 @@ async fn verification_finds_the_first_row_edited_behind_the_applications_back(po
     .execute(&pool)
     .await
     .expect("tamper");
-    let report = locksmith_core::audit::verify(&pool).await.expect("verify");
+    let report = locksmith_core::audit::AuditService::new(pool.clone())
+        .verify(locksmith_core::identity::Actor::SYSTEM)
+        .await
+        .expect("verify");
     assert_eq!((report.checked, report.first_broken), (2, Some(third)));
 }
 

@@ -27,7 +27,8 @@ async fn readiness_follows_the_database_going_down_and_coming_back() {
         ..Default::default()
     }
     .connect_lazy(pg.connect_options());
-    locksmith_core::db::migrate(&pool)
+    locksmith_core::db::Schema::new(pool.clone())
+        .migrate()
         .await
         .expect("migrations apply");
     let app = TestApp::spawn(pool).await;

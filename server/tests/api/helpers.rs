@@ -19,20 +19,21 @@ pub async fn create_user(
     email: &str,
     role: locksmith_core::identity::Role,
 ) -> uuid::Uuid {
-    use locksmith_core::identity::{Email, Password, admin, users::NewUser};
-    let email = Email::parse(email).expect("valid email");
-    let password = Password::parse(secrecy::SecretString::from(PASSWORD), Some(&email))
-        .expect("valid password");
-    let new = NewUser {
-        email,
-        password: password.hash().await,
+    use locksmith_core::identity::{Actor, NewUserInput, UserService};
+    let new = NewUserInput {
+        email: email.to_owned(),
+        password: secrecy::SecretString::from(PASSWORD),
         role,
         display_name: None,
         max_keys: None,
         allowed_scopes: None,
-        key_limits: Default::default(),
+        may_change_limits: None,
+        max_quota: None,
+        max_rate_limit: None,
+        max_key_lifetime_seconds: None,
     };
-    admin::create_user(pool, None, new, &Default::default())
+    UserService::new(pool.clone())
+        .create(Actor::SYSTEM, new, &Default::default())
         .await
         .expect("user created")
         .id

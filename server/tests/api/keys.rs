@@ -1071,7 +1071,10 @@ async fn bulk_create_is_all_or_nothing_and_reports_every_bad_item(pool: PgPool) 
     )
     .await;
     assert_eq!((per_key, batches), (1000, 1));
-    let chain = locksmith_core::audit::verify(&pool).await.expect("verify");
+    let chain = locksmith_core::audit::AuditService::new(pool.clone())
+        .verify(locksmith_core::identity::Actor::SYSTEM)
+        .await
+        .expect("verify");
     assert_eq!(
         chain.first_broken, None,
         "the batch keeps the audit chain intact"

@@ -434,34 +434,37 @@ async fn an_admin_edits_and_clears_an_owners_policy(pool: PgPool) {
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
+    use locksmith_core::identity::gate::{HashingLimit, SignInGate};
+    use locksmith_core::identity::login::LockoutPolicy;
+    use locksmith_core::identity::tokens::RefreshLifetime;
+    use locksmith_core::limits::Rate;
+    let sessions = locksmith_core::identity::SessionService::new(
+        pool.clone(),
+        std::sync::Arc::new(SignInGate::new(
+            LockoutPolicy::default(),
+            Rate::OFF,
+            HashingLimit::for_this_machine(),
+        )),
+        RefreshLifetime {
+            token: std::time::Duration::from_secs(3600),
+            family: std::time::Duration::from_secs(86_400),
+        },
+    );
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let future = chrono::Utc::now() + chrono::Duration::hours(1);
-    locksmith_core::sessions::save(&pool, "old", None, b"{}", past)
+    sessions
+        .save_portal_session("old", None, b"{}", past)
         .await
         .expect("save");
-    locksmith_core::sessions::save(&pool, "live", None, b"{}", future)
+    sessions
+        .save_portal_session("live", None, b"{}", future)
         .await
         .expect("save");
     assert_eq!(
-        locksmith_core::sessions::load(&pool, "old")
-            .await
-            .expect("load"),
+        sessions.load_portal_session("old").await.expect("load"),
         None,
         "expired sessions never load"
     );
-    assert_eq!(
-        locksmith_core::sessions::purge_expired(&pool)
-            .await
-            .expect("purge"),
-        1
-    );
-    assert!(
-        locksmith_core::sessions::load(&pool, "live")
-            .await
-            .expect("load")
-            .is_some()
-    );
-
     sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2), ($3, $4)")
         .bind(uuid::Uuid::new_v4())
         .bind(past)
@@ -470,10 +473,13 @@ async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("insert");
-    assert_eq!(
-        locksmith_core::identity::tokens::purge_expired(&pool)
+    let purged = sessions.purge().await.expect("purge");
+    assert_eq!((purged.portal_sessions, purged.tokens), (1, 1));
+    assert!(
+        sessions
+            .load_portal_session("live")
             .await
-            .expect("purge"),
-        1
+            .expect("load")
+            .is_some()
     );
 }

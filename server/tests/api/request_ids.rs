@@ -128,7 +128,8 @@ async fn a_callers_id_is_audited_beside_locksmiths_own(pool: PgPool) {
         items.iter().all(|e| e["client_request_id"] == "copied-id"),
         "{entries}"
     );
-    let chain = locksmith_core::audit::verify(&pool)
+    let chain = locksmith_core::audit::AuditService::new(pool.clone())
+        .verify(locksmith_core::identity::Actor::SYSTEM)
         .await
         .expect("verified");
     assert_eq!(chain.first_broken, None);

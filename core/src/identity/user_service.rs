@@ -1,5 +1,6 @@
-//! User administration: each change in one transaction with its audit row. The REST API,
-//! the command line and the portal all come through here.
+//! Users, as every door reads and changes them: each change in one transaction with its
+//! audit row and events. The REST API, the command line and the portal all come through
+//! here.
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -8,113 +9,130 @@ use uuid::Uuid;
 use super::Actor;
 use super::revocation;
 use super::users::{self, NewUser, User, UserPatch};
-use crate::audit::{self, NewEntry, Origin};
+use crate::audit::{self, Action, NewEntry, Origin};
 use crate::error::{Error, Result};
+use crate::events::{Event, UserRef};
 
 fn snapshot(user: &User) -> serde_json::Value {
     // `User` holds no secret (no password hash), so it can be recorded as is.
     serde_json::to_value(user).unwrap_or_else(|_| json!({ "id": user.id }))
 }
 
-/// A page of users, oldest first; `after` is the last id of the previous page. Admins and
-/// auditors (who read everything) may list users, through every door alike.
-pub async fn list_users(
-    pool: &PgPool,
-    actor: Actor,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<User>> {
-    actor.check_reader()?;
-    users::list(pool, after, limit).await
+/// The users of the installation.
+#[derive(Clone, Debug)]
+pub struct UserService {
+    pool: PgPool,
 }
 
-/// One user: admins and auditors see anyone, everyone else only themselves; another
-/// user is `NotFound`, so that an owner learns nothing, not even that they exist.
-pub async fn get_user(pool: &PgPool, actor: Actor, id: Uuid) -> Result<User> {
-    actor.check_visible(id)?;
-    users::find(pool, id).await?.ok_or(Error::NotFound)
-}
-
-/// Creates a user; `actor` is `None` when created from the command line.
-pub async fn create_user(
-    pool: &PgPool,
-    actor: Option<Uuid>,
-    new: NewUser,
-    origin: &Origin,
-) -> Result<User> {
-    let mut tx = pool.begin().await?;
-    let user = users::create(&mut tx, new).await?;
-    audit::append(
-        &mut tx,
-        NewEntry {
-            actor_id: actor,
-            action: "user.create",
-            target_type: "user",
-            target_id: Some(user.id.to_string()),
-            origin: origin.clone(),
-            before: None,
-            after: Some(snapshot(&user)),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(user)
-}
-
-/// Changes a user. An admin cannot disable or demote themselves, so an installation
-/// cannot lose its last admin by accident. Disabling a user ends every session they have
-/// (see [`super::revocation`]), recorded as its own `user.sessions_end` entry.
-pub async fn update_user(
-    pool: &PgPool,
-    actor: Uuid,
-    id: Uuid,
-    patch: UserPatch,
-    origin: &Origin,
-) -> Result<User> {
-    if actor == id && (patch.disabled == Some(true) || patch.role.is_some_and(|r| !r.is_admin())) {
-        return Err(Error::Conflict(
-            "role: you cannot disable or demote your own account".into(),
-        ));
+impl UserService {
+    /// The users in the database behind `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
-    let mut tx = pool.begin().await?;
-    let (before, after) = users::update(&mut tx, id, patch).await?;
-    if before != after {
-        audit::append(
-            &mut tx,
-            NewEntry {
-                actor_id: Some(actor),
-                action: "user.update",
-                target_type: "user",
-                target_id: Some(id.to_string()),
-                origin: origin.clone(),
-                before: Some(snapshot(&before)),
-                after: Some(snapshot(&after)),
-            },
+
+    /// A page of users, oldest first; `after` is the last id of the previous page. Admins
+    /// and auditors (who read everything) may list users, through every door alike.
+    pub async fn list(&self, actor: Actor, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
+        actor.check_reader()?;
+        users::list(&self.pool, after, limit).await
+    }
+
+    /// One user: admins and auditors see anyone, everyone else only themselves; another
+    /// user is `NotFound`, so that an owner learns nothing, not even that they exist.
+    pub async fn get(&self, actor: Actor, id: Uuid) -> Result<User> {
+        actor.check_visible(id)?;
+        users::find(&self.pool, id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The emails of the users among `ids` that the caller may see (owners: themselves).
+    pub async fn emails(&self, actor: Actor, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        let visible: Vec<Uuid> = ids.iter().copied().filter(|id| actor.sees(*id)).collect();
+        users::emails(&self.pool, &visible).await
+    }
+
+    /// Whether any user exists (the start-up hint to create the first admin).
+    pub async fn any_exists(&self, actor: Actor) -> Result<bool> {
+        actor.check_reader()?;
+        users::any_exists(&self.pool).await
+    }
+
+    /// Creates a user (admins, and the system from the command line).
+    pub async fn create(&self, actor: Actor, input: NewUserInput, origin: &Origin) -> Result<User> {
+        actor.check_admin()?;
+        let new = input.validate().await?;
+        let mut tx = self.pool.begin().await?;
+        let user = users::create(&mut tx, new).await?;
+        let entry = NewEntry::new(
+            actor.recorded_id(),
+            Action::UserCreate,
+            Some(user.id.to_string()),
+            origin,
         )
-        .await?;
+        .after(snapshot(&user))
+        .events([Event::UserCreated {
+            user: UserRef::from(&user),
+        }]);
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(user)
     }
-    if !before.disabled && after.disabled {
-        let ended = revocation::end_all_sessions(&mut tx, id, chrono::Utc::now()).await?;
-        audit::append(
-            &mut tx,
-            NewEntry {
-                actor_id: Some(actor),
-                action: "user.sessions_end",
-                target_type: "user",
-                target_id: Some(id.to_string()),
-                origin: origin.clone(),
-                before: None,
-                after: Some(json!({
+
+    /// Changes a user (admins). An admin cannot disable or demote themselves, so an
+    /// installation cannot lose its last admin by accident. Disabling a user ends every
+    /// session they have (see [`super::revocation`]), recorded as its own
+    /// `user.sessions_end` entry.
+    pub async fn update(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        input: UserPatchInput,
+        origin: &Origin,
+    ) -> Result<User> {
+        actor.check_admin()?;
+        let patch = input.validate()?;
+        if actor.id == id
+            && (patch.disabled == Some(true) || patch.role.is_some_and(|r| !r.is_admin()))
+        {
+            return Err(Error::Conflict(
+                "role: you cannot disable or demote your own account".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let (before, after) = users::update(&mut tx, id, patch).await?;
+        let mut entries = Vec::new();
+        if before != after {
+            entries.push(
+                NewEntry::new(
+                    actor.recorded_id(),
+                    Action::UserUpdate,
+                    Some(id.to_string()),
+                    origin,
+                )
+                .before(snapshot(&before))
+                .after(snapshot(&after))
+                .events(Event::user_changed(&before, &after)),
+            );
+        }
+        if !before.disabled && after.disabled {
+            let ended = revocation::end_all_sessions(&mut tx, id, chrono::Utc::now()).await?;
+            entries.push(
+                NewEntry::new(
+                    actor.recorded_id(),
+                    Action::UserSessionsEnd,
+                    Some(id.to_string()),
+                    origin,
+                )
+                .after(json!({
                     "reason": "disabled",
                     "refresh_families": ended.refresh_families,
                     "portal_sessions": ended.portal_sessions,
                 })),
-            },
-        )
-        .await?;
+            );
+        }
+        audit::append_all(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(after)
     }
-    tx.commit().await?;
-    Ok(after)
 }
 
 /// A user to create, as typed by an admin (REST body, portal form).
@@ -143,14 +161,21 @@ pub struct NewUserInput {
 }
 
 impl NewUserInput {
+    /// Checks the email and the password without touching the database or hashing: the
+    /// command line refuses a weak password before it starts a database.
+    pub fn precheck(&self) -> Result<()> {
+        let email = super::Email::parse(&self.email)?;
+        super::Password::parse(self.password.clone(), Some(&email))?;
+        Ok(())
+    }
+
     /// Validates every field (errors name the field) and hashes the password.
-    pub async fn validate(self) -> Result<NewUser> {
+    async fn validate(self) -> Result<NewUser> {
         use super::users::{DisplayName, parse_max_keys};
         use super::{Email, Password};
         use crate::scope::Scope;
-        let email = Email::parse(&self.email).map_err(|e| Error::Invalid(e.to_string()))?;
-        let password = Password::parse(self.password, Some(&email))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let email = Email::parse(&self.email)?;
+        let password = Password::parse(self.password, Some(&email))?;
         let display_name = self
             .display_name
             .as_deref()
@@ -214,7 +239,7 @@ pub struct UserPatchInput {
 
 impl UserPatchInput {
     /// Validates every given field.
-    pub fn validate(self) -> Result<UserPatch> {
+    fn validate(self) -> Result<UserPatch> {
         use super::users::{DisplayName, parse_max_keys};
         use crate::scope::Scope;
         Ok(UserPatch {

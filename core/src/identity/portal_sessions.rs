@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// Inserts a new session of `user_id` (`None` before sign-in); `false` if the id is
 /// taken (the caller draws another).
-pub async fn create(
+pub(crate) async fn create(
     pool: &PgPool,
     id: &str,
     user_id: Option<Uuid>,
@@ -33,7 +33,7 @@ pub async fn create(
 }
 
 /// Writes a session of `user_id` (`None` before sign-in).
-pub async fn save(
+pub(crate) async fn save(
     pool: &PgPool,
     id: &str,
     user_id: Option<Uuid>,
@@ -56,7 +56,7 @@ pub async fn save(
 }
 
 /// Reads a session that has not expired.
-pub async fn load(pool: &PgPool, id: &str) -> Result<Option<Vec<u8>>> {
+pub(crate) async fn load(pool: &PgPool, id: &str) -> Result<Option<Vec<u8>>> {
     Ok(sqlx::query_scalar!(
         "SELECT data FROM tower_sessions.session WHERE id = $1 AND expiry_date > now()",
         id
@@ -66,7 +66,7 @@ pub async fn load(pool: &PgPool, id: &str) -> Result<Option<Vec<u8>>> {
 }
 
 /// Deletes a session.
-pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
+pub(crate) async fn delete(pool: &PgPool, id: &str) -> Result<()> {
     sqlx::query!("DELETE FROM tower_sessions.session WHERE id = $1", id)
         .execute(pool)
         .await?;
@@ -74,7 +74,7 @@ pub async fn delete(pool: &PgPool, id: &str) -> Result<()> {
 }
 
 /// Deletes expired sessions; returns how many.
-pub async fn purge_expired(pool: &PgPool) -> Result<u64> {
+pub(crate) async fn purge_expired(pool: &PgPool) -> Result<u64> {
     Ok(
         sqlx::query!("DELETE FROM tower_sessions.session WHERE expiry_date <= now()")
             .execute(pool)

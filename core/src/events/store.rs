@@ -1,0 +1,122 @@
+//! The event repository: append in the change's transaction, read after a position.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{CHANNEL, Event, RecordedEvent};
+use crate::error::{Error, Result};
+
+/// An event about to be written, with the audit row of its change.
+pub(crate) struct Pending {
+    pub audit_id: i64,
+    pub actor_id: Option<Uuid>,
+    pub event: Event,
+}
+
+/// Writes `events` in the caller's transaction, which must hold the audit chain's lock
+/// (see the module header: that lock is what orders the positions), and announces the
+/// last position on commit.
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    at: DateTime<Utc>,
+    events: Vec<Pending>,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut actors = Vec::with_capacity(n);
+    let mut audit_ids = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut keyspaces = Vec::with_capacity(n);
+    let mut data = Vec::with_capacity(n);
+    for p in events {
+        ids.push(Uuid::new_v4());
+        types.push(p.event.kind().to_owned());
+        actors.push(p.actor_id);
+        audit_ids.push(p.audit_id);
+        keys.push(p.event.key().map(|k| k.key_id));
+        owners.push(p.event.key().map(|k| k.owner_id));
+        keyspaces.push(p.event.keyspace_id());
+        let mut value = serde_json::to_value(&p.event).map_err(|e| Error::Invalid {
+            field: "event".into(),
+            message: e.to_string(),
+        })?;
+        data.push(value["data"].take());
+    }
+    let last = sqlx::query_scalar!(
+        r#"INSERT INTO events
+               (position, id, type, occurred_at, actor_id, audit_id, key_id, owner_id,
+                keyspace_id, data)
+           SELECT nextval('event_position'), id, type, $1, actor_id, audit_id, key_id,
+                  owner_id, keyspace_id, data
+           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int8[], $6::uuid[],
+                       $7::uuid[], $8::uuid[], $9::jsonb[])
+                WITH ORDINALITY AS e(id, type, actor_id, audit_id, key_id, owner_id,
+                                     keyspace_id, data, n)
+           ORDER BY n
+           RETURNING position"#,
+        at,
+        &ids,
+        &types,
+        &actors as &[Option<Uuid>],
+        &audit_ids,
+        &keys as &[Option<Uuid>],
+        &owners as &[Option<Uuid>],
+        &keyspaces as &[Option<Uuid>],
+        &data,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, last.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` events after `position`, oldest first.
+pub(crate) async fn after(pool: &PgPool, position: i64, limit: i64) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query!(
+        r#"SELECT position, id, type, occurred_at, actor_id, audit_id, data
+           FROM events WHERE position > $1 ORDER BY position LIMIT $2"#,
+        position,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let event =
+                serde_json::from_value(serde_json::json!({ "type": r.r#type, "data": r.data }))
+                    .map_err(|e| {
+                        Error::Database(sqlx::Error::Decode(
+                            format!("event {} ({}): {e}", r.position, r.r#type).into(),
+                        ))
+                    })?;
+            Ok(RecordedEvent {
+                position: r.position,
+                id: r.id,
+                occurred_at: r.occurred_at,
+                actor_id: r.actor_id,
+                audit_id: r.audit_id,
+                event,
+            })
+        })
+        .collect()
+}
+
+/// The position of the newest event (0 before the first).
+pub(crate) async fn head(pool: &PgPool) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT coalesce(max(position), 0) AS "head!" FROM events"#)
+            .fetch_one(pool)
+            .await?,
+    )
+}

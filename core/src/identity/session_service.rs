@@ -1,0 +1,177 @@
+//! Sessions, as every door opens and closes them: signing in (through the sign-in gate),
+//! API token pairs and their refresh, portal sessions, signing out, and the checks that
+//! a presented session still stands. Both doors (REST and the portal) come through here,
+//! so a sign-out is recorded the same way whichever door it came through.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::gate::SignInGate;
+use super::login::{self, LoginError};
+use super::revocation::{self, Presented};
+use super::tokens::{self, IssuedRefresh, RefreshError, RefreshLifetime};
+use super::users::User;
+use super::{Actor, lockout, portal_sessions};
+use crate::audit::{self, Action, NewEntry, Origin};
+use crate::error::Result;
+use sqlx::PgPool;
+
+/// What the hourly purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Expired portal sessions.
+    pub portal_sessions: u64,
+    /// Expired refresh tokens and revoked access-token ids past their expiry.
+    pub tokens: u64,
+    /// Sign-in counters that no longer count anything.
+    pub counters: u64,
+}
+
+/// Signing in and out, and the sessions in between.
+#[derive(Clone, Debug)]
+pub struct SessionService {
+    pool: PgPool,
+    gate: Arc<SignInGate>,
+    refresh: RefreshLifetime,
+}
+
+impl SessionService {
+    /// Sessions over `pool`: sign-ins pass `gate`, refresh tokens live `refresh`.
+    pub fn new(pool: PgPool, gate: Arc<SignInGate>, refresh: RefreshLifetime) -> Self {
+        Self {
+            pool,
+            gate,
+            refresh,
+        }
+    }
+
+    /// The gate every sign-in passes (its per-address rate also guards refresh).
+    pub fn gate(&self) -> &Arc<SignInGate> {
+        &self.gate
+    }
+
+    /// Checks a password sign-in and returns the user (audited either way).
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: SecretString,
+        origin: &Origin,
+    ) -> Result<User, LoginError> {
+        login::login(&self.pool, &self.gate, email, password, origin).await
+    }
+
+    /// Signs in for the API: the user and the first refresh token of a new family.
+    pub async fn sign_in_for_tokens(
+        &self,
+        email: &str,
+        password: SecretString,
+        origin: &Origin,
+    ) -> Result<(User, IssuedRefresh), LoginError> {
+        let user = self.sign_in(email, password, origin).await?;
+        let mut conn = self.pool.acquire().await?;
+        let refresh = tokens::start_family(&mut conn, user.id, self.refresh).await?;
+        Ok((user, refresh))
+    }
+
+    /// Trades a refresh token for the next one of its family; a reused token revokes the
+    /// family (audited as `token.reuse`).
+    pub async fn refresh(
+        &self,
+        token: &SecretString,
+        origin: &Origin,
+    ) -> Result<(User, IssuedRefresh), RefreshError> {
+        tokens::rotate_refresh(&self.pool, token, self.refresh, origin).await
+    }
+
+    /// Signs out of the API: the access token `token_id` (valid until `expires_at`) and
+    /// its refresh family are revoked on every instance.
+    pub async fn sign_out_api(
+        &self,
+        actor: Actor,
+        token_id: Uuid,
+        expires_at: DateTime<Utc>,
+        family_id: Option<Uuid>,
+        origin: &Origin,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        tokens::revoke_session(&mut tx, token_id, expires_at, family_id).await?;
+        audit::append(&mut tx, sign_out(actor, origin)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a sign-out of the portal (the session itself is deleted by the session
+    /// layer, through [`SessionService::delete_portal_session`]).
+    pub async fn sign_out_portal(&self, actor: Actor, origin: &Origin) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        audit::append(&mut tx, sign_out(actor, origin)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user an access token speaks for, if it still stands (see
+    /// [`super::revocation`]).
+    pub async fn bearer_holder(&self, token: &Presented) -> Result<Option<User>> {
+        revocation::bearer_holder(&self.pool, token).await
+    }
+
+    /// The user of a portal session signed in at `since`, if it still stands.
+    pub async fn portal_holder(&self, user_id: Uuid, since: DateTime<Utc>) -> Result<Option<User>> {
+        revocation::portal_holder(&self.pool, user_id, since).await
+    }
+
+    /// Stores a new portal session; `false` if the id is taken (draw another).
+    pub async fn create_portal_session(
+        &self,
+        id: &str,
+        user_id: Option<Uuid>,
+        data: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        portal_sessions::create(&self.pool, id, user_id, data, expires_at).await
+    }
+
+    /// Writes a portal session.
+    pub async fn save_portal_session(
+        &self,
+        id: &str,
+        user_id: Option<Uuid>,
+        data: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        portal_sessions::save(&self.pool, id, user_id, data, expires_at).await
+    }
+
+    /// Reads a portal session that has not expired.
+    pub async fn load_portal_session(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        portal_sessions::load(&self.pool, id).await
+    }
+
+    /// Deletes a portal session.
+    pub async fn delete_portal_session(&self, id: &str) -> Result<()> {
+        portal_sessions::delete(&self.pool, id).await
+    }
+
+    /// Removes what has expired: portal sessions, tokens and idle sign-in counters (run
+    /// hourly by the server).
+    pub async fn purge(&self) -> Result<Purged> {
+        Ok(Purged {
+            portal_sessions: portal_sessions::purge_expired(&self.pool).await?,
+            tokens: tokens::purge_expired(&self.pool).await?,
+            counters: lockout::purge_stale(&self.pool, self.gate.lockout(), Utc::now()).await?,
+        })
+    }
+}
+
+/// The audit row of a sign-out, through either door.
+fn sign_out(actor: Actor, origin: &Origin) -> NewEntry {
+    NewEntry::new(
+        actor.recorded_id(),
+        Action::UserLogout,
+        Some(actor.id.to_string()),
+        origin,
+    )
+}

@@ -1,0 +1,212 @@
+//! Keyspaces and their verifiers, each change in one transaction with its audit row and
+//! event. Every signed-in user may list keyspaces (owners pick one when creating a key);
+//! verifiers are for admins and auditors only.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::digest::KeyHasher;
+use super::format::{self, Prefix, Secret, VERIFIER_PREFIX};
+use super::keyspace_store::{self, Keyspace, Verifier};
+use super::policy::Actor;
+use crate::audit::{self, Action, NewEntry, Origin};
+use crate::error::{Error, Result};
+use crate::events::{Event, VerifierRef};
+
+/// A keyspace or verifier name: 1 to 100 characters, not blank, no control characters.
+fn parse_name(raw: &str) -> Result<String> {
+    if raw.trim().is_empty() || raw.chars().count() > 100 {
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 100 characters, not blank",
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn snapshot(value: &impl Serialize) -> serde_json::Value {
+    // Keyspaces and verifier views hold no secret.
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Keyspaces and verifiers.
+#[derive(Clone, Debug)]
+pub struct KeyspaceService {
+    pool: PgPool,
+    hasher: KeyHasher,
+}
+
+impl KeyspaceService {
+    /// Keyspaces in the database behind `pool`; verifier tokens are hashed with `hasher`.
+    pub fn new(pool: PgPool, hasher: KeyHasher) -> Self {
+        Self { pool, hasher }
+    }
+
+    /// Creates a keyspace (admin). A taken name or prefix is a `Conflict`.
+    pub async fn create(
+        &self,
+        actor: Actor,
+        name: &str,
+        prefix: &str,
+        origin: &Origin,
+    ) -> Result<Keyspace> {
+        actor.check_admin()?;
+        let name = parse_name(name)?;
+        let prefix = Prefix::parse(prefix)?;
+        let mut tx = self.pool.begin().await?;
+        let keyspace =
+            keyspace_store::insert(&mut tx, &name, prefix.as_str(), actor.recorded_id()).await?;
+        let entry = NewEntry::new(
+            actor.recorded_id(),
+            Action::KeyspaceCreate,
+            Some(keyspace.id.to_string()),
+            origin,
+        )
+        .after(snapshot(&keyspace))
+        .events([Event::from(&keyspace)]);
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(keyspace)
+    }
+
+    /// One keyspace (any signed-in user).
+    pub async fn get(&self, _actor: Actor, id: Uuid) -> Result<Keyspace> {
+        keyspace_store::find(&self.pool, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// A page of keyspaces by name (any signed-in user: owners pick one for a new key);
+    /// `after` is the last id of the previous page.
+    pub async fn list(
+        &self,
+        _actor: Actor,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Keyspace>> {
+        keyspace_store::list(&self.pool, after, limit).await
+    }
+
+    /// Issues a verifier token for one keyspace (admin).
+    pub async fn create_verifier(
+        &self,
+        actor: Actor,
+        keyspace_id: Uuid,
+        name: &str,
+        origin: &Origin,
+    ) -> Result<CreatedVerifier> {
+        actor.check_admin()?;
+        let name = parse_name(name)?;
+        let keyspace = self.get(actor, keyspace_id).await?;
+        let token = format::generate(VERIFIER_PREFIX);
+        let digest = self.hasher.digest(token.expose());
+        let mut tx = self.pool.begin().await?;
+        let verifier = keyspace_store::insert_verifier(
+            &mut tx,
+            keyspace.id,
+            &name,
+            &token.start(),
+            &digest,
+            actor.recorded_id(),
+        )
+        .await?;
+        let entry = NewEntry::new(
+            actor.recorded_id(),
+            Action::VerifierCreate,
+            Some(verifier.id.to_string()),
+            origin,
+        )
+        .after(snapshot(&verifier))
+        .events([Event::VerifierIssued {
+            verifier: VerifierRef::from(&verifier),
+        }]);
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(CreatedVerifier { token, verifier })
+    }
+
+    /// The verifiers of a keyspace with their traffic (admin, auditor).
+    pub async fn list_verifiers(
+        &self,
+        actor: Actor,
+        keyspace_id: Uuid,
+    ) -> Result<Vec<VerifierView>> {
+        actor.check_reader()?;
+        self.get(actor, keyspace_id).await?;
+        let verifiers = keyspace_store::list_verifiers(&self.pool, keyspace_id).await?;
+        let ids: Vec<Uuid> = verifiers.iter().map(|v| v.id).collect();
+        let since = chrono::Utc::now() - chrono::Duration::hours(24);
+        let traffic = crate::usage::store::verifier_requests(&self.pool, &ids, since).await?;
+        Ok(verifiers
+            .into_iter()
+            .map(|verifier| VerifierView {
+                requests_24h: traffic
+                    .iter()
+                    .find(|(id, _)| *id == verifier.id)
+                    .map_or(0, |(_, n)| *n),
+                verifier,
+            })
+            .collect())
+    }
+
+    /// Revokes a verifier (admin). Idempotent: revoking it again changes nothing and
+    /// records nothing.
+    pub async fn revoke_verifier(
+        &self,
+        actor: Actor,
+        keyspace_id: Uuid,
+        id: Uuid,
+        origin: &Origin,
+    ) -> Result<Verifier> {
+        actor.check_admin()?;
+        let mut tx = self.pool.begin().await?;
+        let (before, after) = keyspace_store::revoke_verifier(&mut tx, keyspace_id, id).await?;
+        if before.revoked_at.is_none() {
+            let entry = NewEntry::new(
+                actor.recorded_id(),
+                Action::VerifierRevoke,
+                Some(id.to_string()),
+                origin,
+            )
+            .before(snapshot(&before))
+            .after(snapshot(&after))
+            .events([Event::VerifierRevoked {
+                verifier: VerifierRef::from(&after),
+            }]);
+            audit::append(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+/// A new verifier with its token, shown this once.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedVerifier {
+    /// The token. Never stored, never shown again.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+    /// The verifier.
+    #[serde(flatten)]
+    pub verifier: Verifier,
+}
+
+/// A verifier with its traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifierView {
+    /// The verifier.
+    #[serde(flatten)]
+    pub verifier: Verifier,
+    /// Verification requests it made in the last 24 hours, whatever their answers
+    /// (counted in memory and written about once a second).
+    pub requests_24h: i64,
+}
