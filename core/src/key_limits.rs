@@ -277,6 +277,46 @@ impl OwnerKeyLimits {
 mod tests {
     use super::*;
 
+    /// The database's `locksmith_quota_period_start` (leases and usage run on it) and
+    /// `QuotaPeriod::start` (views and the ledger) must draw the same line, whatever the
+    /// session's time zone: checked over three years in steps of 7 h 13 min, and at each
+    /// month's last microsecond and first instant.
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn the_sql_period_start_and_its_rust_twin_agree_over_years_of_dates(pool: sqlx::PgPool) {
+        let first = Utc
+            .with_ymd_and_hms(2023, 12, 25, 0, 0, 0)
+            .single()
+            .expect("date");
+        let mut instants: Vec<DateTime<Utc>> = (0..3700)
+            .map(|i| first + Duration::minutes(433 * i))
+            .collect();
+        for month in 0..40 {
+            let (y, m) = (2024 + month / 12, 1 + (month % 12) as u32);
+            let start = midnight(NaiveDate::from_ymd_opt(y, m, 1).expect("month"));
+            instants.extend([start, start - Duration::microseconds(1)]);
+        }
+        let mut conn = pool.acquire().await.expect("connection");
+        sqlx::query("SET TIME ZONE 'Pacific/Chatham'")
+            .execute(&mut *conn)
+            .await
+            .expect("time zone");
+        for period in [QuotaPeriod::Day, QuotaPeriod::Month, QuotaPeriod::Total] {
+            let sql: Vec<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT locksmith_quota_period_start($1, t)
+                 FROM unnest($2::timestamptz[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            )
+            .bind(period)
+            .bind(&instants)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("sql");
+            for (at, from_sql) in instants.iter().zip(&sql) {
+                assert_eq!(*from_sql, period.start(*at), "{period:?} at {at}");
+            }
+            assert_eq!(sql.len(), instants.len());
+        }
+    }
+
     fn quota(limit: i64, period: QuotaPeriod) -> QuotaSpec {
         QuotaSpec { limit, period }
     }

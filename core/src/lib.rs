@@ -16,6 +16,8 @@ pub mod keys;
 pub mod limits;
 pub mod scope;
 pub mod system;
+#[cfg(test)]
+mod test_support;
 pub mod timestamp;
 pub mod usage;
 pub mod verify;

@@ -136,3 +136,92 @@ impl AuditService {
         store::verify(&self.pool).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::audit::Origin;
+    use crate::identity::Role;
+    use crate::keys::{KeyService, KeyspaceService, NewKeyInput};
+    use crate::test_support::{hasher, user};
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn an_owner_reads_their_keys_history_without_other_peoples_addresses(pool: PgPool) {
+        let audit = AuditService::new(pool.clone());
+        let admin = Actor::from(&user(&pool, "admin@example.com", Role::Admin).await);
+        let owner = Actor::from(&user(&pool, "owner@example.com", Role::Owner).await);
+        let other = Actor::from(&user(&pool, "other@example.com", Role::Owner).await);
+        let from = |last: u8| Origin {
+            source_ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, last))),
+            request_id: Some(format!("req-{last}")),
+            client_request_id: None,
+        };
+        let keyspace = KeyspaceService::new(pool.clone(), hasher())
+            .create(admin, "Payments", "pay", &from(1))
+            .await
+            .expect("keyspace");
+        let keys = KeyService::new(pool.clone(), hasher());
+        let key = keys
+            .create(
+                admin,
+                keyspace.id,
+                NewKeyInput {
+                    name: "billing".into(),
+                    owner_id: Some(owner.id),
+                    ..NewKeyInput::default()
+                },
+                &from(1),
+            )
+            .await
+            .expect("key");
+        keys.revoke(owner, key.view.id, None, &from(2))
+            .await
+            .expect("revoked");
+
+        let seen = audit.of_key(owner, key.view.id, 10).await.expect("history");
+        assert_eq!(seen.len(), 2);
+        let by_admin = seen
+            .iter()
+            .find(|e| e.actor_id == Some(admin.id))
+            .expect("admin's");
+        assert_eq!(
+            (
+                by_admin.source_ip.as_deref(),
+                by_admin.request_id.as_deref()
+            ),
+            (None, None)
+        );
+        let own = seen
+            .iter()
+            .find(|e| e.actor_id == Some(owner.id))
+            .expect("owner's");
+        assert_eq!(own.source_ip.as_deref(), Some("203.0.113.2"));
+        // Admins see every address; another owner sees nothing of the key.
+        let full = audit.of_key(admin, key.view.id, 10).await.expect("admin");
+        assert!(full.iter().all(|e| e.source_ip.is_some()));
+        assert!(matches!(
+            audit.of_key(other, key.view.id, 10).await,
+            Err(Error::NotFound)
+        ));
+        // The whole trail and its check are for admins and auditors.
+        let filter = AuditFilter::default();
+        assert!(matches!(
+            audit.list(owner, &filter, None, 10).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            audit.verify(owner).await,
+            Err(Error::Forbidden(_))
+        ));
+        let names = audit.names(&full).await.expect("names");
+        assert_eq!(names.actor(&full[0]), "owner@example.com");
+        assert_eq!(
+            names.target(&full[0]).as_deref(),
+            Some(format!("billing ({}…)", key.view.start).as_str())
+        );
+    }
+}

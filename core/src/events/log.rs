@@ -83,3 +83,44 @@ impl EventListener {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::identity::Role;
+    use crate::test_support::user;
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn a_listener_is_woken_by_the_commit_of_an_event(pool: PgPool) {
+        let log = EventLog::new(pool.clone());
+        let mut listener = log.listen().await.expect("listening");
+        let from = log.head().await.expect("head");
+        assert!(
+            listener
+                .next(from, 10, Duration::from_millis(50))
+                .await
+                .expect("empty")
+                .is_empty()
+        );
+        let writer = tokio::spawn({
+            let pool = pool.clone();
+            async move { user(&pool, "ada@example.com", Role::Owner).await }
+        });
+        // Far longer than the fallback poll: only the notification or a read finds it.
+        let events = listener
+            .next(from, 10, Duration::from_secs(30))
+            .await
+            .expect("events");
+        let ada = writer.await.expect("created");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.kind(), "user.created");
+        assert!(events[0].position > from);
+        match &events[0].event {
+            crate::events::Event::UserCreated { user } => assert_eq!(user.user_id, ada.id),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(log.after(from, 10).await.expect("after"), events);
+    }
+}

@@ -175,3 +175,101 @@ fn sign_out(actor: Actor, origin: &Origin) -> NewEntry {
         origin,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::audit::Action;
+    use crate::identity::Role;
+    use crate::identity::gate::HashingLimit;
+    use crate::identity::lockout::LockoutPolicy;
+    use crate::limits::Rate;
+    use crate::test_support::{PASSWORD, head, trail, user};
+
+    fn sessions(pool: &PgPool) -> SessionService {
+        SessionService::new(
+            pool.clone(),
+            Arc::new(SignInGate::new(
+                LockoutPolicy::default(),
+                Rate::OFF,
+                HashingLimit::for_this_machine(),
+            )),
+            RefreshLifetime {
+                token: Duration::from_secs(3600),
+                family: Duration::from_secs(86_400),
+            },
+        )
+    }
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn signing_in_and_out_is_audited_the_same_through_either_door_and_makes_no_event(
+        pool: PgPool,
+    ) {
+        let service = sessions(&pool);
+        let ada = user(&pool, "ada@example.com", Role::Owner).await;
+        let start = head(&pool).await;
+        let origin = Origin::default();
+        let wrong = service
+            .sign_in(
+                "ada@example.com",
+                SecretString::from("not the password"),
+                &origin,
+            )
+            .await;
+        assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
+        let (signed_in, refresh) = service
+            .sign_in_for_tokens("ada@example.com", SecretString::from(PASSWORD), &origin)
+            .await
+            .expect("signed in");
+        assert_eq!(signed_in.id, ada.id);
+        let token = Presented {
+            user_id: ada.id,
+            token_id: Uuid::new_v4(),
+            family_id: Some(refresh.family_id),
+            issued_at: Utc::now().timestamp(),
+        };
+        assert!(
+            service
+                .bearer_holder(&token)
+                .await
+                .expect("holder")
+                .is_some()
+        );
+        let actor = Actor::from(&ada);
+        let expires = Utc::now() + chrono::Duration::minutes(15);
+        service
+            .sign_out_api(actor, token.token_id, expires, token.family_id, &origin)
+            .await
+            .expect("signed out");
+        assert!(
+            service
+                .bearer_holder(&token)
+                .await
+                .expect("holder")
+                .is_none()
+        );
+        service
+            .sign_out_portal(actor, &origin)
+            .await
+            .expect("portal");
+
+        let actions: Vec<String> = trail(&pool)
+            .await
+            .into_iter()
+            .rev()
+            .filter(|e| e.actor_id == Some(ada.id))
+            .map(|e| e.action)
+            .collect();
+        let logout = Action::UserLogout.as_str();
+        assert_eq!(actions, [Action::UserLogin.as_str(), logout, logout]);
+        assert_eq!(
+            head(&pool).await,
+            start,
+            "session bookkeeping makes no event"
+        );
+    }
+}

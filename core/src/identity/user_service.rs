@@ -280,3 +280,123 @@ impl UserPatchInput {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::identity::Role;
+    use crate::test_support::{head, kinds_after, trail, user};
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn a_users_life_is_read_back_in_order_and_refusals_write_nothing(pool: PgPool) {
+        let users = UserService::new(pool.clone());
+        let origin = Origin::default();
+        let admin = Actor::from(&user(&pool, "admin@example.com", Role::Admin).await);
+        let start = head(&pool).await;
+        let ada = user(&pool, "ada@example.com", Role::Owner).await;
+        let promote = UserPatchInput {
+            role: Some(Role::Auditor),
+            display_name: Some(Some("Ada".into())),
+            ..UserPatchInput::default()
+        };
+        users
+            .update(admin, ada.id, promote, &origin)
+            .await
+            .expect("promoted");
+        let disable = UserPatchInput {
+            disabled: Some(true),
+            ..UserPatchInput::default()
+        };
+        users
+            .update(admin, ada.id, disable, &origin)
+            .await
+            .expect("disabled");
+        assert_eq!(
+            kinds_after(&pool, start).await,
+            [
+                "user.created",
+                "user.role_changed",
+                "user.updated",
+                "user.disabled"
+            ]
+        );
+
+        let owner = Actor::from(&user(&pool, "owner@example.com", Role::Owner).await);
+        let start = head(&pool).await;
+        let rows = trail(&pool).await.len();
+        // An admin cannot demote themselves; an owner administers nobody.
+        let demote = UserPatchInput {
+            role: Some(Role::Owner),
+            ..UserPatchInput::default()
+        };
+        let err = users
+            .update(admin, admin.id, demote, &origin)
+            .await
+            .expect_err("self");
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        let err = users
+            .update(owner, ada.id, UserPatchInput::default(), &origin)
+            .await
+            .expect_err("owner");
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+        // The same change again changes nothing.
+        let again = UserPatchInput {
+            disabled: Some(true),
+            ..UserPatchInput::default()
+        };
+        users
+            .update(admin, ada.id, again, &origin)
+            .await
+            .expect("no-op");
+        assert!(kinds_after(&pool, start).await.is_empty());
+        assert_eq!(trail(&pool).await.len(), rows);
+    }
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn owners_see_only_themselves_and_list_nobody(pool: PgPool) {
+        let users = UserService::new(pool.clone());
+        let owner = Actor::from(&user(&pool, "owner@example.com", Role::Owner).await);
+        let other = user(&pool, "other@example.com", Role::Owner).await;
+        let auditor = Actor::from(&user(&pool, "auditor@example.com", Role::Auditor).await);
+        assert_eq!(users.get(owner, owner.id).await.expect("me").id, owner.id);
+        assert!(matches!(
+            users.get(owner, other.id).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            users.list(owner, None, 10).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(users.list(auditor, None, 10).await.expect("list").len(), 3);
+        assert_eq!(
+            users
+                .emails(owner, &[owner.id, other.id])
+                .await
+                .expect("emails"),
+            [(owner.id, "owner@example.com".to_owned())]
+        );
+        // Auditors read; they change nothing.
+        let err = users
+            .create(
+                auditor,
+                NewUserInput {
+                    email: "new@example.com".into(),
+                    password: secrecy::SecretString::from(crate::test_support::PASSWORD),
+                    role: Role::Owner,
+                    display_name: None,
+                    max_keys: None,
+                    allowed_scopes: None,
+                    may_change_limits: None,
+                    max_quota: None,
+                    max_rate_limit: None,
+                    max_key_lifetime_seconds: None,
+                },
+                &Origin::default(),
+            )
+            .await
+            .expect_err("auditor");
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+    }
+}

@@ -210,3 +210,54 @@ pub struct VerifierView {
     /// (counted in memory and written about once a second).
     pub requests_24h: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::identity::Role;
+    use crate::test_support::{hasher, head, kinds_after, trail, user};
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn keyspaces_and_verifiers_change_with_their_events_and_only_for_admins(pool: PgPool) {
+        let service = KeyspaceService::new(pool.clone(), hasher());
+        let origin = Origin::default();
+        let admin = Actor::from(&user(&pool, "admin@example.com", Role::Admin).await);
+        let owner = Actor::from(&user(&pool, "owner@example.com", Role::Owner).await);
+        let start = head(&pool).await;
+        let keyspace = service
+            .create(admin, "Payments", "pay", &origin)
+            .await
+            .expect("keyspace");
+        let verifier = service
+            .create_verifier(admin, keyspace.id, "checkout", &origin)
+            .await
+            .expect("verifier");
+        service
+            .revoke_verifier(admin, keyspace.id, verifier.verifier.id, &origin)
+            .await
+            .expect("revoked");
+        service
+            .revoke_verifier(admin, keyspace.id, verifier.verifier.id, &origin)
+            .await
+            .expect("again: nothing to do");
+        assert_eq!(
+            kinds_after(&pool, start).await,
+            ["keyspace.created", "verifier.issued", "verifier.revoked"]
+        );
+
+        let start = head(&pool).await;
+        let rows = trail(&pool).await.len();
+        let refused = service.create(owner, "Mine", "mine", &origin).await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+        let taken = service.create(admin, "Other", "pay", &origin).await;
+        assert!(matches!(taken, Err(Error::Conflict(_))), "{taken:?}");
+        let listed = service.list_verifiers(owner, keyspace.id).await;
+        assert!(matches!(listed, Err(Error::Forbidden(_))), "{listed:?}");
+        assert!(kinds_after(&pool, start).await.is_empty());
+        assert_eq!(trail(&pool).await.len(), rows);
+        // Every signed-in user may list keyspaces (owners pick one for a new key).
+        assert_eq!(service.list(owner, None, 10).await.expect("list").len(), 1);
+    }
+}

@@ -205,3 +205,6 @@ pub(super) async fn lock_one(conn: &mut PgConnection, actor: Actor, id: Uuid) ->
         .pop()
         .ok_or(Error::NotFound)
 }
+
+#[cfg(test)]
+mod tests;
