@@ -11,9 +11,7 @@ use crate::keys::{StatusCounts, UsagePoint};
 /// A key in one of the dashboard's lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyLine {
-    /// Id.
     pub id: String,
-    /// Name.
     pub name: String,
     /// The first characters of the key.
     pub start: String,

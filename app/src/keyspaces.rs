@@ -10,7 +10,6 @@ use crate::error::AppError;
 /// A verifier as listed (never its token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifierRow {
-    /// Id.
     pub id: String,
     /// Keyspace id.
     pub keyspace_id: String,
@@ -31,9 +30,7 @@ pub struct VerifierRow {
 /// A keyspace with its verifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyspaceRow {
-    /// Id.
     pub id: String,
-    /// Name.
     pub name: String,
     /// Every key of it starts with `<prefix>_`.
     pub prefix: String,

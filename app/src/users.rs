@@ -10,11 +10,9 @@ use crate::error::AppError;
 /// A row of the users table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
-    /// Id.
     pub id: String,
     /// Sign-in email.
     pub email: String,
-    /// Role.
     pub role: String,
     /// Name to show.
     pub display_name: Option<String>,

@@ -1,5 +1,6 @@
 //! Abuse limits as rates: a sustained rate per minute with bursts, enforced by a GCRA
-//! limiter (governor) per key (a caller, a client address). Each instance keeps its own
+//! limiter (governor) per key (a caller, a client address, a verifier's unknown keys).
+//! [`Rate`] is the one type for "N per minute with a burst" wherever Locksmith uses it. Each instance keeps its own
 //! counters, so with N instances behind a balancer a key gets at most N times the rate.
 
 use std::num::NonZeroU32;
@@ -63,6 +64,7 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
     pub fn forget_idle(&self) {
         if let Some(limiter) = &self.0 {
             limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 }

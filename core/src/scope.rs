@@ -3,9 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 /// A scope: 1 to 64 characters of `a-z 0-9 : . _ / * -`, starting with a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Scope(String);
+
+/// As its text, without a copy (verification answers carry the key's scopes).
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl Scope {
     /// Parses one scope.

@@ -135,7 +135,6 @@ pub struct Settings {
     pub log_filter: String,
     /// HTTP behaviour.
     pub http: HttpSettings,
-    /// Secrets.
     pub secrets: SecretSettings,
     /// Abuse limits of the management API.
     pub limits: LimitSettings,

@@ -19,7 +19,6 @@ use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{Actor, SessionService, UserService};
 use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
-use locksmith_core::verify::throttle::UnknownKeyBudget;
 use locksmith_core::verify::{VerifyConfig, VerifyService};
 use secrecy::ExposeSecret as _;
 
@@ -256,10 +255,7 @@ async fn verify_config(settings: &Settings) -> Result<VerifyConfig, StartupError
     };
     Ok(VerifyConfig {
         degraded_for: settings.verify.degraded_for,
-        unknown_keys: UnknownKeyBudget {
-            per_minute: settings.verify.unknown_keys.per_minute,
-            burst: settings.verify.unknown_keys.burst,
-        },
+        unknown_keys: settings.verify.unknown_keys,
         rates,
         log_per_key: settings.verify.log_per_key,
     })

@@ -37,7 +37,6 @@ pub struct AppState {
     pub keys: KeyService,
     /// Keyspaces and verifiers.
     pub keyspaces: KeyspaceService,
-    /// Users.
     pub users: UserService,
     /// Reading the audit trail.
     pub audit: AuditService,

@@ -52,7 +52,6 @@ pub struct RateRow {
 /// A key as the portal shows it (never its secret or digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRow {
-    /// Id.
     pub id: String,
     /// Keyspace id.
     pub keyspace_id: String,
@@ -62,7 +61,6 @@ pub struct KeyRow {
     pub owner_id: String,
     /// Owner email (the id when unknown).
     pub owner: String,
-    /// Name.
     pub name: String,
     /// The first characters of the key.
     pub start: String,
@@ -70,7 +68,6 @@ pub struct KeyRow {
     pub status: String,
     /// Switched on.
     pub enabled: bool,
-    /// Scopes.
     pub scopes: Vec<String>,
     /// Allowed addresses; empty means any.
     pub ip_allowlist: Vec<String>,
@@ -99,7 +96,6 @@ pub struct KeyRow {
     pub rotated_from: Option<String>,
     /// The key that replaced it.
     pub rotated_to: Option<String>,
-    /// Quota.
     pub quota: Option<QuotaRow>,
     /// Rate limit.
     pub rate_limit: Option<RateRow>,
@@ -126,7 +122,6 @@ pub struct KeyFilters {
     pub keyspace_id: String,
     /// Owner id.
     pub owner_id: String,
-    /// Status.
     pub status: String,
     /// Order, as `?sort=` of `GET /v1/keys` (empty: newest first).
     pub sort: String,
@@ -157,7 +152,6 @@ pub struct StatusCounts {
     pub disabled: i64,
     /// Past expiry.
     pub expired: i64,
-    /// Revoked.
     pub revoked: i64,
 }
 
@@ -201,7 +195,6 @@ pub struct KeyPage {
 pub struct Choice {
     /// Value.
     pub id: String,
-    /// Label.
     pub label: String,
 }
 
@@ -234,7 +227,6 @@ impl OwnerLimits {
 /// What the key forms and filters offer the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyFormOptions {
-    /// Keyspaces.
     pub keyspaces: Vec<Choice>,
     /// Owners to choose from (admins and auditors only; empty for owners).
     pub owners: Vec<Choice>,
@@ -271,7 +263,6 @@ pub struct Rotation {
 pub struct UsagePoint {
     /// Start of the bucket.
     pub at: DateTime<Utc>,
-    /// Valid.
     pub valid: i64,
     /// Refused by the rate limit.
     pub rate_limited: i64,
@@ -349,9 +340,7 @@ pub async fn key_detail(id: String) -> Result<Option<KeyDetails>, AppError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeyFields {
-    /// Name.
     pub name: String,
-    /// Scopes.
     pub scopes: String,
     /// Expiry.
     pub expires_at: String,

@@ -44,20 +44,16 @@ pub struct StatusCounts {
     pub disabled: i64,
     /// Past expiry.
     pub expired: i64,
-    /// Revoked.
     pub revoked: i64,
 }
 
 /// A key in one of the dashboard's lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyBrief {
-    /// Id.
     pub id: Uuid,
-    /// Name.
     pub name: String,
     /// The first characters of the key.
     pub start: String,
-    /// Owner.
     pub owner_id: Uuid,
 }
 

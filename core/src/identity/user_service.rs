@@ -142,7 +142,6 @@ pub struct NewUserInput {
     pub email: String,
     /// Initial password.
     pub password: secrecy::SecretString,
-    /// Role.
     pub role: super::Role,
     /// Name to show.
     pub display_name: Option<String>,

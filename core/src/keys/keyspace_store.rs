@@ -12,7 +12,6 @@ use crate::error::{Error, Result, is_unique_violation};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Keyspace {
-    /// Id.
     pub id: Uuid,
     /// A unique name (case-insensitive).
     pub name: String,
@@ -28,7 +27,6 @@ pub struct Keyspace {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verifier {
-    /// Id.
     pub id: Uuid,
     /// The keyspace whose keys it may verify.
     pub keyspace_id: Uuid,

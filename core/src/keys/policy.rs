@@ -74,7 +74,6 @@ pub fn check_key_count(owner: &User, live: i64, adding: i64) -> Result<()> {
 /// The limits a key asks for: quota, rate limit and expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AskedLimits {
-    /// Quota.
     pub quota: Option<QuotaSpec>,
     /// Rate limit.
     pub rate_limit: Option<RateLimit>,

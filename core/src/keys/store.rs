@@ -9,56 +9,43 @@ use super::digest::Digest;
 use super::listing::{KeyCursor, KeyFilter};
 use super::model::{IpAllowlist, KeyStatus, KeyView, QuotaPeriod, QuotaSpec, QuotaView, RateLimit};
 use crate::error::{Error, Result};
+use crate::scope::Scope;
 
-/// A row of `keys`, minus the digest. The service changes it in memory and [`save`]s it.
+/// A key as the service and verification work with it: a row of `keys` minus the
+/// digest, its settings parsed once when read (scopes, allowlist, limits), kept parsed all
+/// the way to the verification cache, and turned back into columns only by [`save`] and
+/// [`insert`]. The service changes it in memory and saves it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRow {
-    /// Id.
     pub id: Uuid,
-    /// Keyspace.
     pub keyspace_id: Uuid,
-    /// Owner.
     pub owner_id: Uuid,
-    /// Name.
     pub name: String,
     /// `<prefix>_` plus 4 characters.
     pub start: String,
     /// Switched on.
     pub enabled: bool,
-    /// Scopes.
-    pub scopes: Vec<String>,
-    /// Canonical allowlist entries.
-    pub ip_allowlist: Vec<String>,
+    pub scopes: Vec<Scope>,
+    pub ip_allowlist: IpAllowlist,
     /// Metadata object.
     pub meta: Value,
-    /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
-    /// Creation.
     pub created_at: DateTime<Utc>,
-    /// Creator.
     pub created_by: Option<Uuid>,
     /// Last successful verification.
     pub last_used_at: Option<DateTime<Utc>>,
-    /// Revocation time.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Revocation reason.
     pub revoked_reason: Option<String>,
-    /// Predecessor.
+    /// Predecessor in a rotation.
     pub rotated_from: Option<Uuid>,
-    /// Successor.
+    /// Successor in a rotation.
     pub rotated_to: Option<Uuid>,
-    /// Quota credits per period.
-    pub quota_limit: Option<i64>,
-    /// Quota period.
-    pub quota_period: Option<QuotaPeriod>,
+    pub quota: Option<QuotaSpec>,
     /// Credits spent in the period starting at `quota_period_start`.
     pub quota_used: i64,
     /// Start of the period `quota_used` belongs to.
     pub quota_period_start: Option<DateTime<Utc>>,
-    /// Rate limit per window.
-    pub rate_limit: Option<i32>,
-    /// Rate window.
-    pub rate_window_secs: Option<i32>,
+    pub rate_limit: Option<RateLimit>,
     /// Bumped by every change.
     pub generation: i64,
     /// For the old key of a rotation: when its grace period ends.
@@ -66,6 +53,105 @@ pub struct KeyRow {
     /// For the old key of a rotation: its own expiry, which the grace end does not
     /// overwrite (`expires_at` is the earlier of the two).
     pub own_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A row of `keys` as PostgreSQL returns it; read into a [`KeyRow`] at once.
+struct StoredKey {
+    id: Uuid,
+    keyspace_id: Uuid,
+    owner_id: Uuid,
+    name: String,
+    start: String,
+    enabled: bool,
+    scopes: Vec<String>,
+    ip_allowlist: Vec<String>,
+    meta: Value,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    created_by: Option<Uuid>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<String>,
+    rotated_from: Option<Uuid>,
+    rotated_to: Option<Uuid>,
+    quota_limit: Option<i64>,
+    quota_period: Option<QuotaPeriod>,
+    quota_used: i64,
+    quota_period_start: Option<DateTime<Utc>>,
+    rate_limit: Option<i32>,
+    rate_window_secs: Option<i32>,
+    generation: i64,
+    grace_ends_at: Option<DateTime<Utc>>,
+    own_expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<StoredKey> for KeyRow {
+    /// Stored settings were validated when written; a scope or network that no longer
+    /// parses (a rule tightened since) is dropped rather than trusted.
+    fn from(r: StoredKey) -> Self {
+        Self {
+            id: r.id,
+            keyspace_id: r.keyspace_id,
+            owner_id: r.owner_id,
+            name: r.name,
+            start: r.start,
+            enabled: r.enabled,
+            scopes: r
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s).ok())
+                .collect(),
+            ip_allowlist: IpAllowlist::from_stored(&r.ip_allowlist),
+            meta: r.meta,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason,
+            rotated_from: r.rotated_from,
+            rotated_to: r.rotated_to,
+            quota: r
+                .quota_limit
+                .zip(r.quota_period)
+                .map(|(limit, period)| QuotaSpec { limit, period }),
+            quota_used: r.quota_used,
+            quota_period_start: r.quota_period_start,
+            rate_limit: r
+                .rate_limit
+                .zip(r.rate_window_secs)
+                .map(|(limit, window_seconds)| RateLimit {
+                    limit,
+                    window_seconds,
+                }),
+            generation: r.generation,
+            grace_ends_at: r.grace_ends_at,
+            own_expires_at: r.own_expires_at,
+        }
+    }
+}
+
+/// The columns of a row's settings, as [`insert`] and [`save`] write them.
+struct Columns {
+    scopes: Vec<String>,
+    ip_allowlist: Vec<String>,
+    quota_limit: Option<i64>,
+    quota_period: Option<QuotaPeriod>,
+    rate_limit: Option<i32>,
+    rate_window_secs: Option<i32>,
+}
+
+impl Columns {
+    fn of(row: &KeyRow) -> Self {
+        Self {
+            scopes: row.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            ip_allowlist: row.ip_allowlist.to_strings(),
+            quota_limit: row.quota.map(|q| q.limit),
+            quota_period: row.quota.map(|q| q.period),
+            rate_limit: row.rate_limit.map(|r| r.limit),
+            rate_window_secs: row.rate_limit.map(|r| r.window_seconds),
+        }
+    }
 }
 
 impl KeyRow {
@@ -108,46 +194,26 @@ impl KeyRow {
         self.set_own_expiry(own);
     }
 
-    /// The quota as set.
-    pub fn quota_spec(&self) -> Option<QuotaSpec> {
-        self.quota_limit
-            .zip(self.quota_period)
-            .map(|(limit, period)| QuotaSpec { limit, period })
-    }
-
-    /// The rate limit as set.
-    pub fn rate_limit_spec(&self) -> Option<RateLimit> {
-        self.rate_limit
-            .zip(self.rate_window_secs)
-            .map(|(limit, window_seconds)| RateLimit {
-                limit,
-                window_seconds,
-            })
-    }
-
     /// Credits spent in the period containing `now` (0 once a new period has begun).
     pub fn quota_used_at(&self, now: DateTime<Utc>) -> i64 {
-        match (self.quota_period, self.quota_period_start) {
-            (Some(period), Some(start)) if start == period.start(now) => self.quota_used,
+        match (self.quota, self.quota_period_start) {
+            (Some(quota), Some(start)) if start == quota.period.start(now) => self.quota_used,
             _ => 0,
         }
     }
 
     /// The view at `now`.
     pub fn view(&self, now: DateTime<Utc>) -> KeyView {
-        let quota = self
-            .quota_limit
-            .zip(self.quota_period)
-            .map(|(limit, period)| {
-                let used = self.quota_used_at(now);
-                QuotaView {
-                    limit,
-                    period,
-                    used,
-                    remaining: (limit - used).max(0),
-                    resets_at: period.resets_at(now),
-                }
-            });
+        let quota = self.quota.map(|QuotaSpec { limit, period }| {
+            let used = self.quota_used_at(now);
+            QuotaView {
+                limit,
+                period,
+                used,
+                remaining: (limit - used).max(0),
+                resets_at: period.resets_at(now),
+            }
+        });
         KeyView {
             id: self.id,
             keyspace_id: self.keyspace_id,
@@ -156,8 +222,8 @@ impl KeyRow {
             start: self.start.clone(),
             status: self.status(now),
             enabled: self.enabled,
-            scopes: self.scopes.clone(),
-            ip_allowlist: IpAllowlist::from_stored(&self.ip_allowlist).to_strings(),
+            scopes: self.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            ip_allowlist: self.ip_allowlist.to_strings(),
             meta: self.meta.clone(),
             expires_at: self.expires_at,
             own_expires_at: self.own_expiry(),
@@ -171,7 +237,7 @@ impl KeyRow {
             rotated_from: self.rotated_from,
             rotated_to: self.rotated_to,
             quota,
-            rate_limit: self.rate_limit_spec(),
+            rate_limit: self.rate_limit,
         }
     }
 }
@@ -188,8 +254,9 @@ pub struct NewKeyRow<'a> {
 /// Inserts a key in the caller's transaction.
 pub(crate) async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Result<KeyRow> {
     let r = new.row;
+    let c = Columns::of(r);
     let row = sqlx::query_as!(
-        KeyRow,
+        StoredKey,
         r#"INSERT INTO keys (keyspace_id, owner_id, name, start, digest, enabled, scopes,
                              ip_allowlist, meta, expires_at, created_by, rotated_from,
                              quota_limit, quota_period, quota_used, quota_period_start,
@@ -207,30 +274,30 @@ pub(crate) async fn insert(conn: &mut PgConnection, new: NewKeyRow<'_>) -> Resul
         r.start,
         &new.digest[..],
         r.enabled,
-        &r.scopes,
-        &r.ip_allowlist,
+        &c.scopes,
+        &c.ip_allowlist,
         r.meta,
         r.expires_at,
         r.created_by,
         r.rotated_from,
-        r.quota_limit,
-        r.quota_period as Option<QuotaPeriod>,
+        c.quota_limit,
+        c.quota_period as Option<QuotaPeriod>,
         r.quota_used,
         r.quota_period_start,
-        r.rate_limit,
-        r.rate_window_secs,
+        c.rate_limit,
+        c.rate_window_secs,
         r.grace_ends_at,
         r.own_expires_at,
     )
     .fetch_one(conn)
     .await?;
-    Ok(row)
+    Ok(row.into())
 }
 
 /// One key by id, or `None`.
 pub(crate) async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
     Ok(sqlx::query_as!(
-        KeyRow,
+        StoredKey,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
@@ -240,7 +307,8 @@ pub(crate) async fn find(pool: &PgPool, id: Uuid) -> Result<Option<KeyRow>> {
         id
     )
     .fetch_optional(pool)
-    .await?)
+    .await?
+    .map(KeyRow::from))
 }
 
 /// Locks the given keys for the rest of the caller's transaction (in id order, so
@@ -252,7 +320,7 @@ pub(crate) async fn lock(
     owner: Option<Uuid>,
 ) -> Result<Vec<KeyRow>> {
     Ok(sqlx::query_as!(
-        KeyRow,
+        StoredKey,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
@@ -264,13 +332,17 @@ pub(crate) async fn lock(
         owner
     )
     .fetch_all(conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(KeyRow::from)
+    .collect())
 }
 
 /// Writes every mutable field of `row` back and bumps its generation.
 pub(crate) async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow> {
+    let c = Columns::of(row);
     sqlx::query_as!(
-        KeyRow,
+        StoredKey,
         r#"UPDATE keys
            SET name = $2, enabled = $3, scopes = $4, ip_allowlist = $5, meta = $6,
                expires_at = $7, revoked_at = $8, revoked_reason = $9, rotated_to = $10,
@@ -286,31 +358,32 @@ pub(crate) async fn save(conn: &mut PgConnection, row: &KeyRow) -> Result<KeyRow
         row.id,
         row.name,
         row.enabled,
-        &row.scopes,
-        &row.ip_allowlist,
+        &c.scopes,
+        &c.ip_allowlist,
         row.meta,
         row.expires_at,
         row.revoked_at,
         row.revoked_reason,
         row.rotated_to,
-        row.quota_limit,
-        row.quota_period as Option<QuotaPeriod>,
+        c.quota_limit,
+        c.quota_period as Option<QuotaPeriod>,
         row.quota_used,
         row.quota_period_start,
-        row.rate_limit,
-        row.rate_window_secs,
+        c.rate_limit,
+        c.rate_window_secs,
         row.grace_ends_at,
         row.own_expires_at,
     )
     .fetch_optional(conn)
     .await?
+    .map(KeyRow::from)
     .ok_or(Error::NotFound)
 }
 
 /// The key whose secret has `digest` (verification).
 pub(crate) async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Option<KeyRow>> {
     Ok(sqlx::query_as!(
-        KeyRow,
+        StoredKey,
         r#"SELECT id, keyspace_id, owner_id, name, start, enabled, scopes, ip_allowlist, meta,
                   expires_at, created_at, created_by, last_used_at, revoked_at, revoked_reason,
                   rotated_from, rotated_to, quota_limit,
@@ -320,7 +393,8 @@ pub(crate) async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Opt
         &digest[..]
     )
     .fetch_optional(pool)
-    .await?)
+    .await?
+    .map(KeyRow::from))
 }
 
 /// Credit leased by [`lease_quota`].
@@ -459,7 +533,7 @@ pub(crate) async fn list(
         .map(|q| format!("%{}%", like_literal(q)));
     let start_pattern = filter.q.as_deref().map(|q| format!("{}%", like_literal(q)));
     Ok(sqlx::query_file_as!(
-        KeyRow,
+        StoredKey,
         "queries/keys_list.sql",
         now,
         filter.keyspace_id,
@@ -476,7 +550,10 @@ pub(crate) async fn list(
         filter.live_only,
     )
     .fetch_all(pool)
-    .await?)
+    .await?
+    .into_iter()
+    .map(KeyRow::from)
+    .collect())
 }
 
 /// The text of the list query, for `EXPLAIN` checks.

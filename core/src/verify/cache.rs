@@ -27,9 +27,7 @@ use super::barrier::Barrier;
 use super::decision::KeyRecord;
 use crate::keys::digest::Digest;
 use crate::keys::keyspace_store::VerifierAuth;
-use crate::keys::model::IpAllowlist;
 use crate::keys::store::KeyRow;
-use crate::scope::Scope;
 
 /// A key as verification keeps it: the row, and the decision's view of it, parsed once
 /// when it is read rather than on every verification.
@@ -58,13 +56,8 @@ fn record_of(row: &KeyRow) -> KeyRecord {
         revoked_at: row.revoked_at,
         enabled: row.enabled,
         expires_at: row.expires_at,
-        ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
-        // Stored scopes were validated on the way in.
-        scopes: row
-            .scopes
-            .iter()
-            .filter_map(|s| Scope::parse(s).ok())
-            .collect(),
+        ip_allowlist: row.ip_allowlist.clone(),
+        scopes: row.scopes.clone(),
     }
 }
 

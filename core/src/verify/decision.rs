@@ -22,7 +22,6 @@ use crate::scope::Scope;
 pub enum Code {
     /// Unknown, malformed, or of another keyspace.
     NotFound,
-    /// Revoked.
     Revoked,
     /// Switched off.
     Disabled,
@@ -83,9 +82,7 @@ impl Code {
 /// What verification needs to know of a key (a cache entry).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
-    /// Id.
     pub id: Uuid,
-    /// Owner.
     pub owner_id: Uuid,
     /// Revocation time, if revoked.
     pub revoked_at: Option<DateTime<Utc>>,
@@ -110,13 +107,25 @@ pub struct Request<'a> {
     pub client_ip: Option<IpAddr>,
 }
 
-/// The state of the key's limits at this instant, read before deciding.
+/// The state of the key's limits for this request, as their keepers found it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitState {
-    /// Whether the rate limiter would let one more request through (`None`: no limit).
+    /// Whether the rate limiter let this request through (`None`: no limit).
     pub rate_allows: Option<bool>,
-    /// Credits left in the current quota period (`None`: no quota).
-    pub quota_remaining: Option<i64>,
+    /// What spending the request's cost from the key's quota came to (`None`: the key
+    /// has no quota, or nothing was spent because the rate limit refused first). The
+    /// quota ledger weighs the cost against the credit left, across every instance;
+    /// `decide` only places its verdict in the order of reasons.
+    pub quota: Option<QuotaOutcome>,
+}
+
+/// The quota ledger's verdict on one request's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaOutcome {
+    /// The cost was spent.
+    Spent,
+    /// Too little credit was left; nothing was spent.
+    Exceeded,
 }
 
 /// Whether `granted` covers `wanted`: the same scope, or a granted scope ending in `*`
@@ -166,10 +175,7 @@ pub fn decide(
     if limits.rate_allows == Some(false) {
         return Code::RateLimited;
     }
-    if limits
-        .quota_remaining
-        .is_some_and(|left| left < i64::from(request.cost))
-    {
+    if limits.quota == Some(QuotaOutcome::Exceeded) {
         return Code::QuotaExceeded;
     }
     Code::Valid
@@ -276,7 +282,7 @@ mod tests {
         );
         let limited = LimitState {
             rate_allows: Some(false),
-            quota_remaining: None,
+            quota: None,
         };
         assert_eq!(
             decide(Some(&key()), &ask(&[], None), limited, now),
@@ -284,7 +290,7 @@ mod tests {
         );
         let spent = LimitState {
             rate_allows: Some(true),
-            quota_remaining: Some(0),
+            quota: Some(QuotaOutcome::Exceeded),
         };
         assert_eq!(
             decide(Some(&key()), &ask(&[], None), spent, now),
@@ -293,24 +299,28 @@ mod tests {
     }
 
     #[test]
-    fn cost_is_weighed_against_what_is_left() {
+    fn the_ledgers_verdict_on_the_quota_comes_after_the_rate_limit() {
         let now = Utc::now();
-        let left = |n| LimitState {
-            rate_allows: None,
-            quota_remaining: Some(n),
-        };
-        let costly = Request {
-            scopes: &[],
-            cost: 5,
-            client_ip: None,
-        };
-        assert_eq!(decide(Some(&key()), &costly, left(5), now), Code::Valid);
+        let limits = |rate_allows, quota| LimitState { rate_allows, quota };
+        let any = ask(&[], None);
+        let spent = Some(QuotaOutcome::Spent);
+        let exceeded = Some(QuotaOutcome::Exceeded);
         assert_eq!(
-            decide(Some(&key()), &costly, left(4), now),
+            decide(Some(&key()), &any, limits(None, spent), now),
+            Code::Valid
+        );
+        assert_eq!(
+            decide(Some(&key()), &any, limits(Some(true), spent), now),
+            Code::Valid
+        );
+        assert_eq!(
+            decide(Some(&key()), &any, limits(None, exceeded), now),
             Code::QuotaExceeded
         );
-        let free = Request { cost: 0, ..costly };
-        assert_eq!(decide(Some(&key()), &free, left(0), now), Code::Valid);
+        assert_eq!(
+            decide(Some(&key()), &any, limits(Some(false), exceeded), now),
+            Code::RateLimited
+        );
     }
 
     #[test]
@@ -355,7 +365,7 @@ mod tests {
             let wanted = [scope(if no_scope { "orders:write" } else { "orders:read" })];
             let limits = LimitState {
                 rate_allows: Some(!rate_limited),
-                quota_remaining: Some(if quota_out { 0 } else { 10 }),
+                quota: Some(if quota_out { QuotaOutcome::Exceeded } else { QuotaOutcome::Spent }),
             };
             let got = decide((!missing).then_some(&record), &ask(&wanted, Some(IpAddr::V4(ip))), limits, now);
             let reasons = [missing, revoked, disabled, expired, wrong_ip, no_scope, rate_limited, quota_out];

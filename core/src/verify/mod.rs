@@ -13,5 +13,5 @@ pub mod rate;
 pub mod service;
 pub mod throttle;
 
-pub use decision::{Code, KeyRecord, LimitState, Request, covers, decide};
+pub use decision::{Code, KeyRecord, LimitState, QuotaOutcome, Request, covers, decide};
 pub use service::{DEFAULT_LOG_PER_KEY, Verdict, VerifyConfig, VerifyInput, VerifyService};

@@ -21,16 +21,17 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::cache::{CachedKey, Lookup, Stale, VerifyCache};
-use super::decision::{Code, LimitState, Request, decide};
+use super::decision::{Code, LimitState, QuotaOutcome, Request, decide};
 use super::quota::{QuotaLedger, Spend};
 use super::rate::{RateCheck, RateLimits};
-use super::throttle::{UnknownKeyBudget, UnknownKeyThrottle};
+use super::throttle::{self, UnknownKeyThrottle};
 use crate::error::{Error, Result};
 use crate::keys::digest::KeyHasher;
 use crate::keys::format;
 use crate::keys::keyspace_store::{self, VerifierAuth};
 use crate::keys::model::RateLimit;
 use crate::keys::store;
+use crate::limits::Rate;
 use crate::scope::Scope;
 use crate::usage::{self, LoggedVerification, UsageBuffer};
 
@@ -46,7 +47,7 @@ pub struct VerifyConfig {
     /// unreachable (zero: not at all).
     pub degraded_for: Duration,
     /// How many unknown keys a verifier may send before it is throttled.
-    pub unknown_keys: UnknownKeyBudget,
+    pub unknown_keys: Rate,
     /// The rate limiter: this instance's own, or one shared through Redis.
     pub rates: RateLimits,
     /// How many of each key's latest verifications its log keeps (0: no log).
@@ -60,7 +61,7 @@ impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
             degraded_for: Duration::from_secs(30),
-            unknown_keys: UnknownKeyBudget::default(),
+            unknown_keys: throttle::DEFAULT_BUDGET,
             rates: RateLimits::default(),
             log_per_key: DEFAULT_LOG_PER_KEY,
         }
@@ -355,20 +356,13 @@ impl VerifyService {
             return Ok(Verdict::refused(code));
         }
         let row = &key.row;
-        let rate_limit = row
-            .rate_limit
-            .zip(row.rate_window_secs)
-            .map(|(limit, window_seconds)| RateLimit {
-                limit,
-                window_seconds,
-            });
-        let rate = match rate_limit {
+        let rate = match row.rate_limit {
             Some(limit) => Some((limit, self.inner.rates.check(row.id, limit, now).await)),
             None => None,
         };
         let rate_allows = rate.map(|(_, check)| check.allowed);
         // Quota is spent only once the rate limit let the request through.
-        let spend = if row.quota_limit.is_some() && rate_allows != Some(false) {
+        let spend = if row.quota.is_some() && rate_allows != Some(false) {
             let cost = i64::from(input.cost);
             // Usually decided from the credit this instance holds: no lock to wait for,
             // no timer, no database. Now and then this verification also tops the lease
@@ -407,15 +401,13 @@ impl VerifyService {
         } else {
             None
         };
-        let quota_remaining = match spend {
-            // What was left before this verification spent its cost.
-            Some(Spend::Spent(after)) => Some(after.remaining + i64::from(input.cost)),
-            Some(Spend::Exceeded) => Some(i64::from(input.cost) - 1),
-            Some(Spend::Unlimited) | None => None,
-        };
         let limits = LimitState {
             rate_allows,
-            quota_remaining,
+            quota: match spend {
+                Some(Spend::Spent(_)) => Some(QuotaOutcome::Spent),
+                Some(Spend::Exceeded) => Some(QuotaOutcome::Exceeded),
+                Some(Spend::Unlimited) | None => None,
+            },
         };
         let code = decide(Some(&key.record), &request, limits, now);
         self.count(&key, code, now, verifier, input);

@@ -7,34 +7,21 @@
 //! verifying, so a service whose own users send junk keys is not cut off from its real
 //! traffic, while guessing (which never hits a known key) stops at the budget's rate.
 
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
-/// The budget: `per_minute` unknown keys sustained, bursts of `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnknownKeyBudget {
-    /// Unknown keys per minute, sustained (0: no throttle).
-    pub per_minute: u32,
-    /// Unknown keys at once after a quiet period.
-    pub burst: u32,
-}
+use crate::limits::{Limiter, Rate};
 
-impl Default for UnknownKeyBudget {
-    fn default() -> Self {
-        Self {
-            per_minute: 600,
-            burst: 100,
-        }
-    }
-}
+/// The budget when none is configured: 600 unknown keys a minute, bursts of 100.
+pub const DEFAULT_BUDGET: Rate = Rate {
+    per_minute: 600,
+    burst: 100,
+};
 
 /// The budgets of every verifier, on this instance.
 pub struct UnknownKeyThrottle {
-    limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    limiter: Limiter<Uuid>,
     /// Verifiers over budget, and until when.
     throttled: moka::sync::Cache<Uuid, Instant>,
 }
@@ -42,21 +29,17 @@ pub struct UnknownKeyThrottle {
 impl std::fmt::Debug for UnknownKeyThrottle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnknownKeyThrottle")
-            .field("enabled", &self.limiter.is_some())
+            .field("limiter", &self.limiter)
             .field("throttled", &self.throttled.entry_count())
             .finish()
     }
 }
 
 impl UnknownKeyThrottle {
-    /// A throttle with `budget` per verifier.
-    pub fn new(budget: UnknownKeyBudget) -> Self {
-        let limiter = NonZeroU32::new(budget.per_minute).map(|per_minute| {
-            let burst = NonZeroU32::new(budget.burst).unwrap_or(NonZeroU32::MIN);
-            RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
-        });
+    /// A throttle with `budget` per verifier (`Rate::OFF`: none).
+    pub fn new(budget: Rate) -> Self {
         Self {
-            limiter,
+            limiter: Limiter::new(budget),
             throttled: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(3600))
@@ -80,11 +63,8 @@ impl UnknownKeyThrottle {
     /// Spends one unknown key of `verifier`'s budget; over budget, throttles it and
     /// says for how long.
     pub fn spend(&self, verifier: Uuid) -> Option<Duration> {
-        let limiter = self.limiter.as_ref()?;
-        let not_until = limiter.check_key(&verifier).err()?;
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        // At least a second: `retry-after` counts whole seconds.
-        let wait = wait.max(Duration::from_secs(1));
+        // At least a second, in whole seconds, as `retry-after` counts.
+        let wait = self.limiter.check(&verifier).err()?;
         self.throttled.insert(verifier, Instant::now() + wait);
         metrics::counter!("verify_throttled_verifiers_total").increment(1);
         Some(wait)
@@ -93,10 +73,7 @@ impl UnknownKeyThrottle {
     /// Drops the budgets of verifiers that have been quiet long enough to be back at a
     /// full burst.
     pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.limiter.forget_idle();
     }
 }
 
@@ -106,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_verifier_over_budget_is_throttled_alone() {
-        let throttle = UnknownKeyThrottle::new(UnknownKeyBudget {
+        let throttle = UnknownKeyThrottle::new(Rate {
             per_minute: 1,
             burst: 3,
         });
@@ -124,7 +101,7 @@ mod tests {
 
     #[test]
     fn a_zero_rate_turns_it_off() {
-        let throttle = UnknownKeyThrottle::new(UnknownKeyBudget {
+        let throttle = UnknownKeyThrottle::new(Rate {
             per_minute: 0,
             burst: 0,
         });

@@ -115,7 +115,8 @@ pub struct VerifyResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<&'a [String]>,
+    #[schema(value_type = Option<Vec<String>>)]
+    scopes: Option<&'a [Scope]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     meta: Option<&'a Value>,

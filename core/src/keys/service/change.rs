@@ -45,7 +45,7 @@ impl KeyService {
             after.name = name.as_str().to_owned();
         }
         if let Some(scopes) = patch.scopes {
-            after.scopes = scopes.into_iter().map(String::from).collect();
+            after.scopes = scopes;
         }
         if let Some(expires_at) = patch.expires_at {
             after.set_own_expiry(expires_at);
@@ -54,7 +54,7 @@ impl KeyService {
             after.enabled = enabled;
         }
         if let Some(list) = patch.ip_allowlist {
-            after.ip_allowlist = list.to_strings();
+            after.ip_allowlist = list;
         }
         if let Some(meta) = patch.meta {
             after.meta = meta.into_value();
@@ -63,8 +63,7 @@ impl KeyService {
             set_quota(&mut after, quota, now);
         }
         if let Some(rate_limit) = patch.rate_limit {
-            after.rate_limit = rate_limit.map(|r| r.limit);
-            after.rate_window_secs = rate_limit.map(|r| r.window_seconds);
+            after.rate_limit = rate_limit;
         }
         if let Some(me) = &policy {
             policy::check_limit_changes(me, asked_limits(&before), asked_limits(&after), now)?;
@@ -266,19 +265,17 @@ impl KeyService {
 fn set_quota(row: &mut KeyRow, quota: Option<QuotaSpec>, now: DateTime<Utc>) {
     match quota {
         None => {
-            row.quota_limit = None;
-            row.quota_period = None;
+            row.quota = None;
             row.quota_used = 0;
             row.quota_period_start = None;
         }
         Some(spec) => {
-            let used = if row.quota_period == Some(spec.period) {
+            let used = if row.quota.is_some_and(|q| q.period == spec.period) {
                 row.quota_used_at(now)
             } else {
                 0
             };
-            row.quota_limit = Some(spec.limit);
-            row.quota_period = Some(spec.period);
+            row.quota = Some(spec);
             row.quota_used = used;
             row.quota_period_start = Some(spec.period.start(now));
         }
@@ -290,7 +287,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::keys::model::QuotaPeriod;
+    use crate::keys::model::{IpAllowlist, QuotaPeriod};
 
     #[test]
     fn changing_the_quota_period_starts_from_zero() {
@@ -303,7 +300,7 @@ mod tests {
             start: "sk_abcd".into(),
             enabled: true,
             scopes: vec![],
-            ip_allowlist: vec![],
+            ip_allowlist: IpAllowlist::default(),
             meta: json!({}),
             expires_at: None,
             created_at: now,
@@ -313,12 +310,13 @@ mod tests {
             revoked_reason: None,
             rotated_from: None,
             rotated_to: None,
-            quota_limit: Some(100),
-            quota_period: Some(QuotaPeriod::Day),
+            quota: Some(QuotaSpec {
+                limit: 100,
+                period: QuotaPeriod::Day,
+            }),
             quota_used: 40,
             quota_period_start: Some(QuotaPeriod::Day.start(now)),
             rate_limit: None,
-            rate_window_secs: None,
             generation: 0,
             grace_ends_at: None,
             own_expires_at: None,
@@ -331,7 +329,7 @@ mod tests {
             }),
             now,
         );
-        assert_eq!((row.quota_limit, row.quota_used), (Some(50), 40));
+        assert_eq!((row.quota.map(|q| q.limit), row.quota_used), (Some(50), 40));
         set_quota(
             &mut row,
             Some(QuotaSpec {
@@ -342,9 +340,6 @@ mod tests {
         );
         assert_eq!(row.quota_used, 0);
         set_quota(&mut row, None, now);
-        assert_eq!(
-            (row.quota_limit, row.quota_period, row.quota_period_start),
-            (None, None, None)
-        );
+        assert_eq!((row.quota, row.quota_period_start), (None, None));
     }
 }

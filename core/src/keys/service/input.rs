@@ -17,13 +17,11 @@ pub struct NewKeyInput {
     pub name: String,
     /// The owner; the caller when absent (only admins may name someone else).
     pub owner_id: Option<Uuid>,
-    /// Scopes.
     pub scopes: Option<Vec<String>>,
     /// Expiry; must be in the future.
     pub expires_at: Option<DateTime<Utc>>,
     /// Allowed addresses and networks.
     pub ip_allowlist: Option<Vec<String>>,
-    /// Quota.
     pub quota: Option<QuotaSpec>,
     /// Rate limit.
     pub rate_limit: Option<RateLimit>,

@@ -192,8 +192,8 @@ pub(super) async fn lock_batch(
 /// The limits a key row carries, as the owner policy judges them.
 pub(super) fn asked_limits(row: &KeyRow) -> AskedLimits {
     AskedLimits {
-        quota: row.quota_spec(),
-        rate_limit: row.rate_limit_spec(),
+        quota: row.quota,
+        rate_limit: row.rate_limit,
         expires_at: row.own_expiry(),
     }
 }

@@ -14,7 +14,6 @@ use crate::keys::format;
 use crate::keys::keyspace_store;
 use crate::keys::policy::{self, Actor};
 use crate::keys::store::{self, NewKeyRow};
-use crate::scope::Scope;
 
 impl KeyService {
     /// Replaces a key by a new one that inherits everything but the secret (and its quota
@@ -56,8 +55,7 @@ impl KeyService {
         // The new key carries the old one's scopes, so they must still be allowed; and
         // during a grace period both keys work, so the new one needs a free place.
         if let Some(me) = self.owner_policy(&mut tx, actor).await? {
-            let scopes = Scope::parse_list("scopes", &old.scopes)?;
-            policy::check_scopes(&me, &scopes)?;
+            policy::check_scopes(&me, &old.scopes)?;
             if grace > 0 {
                 let live = store::count_live(&mut tx, actor.id, now).await?;
                 policy::check_key_count(&me, live, 1).map_err(|_| {
