@@ -1,0 +1,243 @@
+//! Typed settings: defaults, then an optional TOML file, then the environment.
+//!
+//! Every setting has one name, `LOCKSMITH_<NAME>` in the environment and `<name>` in the
+//! file (plus the conventional `DATABASE_URL`). Validation happens once, at load, so that a
+//! bad port or a malformed URL stops start-up with a message naming the setting.
+//!
+//! This module holds the validated shape ([`Settings`] and its sections); [`raw`] the shape
+//! as read and its defaults; [`sources`] where values come from (defaults, file,
+//! environment); each section's rules live in a module of its own (`database`, `http`,
+//! `secrets`, `limits`, `verify`).
+
+mod database;
+mod http;
+mod limits;
+mod raw;
+mod secrets;
+mod sources;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use locksmith_core::db::PoolSettings;
+use locksmith_core::identity::gate::HashingLimit;
+use locksmith_core::identity::login::LockoutPolicy;
+use locksmith_core::identity::tokens::RefreshLifetime;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
+use url::Url;
+
+use crate::http::rate_limit::Rate;
+use raw::Raw;
+use sources::{figment, figment_error, parse_scalar, process_env};
+
+pub use secrets::MIN_SECRET_LEN;
+
+/// A setting that could not be loaded; the message always names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn setting(key: &str, problem: impl std::fmt::Display) -> Self {
+        Self(format!("{}: {problem}", env_name(key)))
+    }
+}
+
+/// The environment variable that sets `key`.
+fn env_name(key: &str) -> String {
+    match key {
+        "database_url" | "database_url_file" => key.to_uppercase(),
+        _ => format!("LOCKSMITH_{}", key.to_uppercase()),
+    }
+}
+
+/// How strict start-up is about unsafe settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Friendly defaults: secrets generated into the data dir, plain-HTTP cookies allowed.
+    Development,
+    /// Refuses generated secrets and plain-HTTP cookies unless explicitly allowed.
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log aggregation.
+    Json,
+}
+
+/// Where the value of a secret comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// Given in the environment, the config file, or read from a `*_FILE` path.
+    Provided(SecretString),
+    /// Not given: generated once into the data dir (development profile only).
+    Generate,
+}
+
+/// The server-side secrets. Their consumers: the JWT signer, the session layer and the
+/// key hasher; none of them is ever logged.
+#[derive(Debug, Clone)]
+pub struct SecretSettings {
+    /// `LOCKSMITH_JWT_SECRET`: signs API access tokens.
+    pub jwt_secret: SecretSource,
+    /// `LOCKSMITH_SESSION_SECRET`: protects portal session cookies.
+    pub session_secret: SecretSource,
+    /// `LOCKSMITH_KEY_PEPPER`: the HMAC key under which API key digests are stored.
+    pub key_pepper: SecretSource,
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`; `None` runs the embedded PostgreSQL in the data dir.
+    pub url: Option<SecretString>,
+    /// Pool size and timeouts.
+    pub pool: PoolSettings,
+    /// How long start-up keeps retrying an unreachable database.
+    pub startup_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// Connect options for the configured URL, if one is configured.
+    pub fn connect_options(&self) -> Option<PgConnectOptions> {
+        // Validated at load time, so parsing cannot fail here.
+        self.url
+            .as_ref()
+            .and_then(|url| PgConnectOptions::from_str(url.expose_secret()).ok())
+    }
+}
+
+/// HTTP behaviour.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Requests taking longer than this are answered with 503.
+    pub request_timeout: Duration,
+    /// Origins allowed to call `/v1` from a browser; empty means CORS is off.
+    pub cors_allowed_origins: Vec<String>,
+    /// Whether cookies carry the `Secure` attribute.
+    pub cookie_secure: bool,
+}
+
+/// All settings, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `LOCKSMITH_PROFILE`: `development` (default) or `production`.
+    pub profile: Profile,
+    /// `LOCKSMITH_HOST` and `LOCKSMITH_PORT`: where to listen.
+    pub listen: SocketAddr,
+    /// `LOCKSMITH_PUBLIC_URL`: the URL users reach Locksmith at, when behind a proxy.
+    pub public_url: Option<Url>,
+    /// Database settings.
+    pub database: DatabaseSettings,
+    /// `LOCKSMITH_DATA_DIR`: embedded database and generated secrets.
+    pub data_dir: PathBuf,
+    /// `LOCKSMITH_SITE_ROOT`: the compiled portal assets (`target/site`).
+    pub site_root: PathBuf,
+    /// `LOCKSMITH_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `LOCKSMITH_LOG`: a tracing filter such as `info,locksmith=debug`.
+    pub log_filter: String,
+    /// HTTP behaviour.
+    pub http: HttpSettings,
+    pub secrets: SecretSettings,
+    /// Abuse limits of the management API.
+    pub limits: LimitSettings,
+    /// Verification.
+    pub verify: VerifySettings,
+    /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
+    /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
+    /// token lives, and how long a sign-in can be renewed at all.
+    pub refresh: RefreshLifetime,
+    /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
+    /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
+    pub metrics_token: Option<SecretString>,
+}
+
+/// Verification behaviour.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// `LOCKSMITH_VERIFY_DEGRADED_SECS`: how long cached keys keep verifying while the
+    /// database is unreachable (0: not at all).
+    pub degraded_for: Duration,
+    /// `LOCKSMITH_VERIFY_UNKNOWN_KEYS_PER_MINUTE` / `_BURST`: unknown keys a verifier may
+    /// send before it is throttled (0 per minute: never).
+    pub unknown_keys: Rate,
+    /// `LOCKSMITH_REDIS_URL` (or `_FILE`): rate limits shared by every instance through
+    /// this Redis; without it each instance counts on its own.
+    pub redis_url: Option<SecretString>,
+    /// `LOCKSMITH_VERIFICATION_LOG_PER_KEY`: how many of each key's latest
+    /// verifications its log keeps (0: no log; default 100).
+    pub log_per_key: usize,
+}
+
+/// Abuse limits of the management API; a rate of 0 per minute turns a limit off.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    /// `LOCKSMITH_API_RATE_LIMIT_PER_MINUTE` / `_BURST`: per authenticated caller.
+    pub per_caller: Rate,
+    /// `LOCKSMITH_AUTH_RATE_LIMIT_PER_MINUTE` / `_BURST`: per client address on the
+    /// token endpoints.
+    pub per_address: Rate,
+    /// `LOCKSMITH_LOCKOUT_*`: sign-in lockout thresholds (see `core::identity::lockout`).
+    pub lockout: LockoutPolicy,
+    /// `LOCKSMITH_PASSWORD_CHECKS_CONCURRENT` / `_QUEUE`: password checks at once (0:
+    /// one per core) and waiting for one (default eight per check at once); sign-ins
+    /// beyond both are refused with 503 (see `core::identity::gate`).
+    pub hashing: HashingLimit,
+}
+
+impl Settings {
+    /// Loads from the process environment and, if given, a TOML file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(&figment(config_file)?.merge(process_env()))
+    }
+
+    /// Loads from explicit `(name, value)` pairs instead of the process environment;
+    /// tests use it so they never mutate the shared environment.
+    pub fn from_env_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let prefixed = pairs.iter().filter_map(|(k, v)| {
+            k.strip_prefix("LOCKSMITH_")
+                .map(|rest| (rest.to_lowercase(), v.clone()))
+        });
+        let raw_db = pairs
+            .iter()
+            .filter(|(k, _)| k == "DATABASE_URL" || k == "DATABASE_URL_FILE")
+            .map(|(k, v)| (k.to_lowercase(), v.clone()));
+        let mut fig = figment(None)?;
+        for (key, value) in prefixed.chain(raw_db) {
+            fig = fig.merge((key.as_str(), parse_scalar(&value)));
+        }
+        Self::from_figment(&fig)
+    }
+
+    fn from_figment(fig: &Figment) -> Result<Self, ConfigError> {
+        let raw: Raw = fig.extract().map_err(|e| figment_error(&e))?;
+        raw.validate()
+    }
+
+    /// Whether this instance uses the embedded PostgreSQL.
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database.url.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests;
