@@ -303,20 +303,20 @@ pub(super) async fn options() -> Result<KeyFormOptions, AppError> {
             label: format!("{} ({}_)", k.name, k.prefix),
         })
         .collect();
-    let owners = if user.role.reads_everything() {
-        provided::<UserService>()?
-            .list(actor, None, 1000)
-            .await?
+    // Those who may list users choose an owner; the others create keys of their own.
+    let owners = match provided::<UserService>()?.list(actor, None, 1000).await {
+        Ok(users) => users
             .into_iter()
             .filter(|u| !u.disabled)
             .map(|u| Choice {
                 id: u.id.to_string(),
                 label: u.email,
             })
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        Err(locksmith_core::Error::Forbidden(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
     };
+
     let limits = if actor.bound_by_policy() {
         let live_keys = service()?.live_keys(actor).await?;
         Some(OwnerLimits {

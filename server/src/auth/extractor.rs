@@ -33,32 +33,6 @@ impl AuthUser {
             role: self.role,
         }
     }
-
-    /// 403 unless the caller is an admin.
-    pub fn require_admin(&self) -> Result<(), Problem> {
-        if self.role.is_admin() {
-            Ok(())
-        } else {
-            Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This needs the admin role.",
-            ))
-        }
-    }
-
-    /// 403 unless the caller may read everything (admin, auditor).
-    pub fn require_reader(&self) -> Result<(), Problem> {
-        if self.role.reads_everything() {
-            Ok(())
-        } else {
-            Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This needs the admin or auditor role.",
-            ))
-        }
-    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
