@@ -306,16 +306,10 @@ mod server {
     ) -> Result<UserRow, AppError> {
         let admin_user = require(&[Role::Admin]).await?;
         let new = NewUserInput {
-            email,
-            password: SecretString::from(password),
-            role: role(&role_name)?,
             display_name: optional(&display_name),
             max_keys: max_keys(&max_keys_raw)?,
             allowed_scopes: scopes(&scopes_raw),
-            may_change_limits: None,
-            max_quota: None,
-            max_rate_limit: None,
-            max_key_lifetime_seconds: None,
+            ..NewUserInput::new(email, SecretString::from(password), role(&role_name)?)
         };
         let user = service::<UserService>()?
             .create(Actor::from(&admin_user), new, &origin().await)

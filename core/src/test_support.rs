@@ -17,18 +17,7 @@ pub(crate) async fn user(pool: &PgPool, email: &str, role: Role) -> User {
     UserService::new(pool.clone())
         .create(
             Actor::SYSTEM,
-            NewUserInput {
-                email: email.to_owned(),
-                password: SecretString::from(PASSWORD),
-                role,
-                display_name: None,
-                max_keys: None,
-                allowed_scopes: None,
-                may_change_limits: None,
-                max_quota: None,
-                max_rate_limit: None,
-                max_key_lifetime_seconds: None,
-            },
+            NewUserInput::new(email, SecretString::from(PASSWORD), role),
             &Default::default(),
         )
         .await

@@ -47,16 +47,8 @@ pub async fn user_create(
     display_name: Option<&str>,
 ) -> Result<(), CommandError> {
     let input = NewUserInput {
-        email: email.to_owned(),
-        password: read_password()?,
-        role,
         display_name: display_name.map(str::to_owned),
-        max_keys: None,
-        allowed_scopes: None,
-        may_change_limits: None,
-        max_quota: None,
-        max_rate_limit: None,
-        max_key_lifetime_seconds: None,
+        ..NewUserInput::new(email, read_password()?, role)
     };
     let input_error = |e: locksmith_core::Error| match e {
         locksmith_core::Error::Conflict(m) => CommandError::Input(m),

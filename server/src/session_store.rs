@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use locksmith_core::identity::SessionService;
+use locksmith_core::identity::{PortalSession, SessionService};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
 
@@ -35,8 +35,14 @@ fn user_id(record: &Record) -> Option<uuid::Uuid> {
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-fn encode(record: &Record) -> Result<Vec<u8>> {
-    serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
+/// A record as the core stores it.
+fn stored(record: &Record) -> Result<PortalSession> {
+    Ok(PortalSession {
+        id: record.id.to_string(),
+        user_id: user_id(record),
+        data: serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))?,
+        expires_at: expiry(record),
+    })
 }
 
 #[async_trait]
@@ -44,15 +50,10 @@ impl SessionStore for PgSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // A 128-bit random id practically never collides; if it does, draw again.
         loop {
-            let data = encode(record)?;
+            let session = stored(record)?;
             if self
                 .sessions
-                .create_portal_session(
-                    &record.id.to_string(),
-                    user_id(record),
-                    &data,
-                    expiry(record),
-                )
+                .create_portal_session(&session)
                 .await
                 .map_err(|e| backend(&e))?
             {
@@ -63,14 +64,8 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
-        let data = encode(record)?;
         self.sessions
-            .save_portal_session(
-                &record.id.to_string(),
-                user_id(record),
-                &data,
-                expiry(record),
-            )
+            .save_portal_session(&stored(record)?)
             .await
             .map_err(|e| backend(&e))
     }

@@ -116,6 +116,21 @@ impl NewEntry {
         }
     }
 
+    /// An entry of `action` by `actor` on the object `target`.
+    pub(crate) fn of(
+        actor: crate::identity::Actor,
+        action: Action,
+        target: impl ToString,
+        origin: &Origin,
+    ) -> Self {
+        Self::new(
+            actor.recorded_id(),
+            action,
+            Some(target.to_string()),
+            origin,
+        )
+    }
+
     /// With the state before the change.
     pub(crate) fn before(mut self, state: Value) -> Self {
         self.before = Some(state);

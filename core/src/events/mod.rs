@@ -287,23 +287,19 @@ impl Event {
             (false, true) => events.push(Event::KeyEnabled { key: key.clone() }),
             _ => {}
         }
-        let mut changed = Vec::new();
-        let mut note = |field: &str, differs: bool| {
-            if differs {
-                changed.push(field.to_owned());
-            }
-        };
-        note("name", before.name != after.name);
-        note("scopes", before.scopes != after.scopes);
-        note("expires_at", before.own_expires_at != after.own_expires_at);
-        note("ip_allowlist", before.ip_allowlist != after.ip_allowlist);
-        note(
-            "quota",
-            before.quota.as_ref().map(|q| (q.limit, q.period))
-                != after.quota.as_ref().map(|q| (q.limit, q.period)),
-        );
-        note("rate_limit", before.rate_limit != after.rate_limit);
-        note("meta", before.meta != after.meta);
+        let changed = differing(&[
+            ("name", before.name != after.name),
+            ("scopes", before.scopes != after.scopes),
+            ("expires_at", before.own_expires_at != after.own_expires_at),
+            ("ip_allowlist", before.ip_allowlist != after.ip_allowlist),
+            (
+                "quota",
+                before.quota.as_ref().map(|q| (q.limit, q.period))
+                    != after.quota.as_ref().map(|q| (q.limit, q.period)),
+            ),
+            ("rate_limit", before.rate_limit != after.rate_limit),
+            ("meta", before.meta != after.meta),
+        ]);
         if !changed.is_empty() {
             events.push(Event::KeyUpdated { key, changed });
         }
@@ -326,36 +322,41 @@ impl Event {
             (true, false) => events.push(Event::UserEnabled { user: user.clone() }),
             _ => {}
         }
-        let mut changed = Vec::new();
-        let mut note = |field: &str, differs: bool| {
-            if differs {
-                changed.push(field.to_owned());
-            }
-        };
-        note("display_name", before.display_name != after.display_name);
-        note("max_keys", before.max_keys != after.max_keys);
-        note(
-            "allowed_scopes",
-            before.allowed_scopes != after.allowed_scopes,
-        );
-        note(
-            "may_change_limits",
-            before.may_change_limits != after.may_change_limits,
-        );
-        note("max_quota", before.max_quota != after.max_quota);
-        note(
-            "max_rate_limit",
-            before.max_rate_limit != after.max_rate_limit,
-        );
-        note(
-            "max_key_lifetime_seconds",
-            before.max_key_lifetime_seconds != after.max_key_lifetime_seconds,
-        );
+        let changed = differing(&[
+            ("display_name", before.display_name != after.display_name),
+            ("max_keys", before.max_keys != after.max_keys),
+            (
+                "allowed_scopes",
+                before.allowed_scopes != after.allowed_scopes,
+            ),
+            (
+                "may_change_limits",
+                before.may_change_limits != after.may_change_limits,
+            ),
+            ("max_quota", before.max_quota != after.max_quota),
+            (
+                "max_rate_limit",
+                before.max_rate_limit != after.max_rate_limit,
+            ),
+            (
+                "max_key_lifetime_seconds",
+                before.max_key_lifetime_seconds != after.max_key_lifetime_seconds,
+            ),
+        ]);
         if !changed.is_empty() {
             events.push(Event::UserUpdated { user, changed });
         }
         events
     }
+}
+
+/// The names of the fields that differ.
+fn differing(fields: &[(&str, bool)]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
 }
 
 impl From<&Keyspace> for Event {

@@ -19,6 +19,7 @@ pub mod users;
 pub use actor::Actor;
 pub use email::Email;
 pub use password::{Password, PasswordError, PasswordHash};
+pub use portal_sessions::PortalSession;
 pub use role::Role;
 pub use session_service::{Purged, SessionService};
 pub use user_service::{NewUserInput, UserPatchInput, UserService};

@@ -8,23 +8,28 @@ use uuid::Uuid;
 
 use crate::error::Result;
 
+/// A portal session as the session layer stores it.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    pub id: String,
+    /// The signed-in user; `None` before sign-in.
+    pub user_id: Option<Uuid>,
+    /// The session layer's record, opaque here.
+    pub data: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Inserts a new session of `user_id` (`None` before sign-in); `false` if the id is
 /// taken (the caller draws another).
-pub(crate) async fn create(
-    pool: &PgPool,
-    id: &str,
-    user_id: Option<Uuid>,
-    data: &[u8],
-    expires_at: DateTime<Utc>,
-) -> Result<bool> {
+pub(crate) async fn create(pool: &PgPool, session: &PortalSession) -> Result<bool> {
     let inserted = sqlx::query!(
         r#"INSERT INTO tower_sessions.session (id, user_id, data, expiry_date)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (id) DO NOTHING"#,
-        id,
-        user_id,
-        data,
-        expires_at
+        session.id,
+        session.user_id,
+        session.data,
+        session.expires_at
     )
     .execute(pool)
     .await?
@@ -33,22 +38,16 @@ pub(crate) async fn create(
 }
 
 /// Writes a session of `user_id` (`None` before sign-in).
-pub(crate) async fn save(
-    pool: &PgPool,
-    id: &str,
-    user_id: Option<Uuid>,
-    data: &[u8],
-    expires_at: DateTime<Utc>,
-) -> Result<()> {
+pub(crate) async fn save(pool: &PgPool, session: &PortalSession) -> Result<()> {
     sqlx::query!(
         r#"INSERT INTO tower_sessions.session (id, user_id, data, expiry_date)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (id) DO UPDATE
            SET user_id = excluded.user_id, data = excluded.data, expiry_date = excluded.expiry_date"#,
-        id,
-        user_id,
-        data,
-        expires_at
+        session.id,
+        session.user_id,
+        session.data,
+        session.expires_at
     )
     .execute(pool)
     .await?;

@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use super::gate::SignInGate;
 use super::login::{self, LoginError};
+use super::portal_sessions::{self, PortalSession};
 use super::revocation::{self, Presented};
 use super::tokens::{self, IssuedRefresh, RefreshError, RefreshLifetime};
 use super::users::User;
-use super::{Actor, lockout, portal_sessions};
+use super::{Actor, lockout};
 use crate::audit::{self, Action, NewEntry, Origin};
 use crate::error::Result;
 use sqlx::PgPool;
@@ -124,25 +125,13 @@ impl SessionService {
     }
 
     /// Stores a new portal session; `false` if the id is taken (draw another).
-    pub async fn create_portal_session(
-        &self,
-        id: &str,
-        user_id: Option<Uuid>,
-        data: &[u8],
-        expires_at: DateTime<Utc>,
-    ) -> Result<bool> {
-        portal_sessions::create(&self.pool, id, user_id, data, expires_at).await
+    pub async fn create_portal_session(&self, session: &PortalSession) -> Result<bool> {
+        portal_sessions::create(&self.pool, session).await
     }
 
     /// Writes a portal session.
-    pub async fn save_portal_session(
-        &self,
-        id: &str,
-        user_id: Option<Uuid>,
-        data: &[u8],
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        portal_sessions::save(&self.pool, id, user_id, data, expires_at).await
+    pub async fn save_portal_session(&self, session: &PortalSession) -> Result<()> {
+        portal_sessions::save(&self.pool, session).await
     }
 
     /// Reads a portal session that has not expired.
@@ -168,12 +157,7 @@ impl SessionService {
 
 /// The audit row of a sign-out, through either door.
 fn sign_out(actor: Actor, origin: &Origin) -> NewEntry {
-    NewEntry::new(
-        actor.recorded_id(),
-        Action::UserLogout,
-        Some(actor.id.to_string()),
-        origin,
-    )
+    NewEntry::of(actor, Action::UserLogout, actor.id, origin)
 }
 
 #[cfg(test)]

@@ -62,16 +62,11 @@ impl UserService {
         let new = input.validate().await?;
         let mut tx = self.pool.begin().await?;
         let user = users::create(&mut tx, new).await?;
-        let entry = NewEntry::new(
-            actor.recorded_id(),
-            Action::UserCreate,
-            Some(user.id.to_string()),
-            origin,
-        )
-        .after(snapshot(&user))
-        .events([Event::UserCreated {
-            user: UserRef::from(&user),
-        }]);
+        let entry = NewEntry::of(actor, Action::UserCreate, user.id, origin)
+            .after(snapshot(&user))
+            .events([Event::UserCreated {
+                user: UserRef::from(&user),
+            }]);
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(user)
@@ -102,27 +97,16 @@ impl UserService {
         let mut entries = Vec::new();
         if before != after {
             entries.push(
-                NewEntry::new(
-                    actor.recorded_id(),
-                    Action::UserUpdate,
-                    Some(id.to_string()),
-                    origin,
-                )
-                .before(snapshot(&before))
-                .after(snapshot(&after))
-                .events(Event::user_changed(&before, &after)),
+                NewEntry::of(actor, Action::UserUpdate, id, origin)
+                    .before(snapshot(&before))
+                    .after(snapshot(&after))
+                    .events(Event::user_changed(&before, &after)),
             );
         }
         if !before.disabled && after.disabled {
             let ended = revocation::end_all_sessions(&mut tx, id, chrono::Utc::now()).await?;
             entries.push(
-                NewEntry::new(
-                    actor.recorded_id(),
-                    Action::UserSessionsEnd,
-                    Some(id.to_string()),
-                    origin,
-                )
-                .after(json!({
+                NewEntry::of(actor, Action::UserSessionsEnd, id, origin).after(json!({
                     "reason": "disabled",
                     "refresh_families": ended.refresh_families,
                     "portal_sessions": ended.portal_sessions,
@@ -160,6 +144,26 @@ pub struct NewUserInput {
 }
 
 impl NewUserInput {
+    /// A user with an email, a password and a role, and no name or owner policy.
+    pub fn new(
+        email: impl Into<String>,
+        password: secrecy::SecretString,
+        role: super::Role,
+    ) -> Self {
+        Self {
+            email: email.into(),
+            password,
+            role,
+            display_name: None,
+            max_keys: None,
+            allowed_scopes: None,
+            may_change_limits: None,
+            max_quota: None,
+            max_rate_limit: None,
+            max_key_lifetime_seconds: None,
+        }
+    }
+
     /// Checks the email and the password without touching the database or hashing: the
     /// command line refuses a weak password before it starts a database.
     pub fn precheck(&self) -> Result<()> {
@@ -380,18 +384,11 @@ mod tests {
         let err = users
             .create(
                 auditor,
-                NewUserInput {
-                    email: "new@example.com".into(),
-                    password: secrecy::SecretString::from(crate::test_support::PASSWORD),
-                    role: Role::Owner,
-                    display_name: None,
-                    max_keys: None,
-                    allowed_scopes: None,
-                    may_change_limits: None,
-                    max_quota: None,
-                    max_rate_limit: None,
-                    max_key_lifetime_seconds: None,
-                },
+                NewUserInput::new(
+                    "new@example.com",
+                    secrecy::SecretString::from(crate::test_support::PASSWORD),
+                    Role::Owner,
+                ),
                 &Origin::default(),
             )
             .await

@@ -63,14 +63,9 @@ impl KeyspaceService {
         let mut tx = self.pool.begin().await?;
         let keyspace =
             keyspace_store::insert(&mut tx, &name, prefix.as_str(), actor.recorded_id()).await?;
-        let entry = NewEntry::new(
-            actor.recorded_id(),
-            Action::KeyspaceCreate,
-            Some(keyspace.id.to_string()),
-            origin,
-        )
-        .after(snapshot(&keyspace))
-        .events([Event::from(&keyspace)]);
+        let entry = NewEntry::of(actor, Action::KeyspaceCreate, keyspace.id, origin)
+            .after(snapshot(&keyspace))
+            .events([Event::from(&keyspace)]);
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(keyspace)
@@ -117,16 +112,11 @@ impl KeyspaceService {
             actor.recorded_id(),
         )
         .await?;
-        let entry = NewEntry::new(
-            actor.recorded_id(),
-            Action::VerifierCreate,
-            Some(verifier.id.to_string()),
-            origin,
-        )
-        .after(snapshot(&verifier))
-        .events([Event::VerifierIssued {
-            verifier: VerifierRef::from(&verifier),
-        }]);
+        let entry = NewEntry::of(actor, Action::VerifierCreate, verifier.id, origin)
+            .after(snapshot(&verifier))
+            .events([Event::VerifierIssued {
+                verifier: VerifierRef::from(&verifier),
+            }]);
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(CreatedVerifier { token, verifier })
@@ -169,17 +159,12 @@ impl KeyspaceService {
         let mut tx = self.pool.begin().await?;
         let (before, after) = keyspace_store::revoke_verifier(&mut tx, keyspace_id, id).await?;
         if before.revoked_at.is_none() {
-            let entry = NewEntry::new(
-                actor.recorded_id(),
-                Action::VerifierRevoke,
-                Some(id.to_string()),
-                origin,
-            )
-            .before(snapshot(&before))
-            .after(snapshot(&after))
-            .events([Event::VerifierRevoked {
-                verifier: VerifierRef::from(&after),
-            }]);
+            let entry = NewEntry::of(actor, Action::VerifierRevoke, id, origin)
+                .before(snapshot(&before))
+                .after(snapshot(&after))
+                .events([Event::VerifierRevoked {
+                    verifier: VerifierRef::from(&after),
+                }]);
             audit::append(&mut tx, entry).await?;
         }
         tx.commit().await?;

@@ -301,26 +301,16 @@ mod tests {
     #[test]
     fn the_ledgers_verdict_on_the_quota_comes_after_the_rate_limit() {
         let now = Utc::now();
-        let limits = |rate_allows, quota| LimitState { rate_allows, quota };
-        let any = ask(&[], None);
-        let spent = Some(QuotaOutcome::Spent);
-        let exceeded = Some(QuotaOutcome::Exceeded);
-        assert_eq!(
-            decide(Some(&key()), &any, limits(None, spent), now),
-            Code::Valid
-        );
-        assert_eq!(
-            decide(Some(&key()), &any, limits(Some(true), spent), now),
-            Code::Valid
-        );
-        assert_eq!(
-            decide(Some(&key()), &any, limits(None, exceeded), now),
-            Code::QuotaExceeded
-        );
-        assert_eq!(
-            decide(Some(&key()), &any, limits(Some(false), exceeded), now),
-            Code::RateLimited
-        );
+        let (spent, exceeded) = (Some(QuotaOutcome::Spent), Some(QuotaOutcome::Exceeded));
+        for (rate_allows, quota, code) in [
+            (None, spent, Code::Valid),
+            (Some(true), spent, Code::Valid),
+            (None, exceeded, Code::QuotaExceeded),
+            (Some(false), exceeded, Code::RateLimited),
+        ] {
+            let limits = LimitState { rate_allows, quota };
+            assert_eq!(decide(Some(&key()), &ask(&[], None), limits, now), code);
+        }
     }
 
     #[test]

@@ -230,14 +230,16 @@ async fn sign_ins_can_be_hidden_and_each_entry_names_its_predecessor(pool: PgPoo
     create_user(&pool, "admin@audit.test", Role::Admin).await;
     let app = TestApp::spawn(pool).await;
     let admin = app.bearer("admin@audit.test").await;
-    let (status, _) = app
-        .post_json(
+    assert_eq!(
+        app.send_status(
+            Method::POST,
             "/v1/users",
             &admin,
-            &json!({ "email": "o@audit.test", "password": PASSWORD, "role": "owner" }),
+            &json!({ "email": "o@audit.test", "password": PASSWORD, "role": "owner" })
         )
-        .await;
-    assert_eq!(status, 201);
+        .await,
+        201
+    );
     let actions = |page: &serde_json::Value| -> Vec<String> {
         page["items"]
             .as_array()

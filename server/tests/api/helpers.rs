@@ -20,18 +20,7 @@ pub async fn create_user(
     role: locksmith_core::identity::Role,
 ) -> uuid::Uuid {
     use locksmith_core::identity::{Actor, NewUserInput, UserService};
-    let new = NewUserInput {
-        email: email.to_owned(),
-        password: secrecy::SecretString::from(PASSWORD),
-        role,
-        display_name: None,
-        max_keys: None,
-        allowed_scopes: None,
-        may_change_limits: None,
-        max_quota: None,
-        max_rate_limit: None,
-        max_key_lifetime_seconds: None,
-    };
+    let new = NewUserInput::new(email, secrecy::SecretString::from(PASSWORD), role);
     UserService::new(pool.clone())
         .create(Actor::SYSTEM, new, &Default::default())
         .await
@@ -313,6 +302,17 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or_default())
     }
 
+    /// The status of an authenticated request with a JSON body.
+    pub async fn send_status(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> u16 {
+        self.send_json(method, path, token, body).await.0
+    }
+
     /// `POST` with a JSON body.
     pub async fn post_json(
         &self,
@@ -322,6 +322,38 @@ impl TestApp {
     ) -> (u16, serde_json::Value) {
         self.send_json(reqwest::Method::POST, path, token, body)
             .await
+    }
+
+    /// An authenticated request (with a JSON body, when given) that must be refused with
+    /// `status`: returns its problem body, whose content type and request id
+    /// [`problem`] checks.
+    pub async fn refused(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        status: u16,
+    ) -> serde_json::Value {
+        let mut request = self.with(method, path, token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        problem(request.send().await.expect("request sent"), status).await
+    }
+
+    /// The status of an authenticated request without a body.
+    pub async fn status(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::StatusCode {
+        self.with(method, path, token)
+            .send()
+            .await
+            .expect("request sent")
+            .status()
     }
 
     /// An authenticated request.
@@ -380,6 +412,11 @@ fn unused_port() -> u16 {
 }
 
 /// Parses a problem-details response and checks the contract's invariants.
+/// A problem body's `detail` (empty when it has none).
+pub fn detail(problem: &serde_json::Value) -> &str {
+    problem["detail"].as_str().unwrap_or_default()
+}
+
 pub async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(res.status().as_u16(), status);
     let content_type = res

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{KeyWorld, problem};
+use crate::helpers::{KeyWorld, detail};
 use crate::verify::{code, verifier};
 
 fn id(v: &Value) -> String {
@@ -33,15 +33,17 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
         .await;
     let open = w.key(&w.admin, json!({})).await;
     let gone = w.key(&w.admin, json!({})).await;
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{}/revoke", id(&gone)),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::POST,
+                &format!("/v1/keys/{}/revoke", id(&gone)),
+                &w.admin,
+                &json!({})
+            )
+            .await,
+        200
+    );
 
     let (status, disabled) = bulk(
         &w,
@@ -106,12 +108,7 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("days:")
-    );
+    assert!(detail(&body).starts_with("days:"));
 
     let actions: Vec<String> = sqlx::query_scalar(
         "SELECT action FROM audit_log WHERE action LIKE 'key.bulk_%' ORDER BY id",
@@ -148,31 +145,28 @@ async fn bulk_changes_are_all_or_nothing_audited_and_within_policy(pool: PgPool)
     // Alice's key never expires, so extending changes nothing and is allowed; give it an
     // expiry through an admin first to see the refusal.
     assert_eq!(res.status(), 200);
-    let (status, _) = w
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/keys/{}", id(&mine)),
+                &w.admin,
+                &json!({ "expires_at": (Utc::now() + Duration::days(3)).to_rfc3339() })
+            )
+            .await,
+        200
+    );
+    let p = w
         .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/keys/{}", id(&mine)),
-            &w.admin,
-            &json!({ "expires_at": (Utc::now() + Duration::days(3)).to_rfc3339() }),
+        .refused(
+            Method::POST,
+            "/v1/keys/bulk",
+            &w.alice,
+            Some(&json!({ "action": "extend", "ids": [id(&mine)], "days": 5 })),
+            403,
         )
         .await;
-    assert_eq!(status, 200);
-    let res = w
-        .app
-        .with(Method::POST, "/v1/keys/bulk", &w.alice)
-        .json(&json!({ "action": "extend", "ids": [id(&mine)], "days": 5 }))
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 403).await;
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("expires_at:"),
-        "{p}"
-    );
+    assert!(detail(&p).starts_with("expires_at:"), "{p}");
     // Another owner's key is "no such key".
     let (status, body) = bulk(
         &w,
@@ -328,62 +322,56 @@ async fn a_whole_key_in_the_list_search_is_looked_up_not_matched(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn reviving_a_disabled_expired_key_needs_a_free_place(pool: PgPool) {
     let w = KeyWorld::new(pool).await;
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.alice_id),
-            &w.admin,
-            &json!({ "max_keys": 2 }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/users/{}", w.alice_id),
+                &w.admin,
+                &json!({ "max_keys": 2 })
+            )
+            .await,
+        200
+    );
     w.key(&w.alice, json!({ "name": "a" })).await;
     let b = w.key(&w.alice, json!({ "name": "b" })).await;
     let path = format!("/v1/keys/{}", id(&b));
     // B expires and is switched off: it no longer takes a place, so C fits.
-    let (status, _) = w
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &path,
+                &w.alice,
+                &json!({ "expires_at": "2020-01-01T00:00:00Z", "enabled": false })
+            )
+            .await,
+        200
+    );
+    w.key(&w.alice, json!({ "name": "c" })).await;
+    // Bringing B back, still switched off, would make three: refused, one way or the other.
+    let p = w
         .app
-        .send_json(
+        .refused(
             Method::PATCH,
             &path,
             &w.alice,
-            &json!({ "expires_at": "2020-01-01T00:00:00Z", "enabled": false }),
+            Some(&json!({ "expires_at": (Utc::now() + Duration::days(1)).to_rfc3339() })),
+            403,
         )
         .await;
-    assert_eq!(status, 200);
-    w.key(&w.alice, json!({ "name": "c" })).await;
-    // Bringing B back, still switched off, would make three: refused, one way or the other.
-    let res = w
+    assert!(detail(&p).starts_with("max_keys:"), "{p}");
+    let p = w
         .app
-        .with(Method::PATCH, &path, &w.alice)
-        .json(&json!({ "expires_at": (Utc::now() + Duration::days(1)).to_rfc3339() }))
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 403).await;
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("max_keys:"),
-        "{p}"
-    );
-    let res = w
-        .app
-        .with(Method::POST, "/v1/keys/bulk", &w.alice)
-        .json(&json!({ "action": "extend", "ids": [id(&b)], "days": 5 }))
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 403).await;
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("max_keys:"),
-        "{p}"
-    );
+        .refused(
+            Method::POST,
+            "/v1/keys/bulk",
+            &w.alice,
+            Some(&json!({ "action": "extend", "ids": [id(&b)], "days": 5 })),
+            403,
+        )
+        .await;
+    assert!(detail(&p).starts_with("max_keys:"), "{p}");
     // Switching an expired key on or off takes no place: never refused for want of one.
     let (status, _) = bulk(&w, &w.alice, json!({ "action": "enable", "ids": [id(&b)] })).await;
     assert_eq!(status, 200, "an expired key switched on is still expired");

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{KEY_VIEW_FIELDS, KeyWorld, problem};
+use crate::helpers::{KEY_VIEW_FIELDS, KeyWorld, detail, problem};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
@@ -213,19 +213,12 @@ async fn validation_errors_name_the_field(pool: PgPool) {
         ),
     ];
     for (body, field) in cases {
-        let res = w
+        let p = w
             .app
-            .with(Method::POST, "/v1/keys", &w.admin)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        let p = problem(res, 400).await;
+            .refused(Method::POST, "/v1/keys", &w.admin, Some(&body), 400)
+            .await;
         assert_eq!(p["code"], "invalid_request");
-        assert!(
-            p["detail"].as_str().unwrap_or_default().contains(field),
-            "{body} -> {p}"
-        );
+        assert!(detail(&p).contains(field), "{body} -> {p}");
     }
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM keys")
         .fetch_one(&pool)
@@ -380,13 +373,15 @@ async fn malformed_input_never_gets_a_server_error(pool: PgPool) {
         assert_eq!(p["code"], "invalid_request", "{query}");
     }
     for query in ["action=%00", "target_id=a%00b"] {
-        let res = w
-            .app
-            .with(Method::GET, &format!("/v1/audit?{query}"), &w.admin)
-            .send()
-            .await
-            .expect("sent");
-        problem(res, 400).await;
+        w.app
+            .refused(
+                Method::GET,
+                &format!("/v1/audit?{query}"),
+                &w.admin,
+                None,
+                400,
+            )
+            .await;
     }
     for body in [
         json!({ "keyspace_id": w.keyspace, "name": "k", "meta": { "x": "a\u{0}b" } }),
@@ -408,16 +403,17 @@ async fn malformed_input_never_gets_a_server_error(pool: PgPool) {
         assert_eq!(status, 400, "{body}: {p}");
     }
     let fresh = id(&w.key(&w.admin, json!({})).await);
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/keys/{fresh}"),
-            &w.admin,
-            &json!({ "expires_at": "-5000-01-01T00:00:00Z" }),
-        )
-        .await;
-    assert_eq!(status, 400);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/keys/{fresh}"),
+                &w.admin,
+                &json!({ "expires_at": "-5000-01-01T00:00:00Z" })
+            )
+            .await,
+        400
+    );
     use base64::Engine as _;
     let far_cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("-300000000000000000.{fresh}"));
@@ -434,26 +430,22 @@ async fn malformed_input_never_gets_a_server_error(pool: PgPool) {
             .expect("sent");
         assert_eq!(res.status(), 400, "{query}");
     }
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{key}/revoke"),
-            &w.admin,
-            &json!({ "reason": "a\u{0}" }),
-        )
-        .await;
-    assert_eq!(status, 400);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::POST,
+                &format!("/v1/keys/{key}/revoke"),
+                &w.admin,
+                &json!({ "reason": "a\u{0}" })
+            )
+            .await,
+        400
+    );
     for path in [
         "/v1/keys/nope",
         "/v1/keys/00000000-0000-0000-0000-000000000000",
     ] {
-        let res = w
-            .app
-            .with(Method::GET, path, &w.admin)
-            .send()
-            .await
-            .expect("sent");
-        problem(res, 404).await;
+        w.app.refused(Method::GET, path, &w.admin, None, 404).await;
     }
 }
 
@@ -702,13 +694,16 @@ async fn every_order_pages_through_every_key_once_in_that_order(pool: PgPool) {
     let refused = |query: String, field: &'static str| {
         let w = &w;
         async move {
-            let res = w
+            let p = w
                 .app
-                .with(Method::GET, &format!("/v1/keys?{query}"), &w.admin)
-                .send()
-                .await
-                .expect("sent");
-            let p = problem(res, 400).await;
+                .refused(
+                    Method::GET,
+                    &format!("/v1/keys?{query}"),
+                    &w.admin,
+                    None,
+                    400,
+                )
+                .await;
             let detail = p["detail"].as_str().expect("detail");
             assert!(detail.starts_with(field), "{query}: {p}");
         }
@@ -796,16 +791,17 @@ async fn patch_changes_fields_clears_nullables_and_is_audited(pool: PgPool) {
     assert_eq!(entries[0]["actor_id"], json!(w.alice_id));
 
     // A patch that changes nothing writes no audit row.
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &path,
-            &w.alice,
-            &json!({ "name": "renamed" }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &path,
+                &w.alice,
+                &json!({ "name": "renamed" })
+            )
+            .await,
+        200
+    );
     let audit = w
         .app
         .get_json("/v1/audit?action=key.update", &w.admin)
@@ -826,15 +822,17 @@ async fn patch_changes_fields_clears_nullables_and_is_audited(pool: PgPool) {
     w.app
         .post_json(&format!("{path}/revoke"), &w.alice, &json!({}))
         .await;
-    let res = w
+    let p = w
         .app
-        .with(Method::PATCH, &path, &w.alice)
-        .json(&json!({ "name": "again" }))
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 409).await;
-    assert!(p["detail"].as_str().unwrap_or_default().contains("revoked"));
+        .refused(
+            Method::PATCH,
+            &path,
+            &w.alice,
+            Some(&json!({ "name": "again" })),
+            409,
+        )
+        .await;
+    assert!(detail(&p).contains("revoked"));
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -937,13 +935,15 @@ async fn rotation_links_keys_carries_settings_and_usage_and_honours_grace(pool: 
     );
 
     // The old key cannot be rotated again; the new one can, with no grace.
-    let res = w
-        .app
-        .with(Method::POST, &format!("/v1/keys/{old_id}/rotate"), &w.alice)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 409).await;
+    w.app
+        .refused(
+            Method::POST,
+            &format!("/v1/keys/{old_id}/rotate"),
+            &w.alice,
+            None,
+            409,
+        )
+        .await;
     let (status, second) = w
         .app
         .post_json(
@@ -959,41 +959,31 @@ async fn rotation_links_keys_carries_settings_and_usage_and_honours_grace(pool: 
     );
 
     for grace in [json!(-1), json!(2_592_001), json!("1d")] {
-        let res = w
+        let p = w
             .app
-            .with(
+            .refused(
                 Method::POST,
                 &format!("/v1/keys/{}/rotate", id(&second)),
                 &w.alice,
+                Some(&json!({ "grace_seconds": grace })),
+                400,
             )
-            .json(&json!({ "grace_seconds": grace }))
-            .send()
-            .await
-            .expect("sent");
-        let p = problem(res, 400).await;
-        assert!(
-            p["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("grace_seconds"),
-            "{p}"
-        );
+            .await;
+        assert!(detail(&p).contains("grace_seconds"), "{p}");
     }
     let revoked = id(&w.key(&w.alice, json!({})).await);
     w.app
         .post_json(&format!("/v1/keys/{revoked}/revoke"), &w.alice, &json!({}))
         .await;
-    let res = w
-        .app
-        .with(
+    w.app
+        .refused(
             Method::POST,
             &format!("/v1/keys/{revoked}/rotate"),
             &w.alice,
+            None,
+            409,
         )
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 409).await;
+        .await;
     let audit = w
         .app
         .get_json("/v1/audit?action=key.rotate", &w.admin)
@@ -1024,10 +1014,7 @@ async fn bulk_create_is_all_or_nothing_and_reports_every_bad_item(pool: PgPool) 
         .await;
     assert_eq!(status, 400, "{bad}");
     assert!(
-        bad["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("item 1: scopes:"),
+        detail(&bad).contains("item 1: scopes:"),
         "the detail names the first bad item's field: {bad}"
     );
     let errors = bad["errors"].as_array().expect("errors");
@@ -1085,21 +1072,18 @@ async fn bulk_create_is_all_or_nothing_and_reports_every_bad_item(pool: PgPool) 
         .collect();
     let (status, p) = bulk_create(&w, too_many).await;
     assert_eq!(status, 400);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("items:")
+    assert!(detail(&p).starts_with("items:"));
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::POST,
+                "/v1/keys/bulk",
+                &w.admin,
+                &json!({ "action": "explode", "ids": [] })
+            )
+            .await,
+        400
     );
-    let (status, _) = w
-        .app
-        .post_json(
-            "/v1/keys/bulk",
-            &w.admin,
-            &json!({ "action": "explode", "ids": [] }),
-        )
-        .await;
-    assert_eq!(status, 400);
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -1233,39 +1217,40 @@ async fn roles_and_ownership_matrix(pool: PgPool) {
         ),
     ];
     for (method, path, body) in auditor_writes {
-        let res = w
-            .app
-            .with(method.clone(), &path, &w.auditor)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        problem(res, 403).await;
+        w.app
+            .refused(method.clone(), &path, &w.auditor, Some(&body), 403)
+            .await;
     }
 
     // Alice and the admin can do everything to it.
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &k(""),
-            &w.alice,
-            &json!({ "name": "renamed" }),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &k(""),
-            &w.admin,
-            &json!({ "enabled": false }),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = w.app.post_json(&k("/revoke"), &w.admin, &json!({})).await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &k(""),
+                &w.alice,
+                &json!({ "name": "renamed" })
+            )
+            .await,
+        200
+    );
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &k(""),
+                &w.admin,
+                &json!({ "enabled": false })
+            )
+            .await,
+        200
+    );
+    assert_eq!(
+        w.app
+            .send_status(Method::POST, &k("/revoke"), &w.admin, &json!({}))
+            .await,
+        200
+    );
     // Without a token: 401 with the challenge.
     let res = w
         .app
@@ -1286,16 +1271,17 @@ async fn roles_and_ownership_matrix(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
     let w = KeyWorld::new(pool.clone()).await;
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.alice_id),
-            &w.admin,
-            &json!({ "max_keys": 3, "allowed_scopes": ["read", "write"] }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/users/{}", w.alice_id),
+                &w.admin,
+                &json!({ "max_keys": 3, "allowed_scopes": ["read", "write"] })
+            )
+            .await,
+        200
+    );
 
     let (status, p) = w
         .app
@@ -1306,10 +1292,7 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 403);
-    assert!(
-        p["detail"].as_str().unwrap_or_default().contains("admin"),
-        "names the scope: {p}"
-    );
+    assert!(detail(&p).contains("admin"), "names the scope: {p}");
 
     // Five concurrent creations against a limit of three: exactly three succeed.
     let bodies: Vec<Value> = (0..5)
@@ -1331,39 +1314,35 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
     w.app
         .post_json(&format!("/v1/keys/{first}/revoke"), &w.alice, &json!({}))
         .await;
-    let (status, _) = w
-        .app
-        .post_json(
-            "/v1/keys/bulk",
+    assert_eq!(w.app.send_status(Method::POST, "/v1/keys/bulk",
             &w.alice,
-            &json!({ "action": "create", "keyspace_id": w.keyspace, "items": [{ "name": "a" }, { "name": "b" }] }),
-        )
-        .await;
-    assert_eq!(status, 403);
+            &json!({ "action": "create", "keyspace_id": w.keyspace, "items": [{ "name": "a" }, { "name": "b" }] })).await, 403);
     w.key(&w.alice, json!({ "name": "fits" })).await;
 
     // Scope changes are held to the policy too; the admin is not bound by it.
     let second = id(created[1]);
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/keys/{second}"),
-            &w.alice,
-            &json!({ "scopes": ["delete"] }),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/keys/{second}"),
-            &w.admin,
-            &json!({ "scopes": ["delete"] }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/keys/{second}"),
+                &w.alice,
+                &json!({ "scopes": ["delete"] })
+            )
+            .await,
+        403
+    );
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &format!("/v1/keys/{second}"),
+                &w.admin,
+                &json!({ "scopes": ["delete"] })
+            )
+            .await,
+        200
+    );
 
     // Rotation copies scopes, so they must still be allowed: Alice cannot rotate the key
     // the admin gave "delete".
@@ -1372,7 +1351,7 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
         .post_json(&format!("/v1/keys/{second}/rotate"), &w.alice, &json!({}))
         .await;
     assert_eq!(status, 403, "{p}");
-    assert!(p["detail"].as_str().unwrap_or_default().contains("delete"));
+    assert!(detail(&p).contains("delete"));
     // Alice holds 3 of 3: a rotation with grace would hold a fourth working key.
     let third = id(created[2]);
     let (status, p) = w
@@ -1380,12 +1359,7 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
         .post_json(&format!("/v1/keys/{third}/rotate"), &w.alice, &json!({}))
         .await;
     assert_eq!(status, 403, "{p}");
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("grace_seconds 0")
-    );
+    assert!(detail(&p).contains("grace_seconds 0"));
     let (status, rotated) = w
         .app
         .post_json(
@@ -1419,12 +1393,7 @@ async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 403, "{p}");
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("max_keys:")
-    );
+    assert!(detail(&p).starts_with("max_keys:"));
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -1476,14 +1445,15 @@ async fn responses_with_secrets_are_never_cached(pool: PgPool) {
         assert!(no_store(&res), "{path}");
     }
     // An auditor's batch is refused for the role before its contents are looked at.
-    let res = w
-        .app
-        .with(Method::POST, "/v1/keys/bulk", &w.auditor)
-        .json(&json!({ "action": "revoke", "ids": ["not-an-id"] }))
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 403).await;
+    w.app
+        .refused(
+            Method::POST,
+            "/v1/keys/bulk",
+            &w.auditor,
+            Some(&json!({ "action": "revoke", "ids": ["not-an-id"] })),
+            403,
+        )
+        .await;
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{KeyWorld, problem};
+use crate::helpers::{KeyWorld, detail, problem};
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn admins_create_keyspaces_with_unique_names_and_prefixes(pool: PgPool) {
@@ -64,23 +64,22 @@ async fn admins_create_keyspaces_with_unique_names_and_prefixes(pool: PgPool) {
             .await
             .expect("sent");
         let p = problem(res, code).await;
-        assert!(
-            p["detail"].as_str().unwrap_or_default().contains(says),
-            "{body}: {p}"
-        );
+        assert!(detail(&p).contains(says), "{body}: {p}");
     }
 
     // Owners and auditors cannot create; everyone can list and read.
     for token in [&w.alice, &w.auditor] {
-        let (status, _) = w
-            .app
-            .post_json(
-                "/v1/keyspaces",
-                token,
-                &json!({ "name": "Mine", "prefix": "mine" }),
-            )
-            .await;
-        assert_eq!(status, 403);
+        assert_eq!(
+            w.app
+                .send_status(
+                    Method::POST,
+                    "/v1/keyspaces",
+                    token,
+                    &json!({ "name": "Mine", "prefix": "mine" })
+                )
+                .await,
+            403
+        );
         let list = w.app.get_json("/v1/keyspaces", token).await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
         let one = w
@@ -93,13 +92,9 @@ async fn admins_create_keyspaces_with_unique_names_and_prefixes(pool: PgPool) {
         "/v1/keyspaces/00000000-0000-0000-0000-000000000000",
         "/v1/keyspaces/nope",
     ] {
-        let res = w
-            .app
-            .with(Method::GET, missing, &w.admin)
-            .send()
-            .await
-            .expect("sent");
-        problem(res, 404).await;
+        w.app
+            .refused(Method::GET, missing, &w.admin, None, 404)
+            .await;
     }
 }
 
@@ -123,16 +118,14 @@ async fn verifier_tokens_are_shown_once_scoped_and_revocable(pool: PgPool) {
     let list = w.app.get_json(&path, &w.auditor).await;
     assert_eq!(list["items"][0]["id"], created["id"]);
     assert!(!list.to_string().contains(&token));
-    let res = w
-        .app
-        .with(Method::GET, &path, &w.alice)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 403).await;
+    w.app.refused(Method::GET, &path, &w.alice, None, 403).await;
     for token in [&w.alice, &w.auditor] {
-        let (status, _) = w.app.post_json(&path, token, &json!({ "name": "x" })).await;
-        assert_eq!(status, 403);
+        assert_eq!(
+            w.app
+                .send_status(Method::POST, &path, token, &json!({ "name": "x" }))
+                .await,
+            403
+        );
     }
 
     // Stored as a digest, recorded without the token.
@@ -162,20 +155,12 @@ async fn verifier_tokens_are_shown_once_scoped_and_revocable(pool: PgPool) {
         "/v1/keyspaces/{}/verifiers/{id}",
         other["id"].as_str().expect("id")
     );
-    let res = w
-        .app
-        .with(Method::DELETE, &wrong, &w.admin)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 404).await;
-    let res = w
-        .app
-        .with(Method::DELETE, &format!("{path}/{id}"), &w.alice)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 403).await;
+    w.app
+        .refused(Method::DELETE, &wrong, &w.admin, None, 404)
+        .await;
+    w.app
+        .refused(Method::DELETE, &format!("{path}/{id}"), &w.alice, None, 403)
+        .await;
     for _ in 0..2 {
         let res = w
             .app

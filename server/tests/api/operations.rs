@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, problem, unreachable_pool};
+use crate::helpers::{TestApp, detail, problem, unreachable_pool};
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn healthz_is_ok(pool: PgPool) {
@@ -29,13 +29,7 @@ async fn readyz_is_503_while_migrations_are_pending(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let body = problem(app.get("/readyz").await, 503).await;
     assert_eq!(body["code"], "not_ready");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("pending"),
-        "{body}"
-    );
+    assert!(detail(&body).contains("pending"), "{body}");
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -47,13 +41,7 @@ async fn readyz_is_503_once_an_unknown_migration_was_applied(pool: PgPool) {
         .expect("insert");
     let app = TestApp::spawn(pool).await;
     let body = problem(app.get("/readyz").await, 503).await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("diverged"),
-        "{body}"
-    );
+    assert!(detail(&body).contains("diverged"), "{body}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{KeyWorld, problem};
+use crate::helpers::{KeyWorld, detail};
 use crate::verify::{code, verifier};
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -24,14 +24,7 @@ fn near(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
 }
 
 async fn refused(w: &KeyWorld, method: Method, path: &str, token: &str, body: Value) -> String {
-    let res = w
-        .app
-        .with(method, path, token)
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 403).await;
+    let p = w.app.refused(method, path, token, Some(&body), 403).await;
     p["detail"].as_str().expect("detail").to_owned()
 }
 
@@ -89,16 +82,17 @@ async fn an_owner_cannot_set_or_raise_their_keys_limits_by_default(pool: PgPool)
     // Without limits the key is created; an admin then sets a quota on it.
     let key = w.key(&w.alice, json!({})).await;
     let path = format!("/v1/keys/{}", key["id"].as_str().expect("id"));
-    let (status, _) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &path,
-            &w.admin,
-            &json!({ "quota": { "limit": 1000, "period": "month" } }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::PATCH,
+                &path,
+                &w.admin,
+                &json!({ "quota": { "limit": 1000, "period": "month" } })
+            )
+            .await,
+        200
+    );
 
     // The owner cannot raise it (the probe's 1 000 000 000 a month), remove it or set an
     // expiry...
@@ -228,8 +222,8 @@ async fn an_owner_allowed_to_change_limits_stays_within_the_maxima(pool: PgPool)
         .await;
     assert_eq!(status, 200, "{lowered}");
     assert_eq!(lowered["quota"]["limit"], 500);
-    let detail = refused(&w, Method::PATCH, &path, &w.alice, json!({ "quota": null })).await;
-    assert!(detail.starts_with("quota:"), "{detail}");
+    let refusal = refused(&w, Method::PATCH, &path, &w.alice, json!({ "quota": null })).await;
+    assert!(refusal.starts_with("quota:"), "{refusal}");
 
     // Bad maxima are 400s naming the field.
     let (status, body) = w
@@ -242,13 +236,7 @@ async fn an_owner_allowed_to_change_limits_stays_within_the_maxima(pool: PgPool)
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("max_quota.limit:"),
-        "{body}"
-    );
+    assert!(detail(&body).starts_with("max_quota.limit:"), "{body}");
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -357,32 +345,27 @@ async fn a_rotation_keeps_the_old_keys_own_expiry_and_grace_changes_are_their_ow
             )
             .await;
         assert_eq!(status, 400, "{seconds}: {body}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("seconds:")
-        );
+        assert!(detail(&body).starts_with("seconds:"));
     }
     // Auditors change nothing; another owner does not see the key.
-    let res = w
-        .app
-        .with(
+    w.app
+        .refused(
             Method::POST,
             &format!("/v1/keys/{id}/grace/end"),
             &w.auditor,
+            None,
+            403,
         )
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 403).await;
-    let res = w
-        .app
-        .with(Method::POST, &format!("/v1/keys/{id}/grace/end"), &w.bob)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 404).await;
+        .await;
+    w.app
+        .refused(
+            Method::POST,
+            &format!("/v1/keys/{id}/grace/end"),
+            &w.bob,
+            None,
+            404,
+        )
+        .await;
 
     // Ending it expires the key now and keeps its own expiry, as `key.grace_end`.
     let (status, ended) = w
@@ -400,15 +383,17 @@ async fn a_rotation_keeps_the_old_keys_own_expiry_and_grace_changes_are_their_ow
     assert_eq!(status, 409, "{again}");
     // A key that was never rotated has no grace to change.
     let plain = w.key(&w.admin, json!({})).await;
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{}/grace/end", plain["id"].as_str().expect("id")),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 409);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::POST,
+                &format!("/v1/keys/{}/grace/end", plain["id"].as_str().expect("id")),
+                &w.admin,
+                &json!({})
+            )
+            .await,
+        409
+    );
 
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id")
@@ -461,14 +446,9 @@ async fn a_whole_key_is_looked_up_by_post_for_those_who_may_see_it(pool: PgPool)
         (&w.bob, json!({ "key": secret })),
         (&w.alice, json!({ "key": "pay_notakey" })),
     ] {
-        let res = w
-            .app
-            .with(Method::POST, "/v1/keys/lookup", token)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        problem(res, 404).await;
+        w.app
+            .refused(Method::POST, "/v1/keys/lookup", token, Some(&body), 404)
+            .await;
     }
     // The portal's lookup answers the same way, by POST.
     let alice = w.app.portal_session("alice@keys.test").await;

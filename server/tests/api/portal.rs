@@ -434,6 +434,7 @@ async fn an_admin_edits_and_clears_an_owners_policy(pool: PgPool) {
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
+    use locksmith_core::identity::PortalSession;
     use locksmith_core::identity::gate::{HashingLimit, SignInGate};
     use locksmith_core::identity::login::LockoutPolicy;
     use locksmith_core::identity::tokens::RefreshLifetime;
@@ -453,11 +454,21 @@ async fn expired_sessions_and_tokens_are_purged(pool: PgPool) {
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let future = chrono::Utc::now() + chrono::Duration::hours(1);
     sessions
-        .save_portal_session("old", None, b"{}", past)
+        .save_portal_session(&PortalSession {
+            id: "old".into(),
+            user_id: None,
+            data: b"{}".to_vec(),
+            expires_at: past,
+        })
         .await
         .expect("save");
     sessions
-        .save_portal_session("live", None, b"{}", future)
+        .save_portal_session(&PortalSession {
+            id: "live".into(),
+            user_id: None,
+            data: b"{}".to_vec(),
+            expires_at: future,
+        })
         .await
         .expect("save");
     assert_eq!(

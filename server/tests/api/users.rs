@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, create_user, problem};
+use crate::helpers::{PASSWORD, TestApp, create_user, detail, problem};
 
 struct World {
     app: TestApp,
@@ -83,14 +83,18 @@ async fn an_admin_creates_a_user_who_can_then_sign_in(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn a_duplicate_email_is_a_conflict_whatever_its_case(pool: PgPool) {
     let w = world(pool).await;
-    let res = w
-        .app
-        .with(Method::POST, "/v1/users", &w.admin)
-        .json(&new_user("OWNER@example.com"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(problem(res, 409).await["code"], "conflict");
+    assert_eq!(
+        w.app
+            .refused(
+                Method::POST,
+                "/v1/users",
+                &w.admin,
+                Some(&new_user("OWNER@example.com")),
+                409
+            )
+            .await["code"],
+        "conflict"
+    );
 }
 
 /// Two accounts never differ only in how their email is written: Unicode forms of one
@@ -180,25 +184,12 @@ async fn invalid_input_is_a_400_naming_the_field(pool: PgPool) {
         ),
     ];
     for (body, field) in cases {
-        let res = w
+        let p = w
             .app
-            .with(Method::POST, "/v1/users", &w.admin)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        let p = problem(res, 400).await;
-        assert!(
-            p["detail"].as_str().unwrap_or_default().contains(field),
-            "{field}: {p}"
-        );
-        assert!(
-            !p["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("Password1234"),
-            "no secret echoed"
-        );
+            .refused(Method::POST, "/v1/users", &w.admin, Some(&body), 400)
+            .await;
+        assert!(detail(&p).contains(field), "{field}: {p}");
+        assert!(!detail(&p).contains("Password1234"), "no secret echoed");
     }
     let res = w
         .app
@@ -243,14 +234,18 @@ async fn only_admins_change_users_and_only_readers_list_them(pool: PgPool) {
     let w = world(pool).await;
     let other = format!("/v1/users/{}", w.other_owner_id);
     for token in [&w.auditor, &w.owner] {
-        let res = w
-            .app
-            .with(Method::POST, "/v1/users", token)
-            .json(&new_user("new@example.com"))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(problem(res, 403).await["code"], "forbidden");
+        assert_eq!(
+            w.app
+                .refused(
+                    Method::POST,
+                    "/v1/users",
+                    token,
+                    Some(&new_user("new@example.com")),
+                    403
+                )
+                .await["code"],
+            "forbidden"
+        );
         let res = w
             .app
             .with(Method::PATCH, &other, token)
@@ -261,23 +256,10 @@ async fn only_admins_change_users_and_only_readers_list_them(pool: PgPool) {
         assert_eq!(res.status(), 403);
     }
     assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/users", &w.auditor)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
+        w.app.status(Method::GET, "/v1/users", &w.auditor).await,
         200
     );
-    assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/users", &w.owner)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        403
-    );
+    assert_eq!(w.app.status(Method::GET, "/v1/users", &w.owner).await, 403);
     // An owner cannot see another user, and cannot tell whether they exist.
     let hidden = w
         .app
@@ -309,22 +291,9 @@ async fn only_admins_change_users_and_only_readers_list_them(pool: PgPool) {
         .await
         .expect("sent");
     assert_eq!(own.status(), 200);
+    assert_eq!(w.app.status(Method::GET, "/v1/audit", &w.owner).await, 403);
     assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/audit", &w.owner)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        403
-    );
-    assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/audit", &w.auditor)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
+        w.app.status(Method::GET, "/v1/audit", &w.auditor).await,
         200
     );
 }
@@ -347,12 +316,7 @@ async fn role_changes_and_disabling_take_effect_on_existing_tokens(pool: PgPool)
         (Some("auditor"), true)
     );
     assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/users", &w.owner)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
+        w.app.status(Method::GET, "/v1/users", &w.owner).await,
         200,
         "promoted at once"
     );
@@ -366,12 +330,7 @@ async fn role_changes_and_disabling_take_effect_on_existing_tokens(pool: PgPool)
         .expect("sent");
     assert_eq!(res.status(), 200);
     assert_eq!(
-        w.app
-            .with(Method::GET, "/v1/me", &w.owner)
-            .send()
-            .await
-            .expect("sent")
-            .status(),
+        w.app.status(Method::GET, "/v1/me", &w.owner).await,
         401,
         "disabled at once"
     );
@@ -387,14 +346,12 @@ async fn an_admin_cannot_demote_or_disable_themselves(pool: PgPool) {
     let me: serde_json::Value = w.app.get_json("/v1/me", &w.admin).await;
     let path = format!("/v1/users/{}", me["id"].as_str().expect("id"));
     for body in [json!({ "role": "owner" }), json!({ "disabled": true })] {
-        let res = w
-            .app
-            .with(Method::PATCH, &path, &w.admin)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(problem(res, 409).await["code"], "conflict");
+        assert_eq!(
+            w.app
+                .refused(Method::PATCH, &path, &w.admin, Some(&body), 409)
+                .await["code"],
+            "conflict"
+        );
     }
 }
 
@@ -420,28 +377,20 @@ async fn users_are_paginated_each_exactly_once(pool: PgPool) {
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (4, 4));
-    let res = w
-        .app
-        .with(Method::GET, "/v1/users?limit=0", &w.admin)
-        .send()
-        .await
-        .expect("sent");
     assert!(
-        problem(res, 400).await["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("limit")
+        detail(
+            &w.app
+                .refused(Method::GET, "/v1/users?limit=0", &w.admin, None, 400)
+                .await
+        )
+        .starts_with("limit")
     );
-    let res = w
-        .app
-        .with(Method::GET, "/v1/users?cursor=garbage", &w.admin)
-        .send()
-        .await
-        .expect("sent");
     assert!(
-        problem(res, 400).await["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("cursor")
+        detail(
+            &w.app
+                .refused(Method::GET, "/v1/users?cursor=garbage", &w.admin, None, 400)
+                .await
+        )
+        .starts_with("cursor")
     );
 }

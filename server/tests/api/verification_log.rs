@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{KeyWorld, problem};
+use crate::helpers::{KeyWorld, detail};
 use crate::verify::{code, verifier};
 
 fn codes(page: &Value) -> Vec<&str> {
@@ -93,31 +93,20 @@ async fn a_keys_log_tells_why_it_failed_and_stays_bounded(pool: PgPool) {
     assert!(second["next_before"].is_null());
 
     // Bad filters name their field; another owner does not see the key; auditors do.
-    let res = w
+    let p = w
         .app
-        .with(
+        .refused(
             reqwest::Method::GET,
             &format!("{path}?code=NOT_FOUND"),
             &w.alice,
+            None,
+            400,
         )
-        .send()
-        .await
-        .expect("sent");
-    let p = problem(res, 400).await;
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("code:"),
-        "{p}"
-    );
-    let res = w
-        .app
-        .with(reqwest::Method::GET, &path, &w.bob)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 404).await;
+        .await;
+    assert!(detail(&p).starts_with("code:"), "{p}");
+    w.app
+        .refused(reqwest::Method::GET, &path, &w.bob, None, 404)
+        .await;
     let seen = w.app.get_json(&path, &w.auditor).await;
     assert_eq!(codes(&seen).len(), 3);
 

@@ -57,11 +57,12 @@ async fn the_instance_that_made_a_change_sees_it_at_once(pool: PgPool) {
     let path = format!("/v1/keys/{id}");
     let portal = w.app.portal_session("admin@keys.test").await;
     for round in 0..25 {
-        let (status, _) = w
-            .app
-            .send_json(Method::PATCH, &path, &w.admin, &json!({ "enabled": false }))
-            .await;
-        assert_eq!(status, 200);
+        assert_eq!(
+            w.app
+                .send_status(Method::PATCH, &path, &w.admin, &json!({ "enabled": false }))
+                .await,
+            200
+        );
         assert_eq!(
             code(&w.app, &token, json!({ "key": k })).await,
             "DISABLED",
@@ -263,8 +264,10 @@ async fn every_outcome_in_the_contracts_order(pool: PgPool) {
     let patch = |body: Value| {
         let (app, admin, path) = (&w.app, &w.admin, &path);
         async move {
-            let (status, _) = app.send_json(Method::PATCH, path, admin, &body).await;
-            assert_eq!(status, 200);
+            assert_eq!(
+                app.send_status(Method::PATCH, path, admin, &body).await,
+                200
+            );
         }
     };
     patch(json!({ "expires_at": "2020-01-01T00:00:00Z" })).await;
@@ -330,23 +333,14 @@ async fn verifiers_authenticate_and_bad_input_is_a_400(pool: PgPool) {
         json!({ "key": k, "scopes": ["Not A Scope"] }),
         json!({ "key": k, "extra": true }),
     ] {
-        let res = app
-            .with(Method::POST, "/v1/verify", &token)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        let p = problem(res, 400).await;
+        let p = app
+            .refused(Method::POST, "/v1/verify", &token, Some(&body), 400)
+            .await;
         assert_eq!(p["code"], "invalid_request", "{body}");
     }
     let big = json!({ "key": k, "scopes": vec!["a"; 3000] });
-    let res = app
-        .with(Method::POST, "/v1/verify", &token)
-        .json(&big)
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 413).await;
+    app.refused(Method::POST, "/v1/verify", &token, Some(&big), 413)
+        .await;
 
     // A revoked verifier stops working at once.
     let list = app
@@ -363,13 +357,14 @@ async fn verifiers_authenticate_and_bad_input_is_a_400(pool: PgPool) {
         .await
         .expect("sent");
     assert_eq!(res.status(), 204);
-    let res = app
-        .with(Method::POST, "/v1/verify", &token)
-        .json(&json!({ "key": k }))
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 401).await;
+    app.refused(
+        Method::POST,
+        "/v1/verify",
+        &token,
+        Some(&json!({ "key": k })),
+        401,
+    )
+    .await;
 }
 
 /// Sends `head` (a request line and headers, without the blank line) and `body` over a
@@ -569,15 +564,17 @@ async fn a_revocation_on_one_instance_is_refused_on_another_within_a_second(pool
     for _ in 0..3 {
         assert_eq!(code(&b, &token, body.clone()).await, "VALID");
     }
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id")),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                Method::POST,
+                &format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id")),
+                &w.admin,
+                &json!({})
+            )
+            .await,
+        200
+    );
     settles_to(&b, &token, &body, 200, Some("REVOKED"), second).await;
 
     // The same for a change that is not a revocation, and for the verifier itself.

@@ -126,16 +126,17 @@ async fn an_exhausted_quota_is_refused_from_memory_and_a_new_limit_applies_at_on
     );
 
     // A higher limit: exactly the new credit, at once.
-    let (status, _) = w
-        .app
-        .send_json(
-            reqwest::Method::PATCH,
-            &format!("/v1/keys/{}", id(&key)),
-            &w.admin,
-            &json!({ "quota": { "limit": 8, "period": "total" } }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        w.app
+            .send_status(
+                reqwest::Method::PATCH,
+                &format!("/v1/keys/{}", id(&key)),
+                &w.admin,
+                &json!({ "quota": { "limit": 8, "period": "total" } })
+            )
+            .await,
+        200
+    );
     let started = Instant::now();
     while code(&w.app, &token, &body).await != "VALID" {
         assert!(
@@ -351,34 +352,31 @@ async fn usage_is_counted_by_outcome_and_served_by_bucket(pool: PgPool) {
         ("from=yesterday", "from"),
         ("bucket=1", "bucket"),
     ] {
-        let res = w
+        let body = w
             .app
-            .with(
+            .refused(
                 reqwest::Method::GET,
                 &format!("/v1/keys/{}/usage?{query}", id(&key)),
                 &w.admin,
+                None,
+                400,
             )
-            .send()
-            .await
-            .expect("sent");
-        let body = problem(res, 400).await;
+            .await;
         assert!(
             body["detail"].as_str().expect("detail").contains(field),
             "{query}: {body}"
         );
     }
     // Another owner cannot tell the key exists.
-    let res = w
-        .app
-        .with(
+    w.app
+        .refused(
             reqwest::Method::GET,
             &format!("/v1/keys/{}/usage", id(&key)),
             &w.bob,
+            None,
+            404,
         )
-        .send()
-        .await
-        .expect("sent");
-    problem(res, 404).await;
+        .await;
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]

@@ -98,13 +98,8 @@ impl KeyService {
         if batch {
             let ids: Vec<Uuid> = created.iter().map(|c| c.view.id).collect();
             entries.push(
-                NewEntry::new(
-                    actor.recorded_id(),
-                    Action::KeyBulkCreate,
-                    Some(keyspace.id.to_string()),
-                    origin,
-                )
-                .after(json!({ "count": ids.len(), "ids": ids })),
+                NewEntry::of(actor, Action::KeyBulkCreate, keyspace.id, origin)
+                    .after(json!({ "count": ids.len(), "ids": ids })),
             );
         }
         audit::append_all(&mut tx, entries).await?;

@@ -74,7 +74,7 @@ fn snapshot(view: &KeyView) -> Value {
 
 /// The audit row of `action` on one key.
 fn entry(actor: Actor, action: Action, key: Uuid, origin: &Origin) -> NewEntry {
-    NewEntry::new(actor.recorded_id(), action, Some(key.to_string()), origin)
+    NewEntry::of(actor, action, key, origin)
 }
 
 impl KeyService {
