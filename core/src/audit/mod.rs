@@ -120,7 +120,7 @@ impl NewEntry {
     pub(crate) fn of(
         actor: crate::identity::Actor,
         action: Action,
-        target: impl ToString,
+        target: Uuid,
         origin: &Origin,
     ) -> Self {
         Self::new(
