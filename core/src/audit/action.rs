@@ -9,7 +9,6 @@ macro_rules! actions {
     ($($variant:ident => $name:literal on $target:literal,)*) => {
         /// An audited action, `<target>.<verb>`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum Action {
             $(
                 #[doc = concat!("`", $name, "`")]
@@ -91,6 +90,22 @@ impl Action {
         })
     }
 }
+
+/// The schema lists the names as stored (utoipa's derive would not read renames made
+/// inside the macro).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Action {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An audited action, `<target>.<verb>`."))
+            .enum_values(Some(Action::ALL.iter().map(|a| a.as_str())))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Action {}
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

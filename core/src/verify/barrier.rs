@@ -72,7 +72,7 @@ impl Barrier {
     /// committed before this call. Returns whether it got there; a database error or a
     /// listener that is not listening returns `false` at once (without a listener every
     /// entry is already re-read before use).
-    pub async fn settle(&self, pool: &PgPool) -> bool {
+    pub(crate) async fn settle(&self, pool: &PgPool) -> bool {
         if !self.listening.load(Ordering::SeqCst) {
             return false;
         }
