@@ -78,7 +78,7 @@ pub(crate) async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) 
             .push(std::mem::replace(&mut prev, hash.clone()));
         cols.hash.push(hash);
     }
-    let ids = sqlx::query_scalar!(
+    let mut ids = sqlx::query_scalar!(
         r#"INSERT INTO audit_log
                (at, actor_id, action, target_type, target_id, source_ip, request_id,
                 client_request_id, before, after, prev_hash, hash)
@@ -108,7 +108,6 @@ pub(crate) async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) 
     .fetch_all(&mut *conn)
     .await?;
     // Ids are drawn in the order the rows were inserted.
-    let mut ids = ids;
     ids.sort_unstable();
     let pending = ids
         .into_iter()

@@ -42,10 +42,8 @@ pub(crate) async fn append(
         keys.push(p.event.key().map(|k| k.key_id));
         owners.push(p.event.key().map(|k| k.owner_id));
         keyspaces.push(p.event.keyspace_id());
-        let mut value = serde_json::to_value(&p.event).map_err(|e| Error::Invalid {
-            field: "event".into(),
-            message: e.to_string(),
-        })?;
+        let mut value = serde_json::to_value(&p.event)
+            .map_err(|e| Error::Database(sqlx::Error::Encode(Box::new(e))))?;
         data.push(value["data"].take());
     }
     let last = sqlx::query_scalar!(
