@@ -21,5 +21,6 @@ mod test_support;
 pub mod timestamp;
 pub mod usage;
 pub mod verify;
+pub mod webhooks;
 
 pub use error::Error;

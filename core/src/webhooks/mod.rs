@@ -1,0 +1,5 @@
+//! Webhooks (issue 18): what Locksmith sends to the endpoints that subscribe to its
+//! events. So far the signature scheme; subscriptions and durable delivery build on the
+//! event log ([`crate::events`]).
+
+pub mod signature;
