@@ -49,11 +49,6 @@ impl SessionService {
         }
     }
 
-    /// The gate every sign-in passes (its per-address rate also guards refresh).
-    pub fn gate(&self) -> &Arc<SignInGate> {
-        &self.gate
-    }
-
     /// Checks a password sign-in and returns the user (audited either way).
     pub async fn sign_in(
         &self,

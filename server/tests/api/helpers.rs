@@ -111,6 +111,21 @@ impl KeyWorld {
         assert_eq!(status, 201, "{key}");
         key
     }
+
+    /// Sets Alice's owner policy as the admin; asserts 200 and returns her user.
+    pub async fn set_policy(&self, policy: serde_json::Value) -> serde_json::Value {
+        let (status, user) = self
+            .app
+            .send_json(
+                reqwest::Method::PATCH,
+                &format!("/v1/users/{}", self.alice_id),
+                &self.admin,
+                &policy,
+            )
+            .await;
+        assert_eq!(status, 200, "{user}");
+        user
+    }
 }
 
 /// A server running in this process until dropped.

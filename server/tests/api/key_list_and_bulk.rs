@@ -322,17 +322,7 @@ async fn a_whole_key_in_the_list_search_is_looked_up_not_matched(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn reviving_a_disabled_expired_key_needs_a_free_place(pool: PgPool) {
     let w = KeyWorld::new(pool).await;
-    assert_eq!(
-        w.app
-            .send_status(
-                Method::PATCH,
-                &format!("/v1/users/{}", w.alice_id),
-                &w.admin,
-                &json!({ "max_keys": 2 })
-            )
-            .await,
-        200
-    );
+    w.set_policy(json!({ "max_keys": 2 })).await;
     w.key(&w.alice, json!({ "name": "a" })).await;
     let b = w.key(&w.alice, json!({ "name": "b" })).await;
     let path = format!("/v1/keys/{}", id(&b));

@@ -1271,17 +1271,8 @@ async fn roles_and_ownership_matrix(pool: PgPool) {
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn owners_stay_within_their_policy_even_concurrently(pool: PgPool) {
     let w = KeyWorld::new(pool.clone()).await;
-    assert_eq!(
-        w.app
-            .send_status(
-                Method::PATCH,
-                &format!("/v1/users/{}", w.alice_id),
-                &w.admin,
-                &json!({ "max_keys": 3, "allowed_scopes": ["read", "write"] })
-            )
-            .await,
-        200
-    );
+    w.set_policy(json!({ "max_keys": 3, "allowed_scopes": ["read", "write"] }))
+        .await;
 
     let (status, p) = w
         .app

@@ -28,20 +28,6 @@ async fn refused(w: &KeyWorld, method: Method, path: &str, token: &str, body: Va
     p["detail"].as_str().expect("detail").to_owned()
 }
 
-async fn set_policy(w: &KeyWorld, policy: Value) -> Value {
-    let (status, user) = w
-        .app
-        .send_json(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.alice_id),
-            &w.admin,
-            &policy,
-        )
-        .await;
-    assert_eq!(status, 200, "{user}");
-    user
-}
-
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn an_owner_cannot_set_or_raise_their_keys_limits_by_default(pool: PgPool) {
     let w = KeyWorld::new(pool).await;
@@ -59,7 +45,7 @@ async fn an_owner_cannot_set_or_raise_their_keys_limits_by_default(pool: PgPool)
     assert_eq!(carol["may_change_limits"], false, "{carol}");
     assert!(carol["max_quota"].is_null() && carol["max_key_lifetime_seconds"].is_null());
     // The cast's alice may (see `KeyWorld`): set her back to the default.
-    set_policy(&w, json!({ "may_change_limits": false })).await;
+    w.set_policy(json!({ "may_change_limits": false })).await;
 
     // Creating with a limit is refused, naming the field.
     for (field, value) in [
@@ -128,16 +114,14 @@ async fn an_owner_cannot_set_or_raise_their_keys_limits_by_default(pool: PgPool)
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn an_owner_allowed_to_change_limits_stays_within_the_maxima(pool: PgPool) {
     let w = KeyWorld::new(pool).await;
-    let user = set_policy(
-        &w,
-        json!({
+    let user = w
+        .set_policy(json!({
             "may_change_limits": true,
             "max_quota": { "limit": 1000, "period": "month" },
             "max_rate_limit": { "limit": 100, "window_seconds": 60 },
             "max_key_lifetime_seconds": 30 * 86_400,
-        }),
-    )
-    .await;
+        }))
+        .await;
     assert_eq!(
         user["max_quota"],
         json!({ "limit": 1000, "period": "month" })
@@ -258,11 +242,8 @@ async fn a_key_over_a_newer_policy_is_flagged_and_keeps_working(pool: PgPool) {
     assert_eq!(created["outside_policy"], json!([]));
     let path = format!("/v1/keys/{}", created["id"].as_str().expect("id"));
 
-    set_policy(
-        &w,
-        json!({ "max_quota": { "limit": 1000, "period": "month" } }),
-    )
-    .await;
+    w.set_policy(json!({ "max_quota": { "limit": 1000, "period": "month" } }))
+        .await;
     let key = w.app.get_json(&path, &w.alice).await;
     assert_eq!(key["outside_policy"], json!(["quota"]), "{key}");
     assert_eq!(key["status"], "active");
