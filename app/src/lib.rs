@@ -16,6 +16,7 @@ pub mod keyspaces;
 pub mod pages;
 pub mod status;
 pub mod users;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -29,6 +30,7 @@ use crate::pages::key::KeyPage;
 use crate::pages::keys::KeysPage;
 use crate::pages::keyspaces::KeyspacesPage;
 use crate::pages::new_key::NewKeyPage;
+use crate::pages::webhooks::WebhooksPage;
 use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound, users::UsersPage};
 
 /// The page's Content-Security-Policy: scripts only from this origin or carrying this
@@ -92,6 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("keys"), StaticSegment("new")) view={Lazy::<NewKeyRoute>::new()} ssr=SsrMode::Async />
                     <Route path=(StaticSegment("keys"), ParamSegment("id")) view={Lazy::<KeyRoute>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("keyspaces") view={Lazy::<KeyspacesRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("webhooks") view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>
@@ -169,5 +172,19 @@ impl LazyRoute for KeyspacesRoute {
 
     fn view(_this: Self) -> AnyView {
         view! { <KeyspacesPage /> }.into_any()
+    }
+}
+
+#[derive(Debug)]
+struct WebhooksRoute;
+
+#[lazy_route]
+impl LazyRoute for WebhooksRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <WebhooksPage /> }.into_any()
     }
 }

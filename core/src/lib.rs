@@ -13,6 +13,7 @@ pub mod events;
 pub mod identity;
 pub mod key_limits;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod scope;
 pub mod system;

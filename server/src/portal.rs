@@ -30,6 +30,7 @@ fn provide(state: &AppState) {
     provide_context(state.sessions.clone());
     provide_context(state.verify.clone());
     provide_context(state.dashboard.clone());
+    provide_context(state.webhooks.clone());
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a

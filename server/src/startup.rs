@@ -18,8 +18,12 @@ use locksmith_core::db::Schema;
 use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{Actor, SessionService, UserService};
 use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
+use locksmith_core::lifecycle::Lifecycle;
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::{VerifyConfig, VerifyService};
+use locksmith_core::webhooks::{
+    DeliverySettings, DeliveryWorker, SecretSealer, WebhookPolicy, WebhookService,
+};
 use secrecy::ExposeSecret as _;
 
 use crate::auth::JwtKeys;
@@ -103,6 +107,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     verify: VerifyService,
+    deliveries: DeliveryWorker,
+    lifecycle: Lifecycle,
     sessions: SessionService,
     users: UserService,
 }
@@ -147,6 +153,18 @@ impl Application {
             })?;
         locksmith_core::identity::password::warm_up();
         let hasher = KeyHasher::new(&secrets.key_pepper);
+        let sealer = SecretSealer::new(&secrets.key_pepper);
+        let pool_for_lifecycle = pool.clone();
+        let deliveries = DeliveryWorker::new(
+            pool.clone(),
+            sealer.clone(),
+            DeliverySettings {
+                allow_private: settings.webhooks.allow_private,
+                disable_after: settings.webhooks.disable_after,
+                concurrency: settings.webhooks.concurrency,
+                retries: settings.webhooks.retries.clone(),
+            },
+        );
         let verify_config = verify_config(settings).await?;
         let sign_in = Arc::new(SignInGate::new(
             settings.limits.lockout,
@@ -162,6 +180,14 @@ impl Application {
             sessions: SessionService::new(pool.clone(), Arc::clone(&sign_in), settings.refresh),
             verify: VerifyService::new(pool.clone(), hasher, verify_config),
             dashboard: locksmith_core::dashboard::Dashboard::new(pool.clone()),
+            webhooks: WebhookService::new(
+                pool.clone(),
+                sealer.clone(),
+                WebhookPolicy {
+                    require_https: settings.webhooks.require_https,
+                    allow_private: settings.webhooks.allow_private,
+                },
+            ),
             schema: Schema::new(pool),
             auth: Arc::new(AuthConfig {
                 jwt: JwtKeys::new(&secrets.jwt, ACCESS_TTL),
@@ -176,6 +202,8 @@ impl Application {
         // The one costly dashboard answer, computed before anyone asks for it.
         state.dashboard.warm_up();
         Ok(Self {
+            lifecycle: Lifecycle::new(pool_for_lifecycle, &settings.webhooks.expiry_reminders),
+            deliveries,
             verify: state.verify.clone(),
             sessions: state.sessions.clone(),
             users: state.users.clone(),
@@ -212,6 +240,12 @@ impl Application {
             self.verify.clone(),
             flusher_stopped,
         ));
+        // Webhook deliveries, until the last requests are served.
+        let (stop_deliveries, deliveries_stopped) = tokio::sync::oneshot::channel();
+        let deliveries = tokio::spawn(self.deliveries.run(deliveries_stopped));
+        // Expiry, grace and quota reminders, checked every minute.
+        let (stop_lifecycle, lifecycle_stopped) = tokio::sync::oneshot::channel();
+        let lifecycle = tokio::spawn(self.lifecycle.run(lifecycle_stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -230,6 +264,11 @@ impl Application {
                 "could not write the last verification usage or return quota leases"
             ),
         }
+        // Attempts in flight finish (or are made again after their lease).
+        let _ = stop_lifecycle.send(());
+        let _ = lifecycle.await;
+        let _ = stop_deliveries.send(());
+        let _ = deliveries.await;
         invalidations.abort();
         let _ = invalidations.await;
         janitor.abort();

@@ -11,6 +11,7 @@ use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{SessionService, UserService};
 use locksmith_core::keys::{KeyService, KeyspaceService};
 use locksmith_core::verify::VerifyService;
+use locksmith_core::webhooks::WebhookService;
 
 use crate::auth::JwtKeys;
 use crate::http::rate_limit::ApiLimits;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub sign_in: Arc<SignInGate>,
     /// Key verification.
     pub verify: VerifyService,
+    /// Webhook subscriptions and their delivery logs.
+    pub webhooks: WebhookService,
     /// The portal's dashboard queries (with its cache of the busiest keys).
     pub dashboard: Dashboard,
 }

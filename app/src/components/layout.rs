@@ -35,6 +35,12 @@ const NAV: &[NavItem] = &[
         roles: READERS,
     },
     NavItem {
+        href: "/webhooks",
+        label: "Webhooks",
+        external: false,
+        roles: EVERYONE,
+    },
+    NavItem {
         href: "/users",
         label: "Users",
         external: false,

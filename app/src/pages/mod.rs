@@ -11,3 +11,4 @@ pub mod login;
 pub mod new_key;
 pub mod not_found;
 pub mod users;
+pub mod webhooks;

@@ -67,6 +67,14 @@ actions! {
     UserSessionsEnd => "user.sessions_end" on "user",
     AddressLock => "address.lock" on "address",
     TokenReuse => "token.reuse" on "token_family",
+    WebhookCreate => "webhook.create" on "webhook",
+    WebhookUpdate => "webhook.update" on "webhook",
+    WebhookDelete => "webhook.delete" on "webhook",
+    WebhookRotateSecret => "webhook.rotate_secret" on "webhook",
+    WebhookTest => "webhook.test" on "webhook",
+    WebhookRetry => "webhook.retry" on "webhook",
+    WebhookReplay => "webhook.replay" on "webhook",
+    WebhookDisable => "webhook.disable" on "webhook",
 }
 
 impl Action {

@@ -218,6 +218,88 @@ pub enum Event {
         #[serde(flatten)]
         user: UserRef,
     },
+    /// A key expires within one of the reminder thresholds (sent once per threshold and
+    /// expiry; a changed expiry re-arms it).
+    #[serde(rename = "key.expiring")]
+    KeyExpiring {
+        #[serde(flatten)]
+        key: KeyRef,
+        expires_at: DateTime<Utc>,
+        /// The threshold crossed, in seconds before `expires_at` (e.g. 604800: 7 days).
+        threshold_seconds: i64,
+    },
+    /// A key passed its `expires_at` (an old key at the end of its rotation grace too).
+    #[serde(rename = "key.expired")]
+    KeyExpired {
+        #[serde(flatten)]
+        key: KeyRef,
+        expires_at: DateTime<Utc>,
+    },
+    /// A rotated key's grace ends within 24 hours and the old key was used during the
+    /// grace: some client has not moved to the new key.
+    #[serde(rename = "key.grace_ending")]
+    KeyGraceEnding {
+        #[serde(flatten)]
+        key: KeyRef,
+        grace_ends_at: DateTime<Utc>,
+        last_used_at: DateTime<Utc>,
+    },
+    /// A key used 80% or 100% of its quota in the current period (once per period each).
+    #[serde(rename = "key.quota_threshold")]
+    KeyQuotaThreshold {
+        #[serde(flatten)]
+        key: KeyRef,
+        /// 80 or 100.
+        percent: u8,
+        limit: i64,
+        used: i64,
+        period: crate::key_limits::QuotaPeriod,
+        resets_at: Option<DateTime<Utc>>,
+    },
+    /// A test event, sent on demand to one endpoint only.
+    #[serde(rename = "webhook.test")]
+    WebhookTest { webhook_id: Uuid, url: String },
+    /// Locksmith switched an endpoint off: it answered 410 Gone, or every attempt failed
+    /// for too long. Sent to the installation's other endpoints.
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled {
+        webhook_id: Uuid,
+        url: String,
+        /// The endpoint's owner (`None`: an installation endpoint).
+        owner_id: Option<Uuid>,
+        reason: String,
+    },
+}
+
+/// Every event type, as sent in `type`: what a subscription may name.
+pub const TYPES: &[&str] = &[
+    "key.created",
+    "key.updated",
+    "key.enabled",
+    "key.disabled",
+    "key.rotated",
+    "key.grace_changed",
+    "key.revoked",
+    "key.expiring",
+    "key.expired",
+    "key.grace_ending",
+    "key.quota_threshold",
+    "keyspace.created",
+    "verifier.issued",
+    "verifier.revoked",
+    "user.created",
+    "user.updated",
+    "user.role_changed",
+    "user.disabled",
+    "user.enabled",
+    "webhook.test",
+    "webhook.disabled",
+];
+
+/// Whether events of type `kind` are about one key (the only ones an owner's endpoint
+/// receives, and only for their own keys).
+pub fn is_key_type(kind: &str) -> bool {
+    kind.starts_with("key.")
 }
 
 impl Event {
@@ -239,6 +321,12 @@ impl Event {
             Event::UserRoleChanged { .. } => "user.role_changed",
             Event::UserDisabled { .. } => "user.disabled",
             Event::UserEnabled { .. } => "user.enabled",
+            Event::KeyExpiring { .. } => "key.expiring",
+            Event::KeyExpired { .. } => "key.expired",
+            Event::KeyGraceEnding { .. } => "key.grace_ending",
+            Event::KeyQuotaThreshold { .. } => "key.quota_threshold",
+            Event::WebhookTest { .. } => "webhook.test",
+            Event::WebhookDisabled { .. } => "webhook.disabled",
         }
     }
 
@@ -251,7 +339,21 @@ impl Event {
             | Event::KeyDisabled { key }
             | Event::KeyRotated { key, .. }
             | Event::KeyGraceChanged { key, .. }
-            | Event::KeyRevoked { key, .. } => Some(key),
+            | Event::KeyRevoked { key, .. }
+            | Event::KeyExpiring { key, .. }
+            | Event::KeyExpired { key, .. }
+            | Event::KeyGraceEnding { key, .. }
+            | Event::KeyQuotaThreshold { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The webhook endpoint the event is about (`webhook.*`).
+    pub fn webhook_id(&self) -> Option<Uuid> {
+        match self {
+            Event::WebhookTest { webhook_id, .. } | Event::WebhookDisabled { webhook_id, .. } => {
+                Some(*webhook_id)
+            }
             _ => None,
         }
     }
@@ -380,8 +482,9 @@ pub struct RecordedEvent {
     pub occurred_at: DateTime<Utc>,
     /// Who made the change; `None` for the system.
     pub actor_id: Option<Uuid>,
-    /// The audit row that records the change.
-    pub audit_id: i64,
+    /// The audit row that records the change; `None` for what no change caused
+    /// (`key.expiring`, `key.expired`, ...).
+    pub audit_id: Option<i64>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -411,5 +514,29 @@ mod tests {
         assert_eq!(event.kind(), "key.revoked");
         let back: Event = serde_json::from_value(json).expect("back");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn every_type_is_in_the_catalogue_once() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in TYPES {
+            assert!(seen.insert(kind), "{kind} twice");
+        }
+        let samples = [
+            Event::WebhookTest {
+                webhook_id: Uuid::nil(),
+                url: "https://example.com".into(),
+            },
+            Event::KeyspaceCreated {
+                keyspace_id: Uuid::nil(),
+                name: "n".into(),
+                prefix: "p".into(),
+            },
+        ];
+        for event in samples {
+            let json = serde_json::to_value(&event).expect("json");
+            assert_eq!(json["type"], event.kind());
+            assert!(TYPES.contains(&event.kind()));
+        }
     }
 }

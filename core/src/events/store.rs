@@ -1,6 +1,6 @@
 //! The event repository: append in the change's transaction, read after a position.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 
 /// An event about to be written, with the audit row of its change.
 pub(crate) struct Pending {
-    pub audit_id: i64,
+    /// `None` for an event no change caused.
+    pub audit_id: Option<i64>,
     pub actor_id: Option<Uuid>,
     pub event: Event,
 }
@@ -33,6 +34,7 @@ pub(crate) async fn append(
     let mut keys = Vec::with_capacity(n);
     let mut owners = Vec::with_capacity(n);
     let mut keyspaces = Vec::with_capacity(n);
+    let mut webhooks = Vec::with_capacity(n);
     let mut data = Vec::with_capacity(n);
     for p in events {
         ids.push(Uuid::new_v4());
@@ -42,6 +44,7 @@ pub(crate) async fn append(
         keys.push(p.event.key().map(|k| k.key_id));
         owners.push(p.event.key().map(|k| k.owner_id));
         keyspaces.push(p.event.keyspace_id());
+        webhooks.push(p.event.webhook_id());
         let mut value = serde_json::to_value(&p.event)
             .map_err(|e| Error::Database(sqlx::Error::Encode(Box::new(e))))?;
         data.push(value["data"].take());
@@ -49,23 +52,24 @@ pub(crate) async fn append(
     let last = sqlx::query_scalar!(
         r#"INSERT INTO events
                (position, id, type, occurred_at, actor_id, audit_id, key_id, owner_id,
-                keyspace_id, data)
+                keyspace_id, webhook_id, data)
            SELECT nextval('event_position'), id, type, $1, actor_id, audit_id, key_id,
-                  owner_id, keyspace_id, data
+                  owner_id, keyspace_id, webhook_id, data
            FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int8[], $6::uuid[],
-                       $7::uuid[], $8::uuid[], $9::jsonb[])
+                       $7::uuid[], $8::uuid[], $9::uuid[], $10::jsonb[])
                 WITH ORDINALITY AS e(id, type, actor_id, audit_id, key_id, owner_id,
-                                     keyspace_id, data, n)
+                                     keyspace_id, webhook_id, data, n)
            ORDER BY n
            RETURNING position"#,
         at,
         &ids,
         &types,
         &actors as &[Option<Uuid>],
-        &audit_ids,
+        &audit_ids as &[Option<i64>],
         &keys as &[Option<Uuid>],
         &owners as &[Option<Uuid>],
         &keyspaces as &[Option<Uuid>],
+        &webhooks as &[Option<Uuid>],
         &data,
     )
     .fetch_all(&mut *conn)
@@ -77,6 +81,24 @@ pub(crate) async fn append(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Writes events that no change caused (a reminder, an endpoint switched off) in the
+/// caller's transaction, taking the audit chain's lock that orders positions.
+pub(crate) async fn append_observed(conn: &mut PgConnection, events: Vec<Event>) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    crate::audit::store::lock_chain(conn).await?;
+    let pending = events
+        .into_iter()
+        .map(|event| Pending {
+            audit_id: None,
+            actor_id: None,
+            event,
+        })
+        .collect();
+    append(conn, Utc::now().trunc_subsecs(6), pending).await
 }
 
 /// Up to `limit` events after `position`, oldest first.
@@ -117,4 +139,18 @@ pub(crate) async fn head(pool: &PgPool) -> Result<i64> {
             .fetch_one(pool)
             .await?,
     )
+}
+
+/// The id of the newest event about the endpoint `webhook_id` (in the caller's
+/// transaction, which holds the chain lock: the one it just wrote).
+pub(crate) async fn latest_of_webhook(
+    conn: &mut PgConnection,
+    webhook_id: Uuid,
+) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM events WHERE webhook_id = $1 ORDER BY position DESC LIMIT 1",
+        webhook_id
+    )
+    .fetch_optional(conn)
+    .await?)
 }

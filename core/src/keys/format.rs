@@ -96,6 +96,13 @@ impl Secret {
     }
 }
 
+impl From<SecretString> for Secret {
+    /// A secret made elsewhere (a webhook's signing secret), handed over the same way.
+    fn from(secret: SecretString) -> Self {
+        Self(secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([REDACTED])")

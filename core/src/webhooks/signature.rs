@@ -51,6 +51,16 @@ impl SigningSecret {
         Ok(Self(SecretBox::new(Box::new(bytes))))
     }
 
+    /// The secret of these key bytes (as stored, once decrypted).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+
+    /// The key bytes, to be encrypted for storage.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
         // HMAC takes keys of any length.
         let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod schema;
 pub mod users;
 pub mod verify;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -48,6 +49,24 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/keys/{id}/grace/end", post(keys::end_grace))
         .route("/keys/{id}/grace/extend", post(keys::extend_grace))
         .route("/keys/{id}/usage", get(keys::usage))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.verify.clone(),
             crate::http::settle::after_changes,

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, keys, keyspaces, users, verify};
+use super::{audit, auth, keys, keyspaces, users, verify, webhooks};
 use crate::http::ops;
 
 /// The document.
@@ -31,12 +31,16 @@ use crate::http::ops;
         keys::usage,
         verify::verify_key,
         audit::list,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::test, webhooks::replay, webhooks::deliveries,
+        webhooks::retry,
         ops::healthz, ops::readyz,
     ),
     components(schemas(
         locksmith_core::usage::Granularity,
         super::schema::ScopeName,
-        locksmith_core::audit::Action
+        locksmith_core::audit::Action,
+        locksmith_core::events::Event
     )),
     modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(
@@ -46,6 +50,7 @@ use crate::http::ops;
         (name = "keys", description = "API keys"),
         (name = "verify", description = "Key verification, for services (verifier tokens)"),
         (name = "audit", description = "The audit trail"),
+        (name = "webhooks", description = "Subscriptions to events, signed deliveries and their log"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -92,7 +97,11 @@ struct OptionalBodies;
 
 impl Modify for OptionalBodies {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        for path in ["/v1/keys/{id}/revoke", "/v1/keys/{id}/rotate"] {
+        for path in [
+            "/v1/keys/{id}/revoke",
+            "/v1/keys/{id}/rotate",
+            "/v1/webhooks/{id}/rotate-secret",
+        ] {
             if let Some(body) = doc
                 .paths
                 .paths
@@ -363,9 +372,65 @@ pub fn pretty_json() -> String {
     // utoipa 5 writes a link's `operationId` in snake case, which OpenAPI tools do not
     // read. No schema has a property of that name, so the key is mended in the text
     // (keeping the document's order); the tools test fails if that ever changes.
-    doc.to_pretty_json()
+    let mut value = serde_json::to_value(&doc).unwrap_or_default();
+    add_webhooks(&mut value);
+    serde_json::to_string_pretty(&value)
         .unwrap_or_default()
         .replace("\"operation_id\": \"", "\"operationId\": \"")
+}
+
+/// The OpenAPI 3.1 `webhooks` section (utoipa 5 has no model of it): one entry per
+/// event type, the POST Locksmith makes with its headers and body, the body's `data`
+/// taken from the `Event` schema's variant of that type.
+fn add_webhooks(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let variants = doc["components"]["schemas"]["Event"]["oneOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let header = |name: &str, description: &str| {
+        json!({"name": name, "in": "header", "required": true, "description": description,
+               "schema": {"type": "string"}})
+    };
+    let mut hooks = serde_json::Map::new();
+    for variant in variants {
+        let Some(kind) = variant["properties"]["type"]["enum"][0].as_str() else {
+            continue;
+        };
+        let description = variant["description"].clone();
+        let data = variant["properties"]["data"].clone();
+        hooks.insert(
+            kind.to_owned(),
+            json!({"post": {
+                "operationId": format!("event:{kind}"),
+                "tags": ["webhooks"],
+                "summary": kind,
+                "description": description,
+                "parameters": [
+                    header("webhook-id", "The event's id: the same on every attempt (deduplicate on it)."),
+                    header("webhook-timestamp", "Unix seconds of this attempt; refuse old ones (e.g. > 5 minutes)."),
+                    header("webhook-signature", "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">` under the endpoint's secret (the bytes after `whsec_`, base64-decoded); two, space-separated, while a rotated secret overlaps."),
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["id", "type", "occurred_at", "position", "data"],
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"},
+                        "type": {"type": "string", "const": kind},
+                        "occurred_at": {"type": "string", "format": "date-time"},
+                        "position": {"type": "integer", "format": "int64", "description": "The event's position in the log: increasing, in commit order."},
+                        "data": data,
+                    },
+                }}}},
+                "responses": {
+                    "2XX": {"description": "Received. Any other answer (or none within 10 s) is retried on the schedule; 410 switches the endpoint off."},
+                },
+            }}),
+        );
+    }
+    if let Some(root) = doc.as_object_mut() {
+        root.insert("webhooks".into(), serde_json::Value::Object(hooks));
+    }
 }
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(pretty_json);

@@ -16,6 +16,7 @@ mod raw;
 mod secrets;
 mod sources;
 mod verify;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use locksmith_core::db::PoolSettings;
 use locksmith_core::identity::gate::HashingLimit;
 use locksmith_core::identity::login::LockoutPolicy;
 use locksmith_core::identity::tokens::RefreshLifetime;
+use locksmith_core::webhooks::schedule::RetrySchedule;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
@@ -156,6 +158,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Verification.
     pub verify: VerifySettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhookSettings,
     /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
     /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
     /// token lives, and how long a sign-in can be renewed at all.
@@ -163,6 +167,28 @@ pub struct Settings {
     /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
     /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
     pub metrics_token: Option<SecretString>,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `LOCKSMITH_WEBHOOK_ALLOW_PRIVATE` (default false): deliveries may go to loopback,
+    /// private and link-local addresses (receivers on the installation's own network).
+    pub allow_private: bool,
+    /// `LOCKSMITH_WEBHOOK_DISABLE_AFTER_SECS` (default 5 days): an endpoint whose every
+    /// attempt failed for this long is switched off.
+    pub disable_after: Duration,
+    /// `LOCKSMITH_WEBHOOK_CONCURRENCY` (default 16): attempts in flight at once from one
+    /// instance (each endpoint receives one at a time, in order).
+    pub concurrency: usize,
+    /// Only `https://` endpoints: the production profile.
+    pub require_https: bool,
+    /// `LOCKSMITH_WEBHOOK_RETRY_SCHEDULE`: the waits before each retry, in seconds,
+    /// comma-separated (default 10,60,300,1800,7200,21600,43200,86400,86400).
+    pub retries: RetrySchedule,
+    /// `LOCKSMITH_KEY_EXPIRY_REMINDERS`: when `key.expiring` is sent, in seconds before
+    /// a key's expiry, comma-separated (default 604800,86400: 7 days and 1 day).
+    pub expiry_reminders: Vec<Duration>,
 }
 
 /// Verification behaviour.

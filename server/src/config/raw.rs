@@ -57,6 +57,11 @@ pub(super) struct Raw {
     pub(super) verification_log_per_key: usize,
     pub(super) redis_url: Option<String>,
     pub(super) redis_url_file: Option<PathBuf>,
+    pub(super) webhook_allow_private: bool,
+    pub(super) webhook_disable_after_secs: u64,
+    pub(super) webhook_concurrency: usize,
+    pub(super) webhook_retry_schedule: Option<String>,
+    pub(super) key_expiry_reminders: Option<String>,
 }
 
 impl Default for Raw {
@@ -108,6 +113,11 @@ impl Default for Raw {
             verify_unknown_keys_burst: 100,
             redis_url: None,
             redis_url_file: None,
+            webhook_allow_private: false,
+            webhook_disable_after_secs: 5 * 86_400,
+            webhook_concurrency: 16,
+            webhook_retry_schedule: None,
+            key_expiry_reminders: None,
         }
     }
 }
@@ -124,6 +134,7 @@ impl Raw {
         let secrets = self.secrets()?;
         let metrics_token = self.metrics_token()?;
         let verify = self.verify()?;
+        let webhooks = self.webhooks()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
         let site_root = self
@@ -143,6 +154,7 @@ impl Raw {
             secrets,
             limits,
             verify,
+            webhooks,
             refresh,
             metrics_token,
         })

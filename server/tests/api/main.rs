@@ -27,3 +27,4 @@ mod users;
 mod verification_log;
 mod verify;
 mod verify_ops;
+mod webhooks;

@@ -107,7 +107,14 @@ fn the_document_is_valid_for_tools() {
     let text = locksmith_server::api::openapi::pretty_json();
     let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let mut ids = std::collections::BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
+    let paths = doc["paths"].as_object().expect("paths");
+    let webhooks = doc["webhooks"].as_object().expect("webhooks");
+    // The OpenAPI 3.1 `webhooks` section lists every event type Locksmith sends.
+    let listed: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+    let mut catalogue = locksmith_core::events::TYPES.to_vec();
+    catalogue.sort_unstable();
+    assert_eq!(listed, catalogue);
+    for (path, item) in paths.iter().chain(webhooks) {
         for (method, op) in item.as_object().expect("item") {
             let id = op["operationId"]
                 .as_str()

@@ -621,7 +621,7 @@ async fn an_instance_that_loses_its_listener_reconnects_and_forgets_its_cache(po
     // (straight in the database, as another instance would, but with no one to hear it).
     let cut: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND query LIKE 'LISTEN%') t",
+         WHERE datname = current_database() AND query LIKE 'LISTEN%locksmith_invalidate%') t",
     )
     .fetch_one(&pool)
     .await

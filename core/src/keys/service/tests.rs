@@ -110,7 +110,7 @@ async fn a_keys_whole_life_is_read_back_in_order_each_event_with_its_audit_row(p
     for event in &mine {
         let row = rows
             .iter()
-            .find(|r| r.id == event.audit_id)
+            .find(|r| Some(r.id) == event.audit_id)
             .expect("the event's audit row exists");
         assert_eq!(row.actor_id, Some(admin.id));
         let key = event.event.key().expect("a key event");
