@@ -10,4 +10,6 @@ for spec in "admin@e2e.test admin" "auditor@e2e.test auditor" "owner@e2e.test ow
     set -- $spec
     printf '%s\n' "$E2E_PASSWORD" | "$bin" user create --email "$1" --role "$2" --password-stdin >/dev/null
 done
+# The webhook journeys deliver to a receiver the test runs on 127.0.0.1.
+export LOCKSMITH_WEBHOOK_ALLOW_PRIVATE=true
 exec "$bin" serve
