@@ -98,3 +98,29 @@ CREATE TABLE key_reminders (
     sent_at timestamptz NOT NULL,
     PRIMARY KEY (key_id, kind, moment)
 );
+
+-- Email notifications (core/src/notify): a per-user preference, and one durable
+-- notification per (event, recipient), sent through SMTP when it is configured.
+ALTER TABLE users ADD COLUMN notify_email boolean NOT NULL DEFAULT true;
+
+CREATE TABLE notifications (
+    id              uuid        PRIMARY KEY,
+    event_id        uuid        NOT NULL,
+    user_id         uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    event_type      text        NOT NULL,
+    status          text        NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts        integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,
+    sent_at         timestamptz,
+    error           text,
+    created_at      timestamptz NOT NULL,
+    UNIQUE (event_id, user_id)
+);
+CREATE INDEX notifications_due_idx ON notifications (next_attempt_at) WHERE status = 'pending';
+
+CREATE TABLE notification_fanout (
+    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
+    position bigint  NOT NULL
+);
+INSERT INTO notification_fanout (position) SELECT coalesce(max(position), 0) FROM events;

@@ -11,8 +11,10 @@ scripts/bootstrap.sh
 source scripts/env.sh
 source scripts/test-postgres.sh
 source scripts/test-redis.sh
+source scripts/test-smtp.sh
 ensure_test_postgres
 ensure_test_redis
+ensure_test_smtpd
 stop_services() { stop_private_test_cluster; stop_private_test_redis; }
 trap stop_services EXIT
 

@@ -66,6 +66,10 @@ pub struct WebhooksView {
     pub event_types: Vec<String>,
     /// The viewer is an owner: their endpoints receive their own keys' events only.
     pub owner_view: bool,
+    /// Whether the viewer wants emails about their keys.
+    pub email: bool,
+    /// Whether this installation sends emails at all.
+    pub email_available: bool,
 }
 
 /// A new endpoint, or one with a rotated secret: the secret, shown once.
@@ -119,6 +123,12 @@ pub async fn delete_webhook(id: String) -> Result<(), AppError> {
     server::delete(id).await.map_err(AppError::respond)
 }
 
+/// Turns the viewer's own email notifications on or off.
+#[server(prefix = "/api", endpoint = "set_email_notifications")]
+pub async fn set_email_notifications(email: bool) -> Result<bool, AppError> {
+    server::set_email(email).await.map_err(AppError::respond)
+}
+
 /// Sends a delivery again.
 #[server(prefix = "/api", endpoint = "redeliver_webhook")]
 pub async fn redeliver_webhook(id: String, delivery_id: String) -> Result<(), AppError> {
@@ -131,6 +141,7 @@ pub async fn redeliver_webhook(id: String, delivery_id: String) -> Result<(), Ap
 mod server {
     use locksmith_core::events::{TYPES, is_key_type};
     use locksmith_core::identity::{Actor, Role};
+    use locksmith_core::notify::NotificationService;
     use locksmith_core::webhooks::{
         Delivery, NewWebhookInput, Webhook, WebhookPatch, WebhookService,
     };
@@ -196,7 +207,10 @@ mod server {
             endpoints.push(endpoint_row(w, deliveries));
         }
         let owner = user.role == Role::Owner;
+        let notifications: NotificationService = service()?;
         Ok(WebhooksView {
+            email: notifications.preference(actor).await?,
+            email_available: notifications.available(),
             endpoints,
             may_change: user.role != Role::Auditor,
             event_types: TYPES
@@ -276,6 +290,13 @@ mod server {
             .delete(Actor::from(&user), id("id", &webhook)?, &origin().await)
             .await?;
         Ok(())
+    }
+
+    pub(super) async fn set_email(email: bool) -> Result<bool, AppError> {
+        let user = require(EVERYONE).await?;
+        Ok(service::<NotificationService>()?
+            .set_preference(Actor::from(&user), email, &origin().await)
+            .await?)
     }
 
     pub(super) async fn redeliver(webhook: String, delivery: String) -> Result<(), AppError> {

@@ -15,6 +15,7 @@ pub mod key_limits;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod notify;
 pub mod scope;
 pub mod system;
 #[cfg(test)]

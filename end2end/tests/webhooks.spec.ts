@@ -57,6 +57,9 @@ test.describe("webhooks", () => {
       await page.getByLabel("Description").fill("My CI pager");
       await page.getByRole("button", { name: "Add endpoint" }).click();
       const secret = await page.getByTestId("new-webhook-secret").getByTestId("secret").inputValue();
+      // Their own email preference lives here too; this installation has no SMTP.
+      const emails = page.getByTestId("email-preference");
+      await expect(emails).toContainText("LOCKSMITH_SMTP_URL");
       expect(secret).toMatch(/^whsec_/);
       const endpoint = page.getByTestId("webhook").filter({ hasText: hook.url });
       await expect(endpoint).toContainText("My CI pager");
@@ -108,6 +111,14 @@ test.describe("webhooks", () => {
       }).toPass({ timeout: 15_000 });
       await row.getByRole("button", { name: "Redeliver" }).click();
       await expect.poll(() => hook.received.filter((d) => d.id === revoked.id).length, { timeout: 15_000 }).toBe(2);
+      // Email preference: off, and still off after a reload (on again for other runs).
+      const box = emails.getByRole("checkbox");
+      await box.uncheck();
+      await page.reload();
+      await hydrated(page);
+      await expect(page.getByTestId("email-preference").getByRole("checkbox")).not.toBeChecked();
+      await page.getByTestId("email-preference").getByRole("checkbox").check();
+      await expect(page.getByTestId("email-preference").getByRole("checkbox")).toBeChecked();
       expect(problems.errors).toEqual([]);
     } finally {
       hook.close();

@@ -31,6 +31,7 @@ fn provide(state: &AppState) {
     provide_context(state.verify.clone());
     provide_context(state.dashboard.clone());
     provide_context(state.webhooks.clone());
+    provide_context(state.notifications.clone());
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a

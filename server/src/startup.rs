@@ -19,6 +19,7 @@ use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{Actor, SessionService, UserService};
 use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
 use locksmith_core::lifecycle::Lifecycle;
+use locksmith_core::notify::{MailSettings, NotificationService, Notifier};
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::{VerifyConfig, VerifyService};
 use locksmith_core::webhooks::{
@@ -44,6 +45,9 @@ pub enum StartupError {
     /// The Redis of `LOCKSMITH_REDIS_URL` could not be reached.
     #[error("LOCKSMITH_REDIS_URL: cannot connect to Redis: {0}")]
     Redis(String),
+    /// The SMTP settings cannot be used.
+    #[error("{0}")]
+    Mail(String),
     /// Binding the port, or reading/writing the data dir.
     #[error("{context}: {source}")]
     Io {
@@ -109,6 +113,7 @@ pub struct Application {
     verify: VerifyService,
     deliveries: DeliveryWorker,
     lifecycle: Lifecycle,
+    notifier: Option<Notifier>,
     sessions: SessionService,
     users: UserService,
 }
@@ -155,6 +160,20 @@ impl Application {
         let hasher = KeyHasher::new(&secrets.key_pepper);
         let sealer = SecretSealer::new(&secrets.key_pepper);
         let pool_for_lifecycle = pool.clone();
+        let notifier = match &settings.webhooks.smtp_url {
+            None => None,
+            Some(url) => Some(
+                Notifier::new(
+                    pool.clone(),
+                    &MailSettings {
+                        url: url.clone(),
+                        from: settings.webhooks.smtp_from.clone(),
+                        portal: settings.public_url.as_ref().map(|u| u.to_string()),
+                    },
+                )
+                .map_err(StartupError::Mail)?,
+            ),
+        };
         let deliveries = DeliveryWorker::new(
             pool.clone(),
             sealer.clone(),
@@ -180,6 +199,10 @@ impl Application {
             sessions: SessionService::new(pool.clone(), Arc::clone(&sign_in), settings.refresh),
             verify: VerifyService::new(pool.clone(), hasher, verify_config),
             dashboard: locksmith_core::dashboard::Dashboard::new(pool.clone()),
+            notifications: NotificationService::new(
+                pool.clone(),
+                settings.webhooks.smtp_url.is_some(),
+            ),
             webhooks: WebhookService::new(
                 pool.clone(),
                 sealer.clone(),
@@ -202,6 +225,7 @@ impl Application {
         // The one costly dashboard answer, computed before anyone asks for it.
         state.dashboard.warm_up();
         Ok(Self {
+            notifier,
             lifecycle: Lifecycle::new(pool_for_lifecycle, &settings.webhooks.expiry_reminders),
             deliveries,
             verify: state.verify.clone(),
@@ -246,6 +270,9 @@ impl Application {
         // Expiry, grace and quota reminders, checked every minute.
         let (stop_lifecycle, lifecycle_stopped) = tokio::sync::oneshot::channel();
         let lifecycle = tokio::spawn(self.lifecycle.run(lifecycle_stopped));
+        // Email notifications, when SMTP is configured.
+        let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel();
+        let notifier = self.notifier.map(|n| tokio::spawn(n.run(notifier_stopped)));
         let served = axum::serve(
             self.listener,
             self.router
@@ -265,6 +292,10 @@ impl Application {
             ),
         }
         // Attempts in flight finish (or are made again after their lease).
+        let _ = stop_notifier.send(());
+        if let Some(notifier) = notifier {
+            let _ = notifier.await;
+        }
         let _ = stop_lifecycle.send(());
         let _ = lifecycle.await;
         let _ = stop_deliveries.send(());

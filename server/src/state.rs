@@ -10,6 +10,7 @@ use locksmith_core::db::Schema;
 use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{SessionService, UserService};
 use locksmith_core::keys::{KeyService, KeyspaceService};
+use locksmith_core::notify::NotificationService;
 use locksmith_core::verify::VerifyService;
 use locksmith_core::webhooks::WebhookService;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub verify: VerifyService,
     /// Webhook subscriptions and their delivery logs.
     pub webhooks: WebhookService,
+    /// Users' email notification preferences.
+    pub notifications: NotificationService,
     /// The portal's dashboard queries (with its cache of the busiest keys).
     pub dashboard: Dashboard,
 }

@@ -16,7 +16,7 @@ use crate::components::ui::{
 use crate::error::AppError;
 use crate::webhooks::{
     CreateWebhook, DeleteWebhook, DeliveryRow, EndpointRow, RedeliverWebhook, RotateWebhookSecret,
-    SetWebhookEnabled, TestWebhook, WebhooksView, list_webhooks,
+    SetEmailNotifications, SetWebhookEnabled, TestWebhook, WebhooksView, list_webhooks,
 };
 
 const ROLES: &[&str] = &["admin", "auditor", "owner"];
@@ -34,6 +34,7 @@ pub fn WebhooksPage() -> impl IntoView {
         rotate: ServerAction::new(),
         delete: ServerAction::new(),
         redeliver: ServerAction::new(),
+        email: ServerAction::new(),
         refresh: RwSignal::new(0),
     };
     let data = Resource::new(
@@ -45,6 +46,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 actions.rotate.version().get(),
                 actions.delete.version().get(),
                 actions.redeliver.version().get(),
+                actions.email.version().get(),
                 actions.refresh.get(),
             )
         },
@@ -65,6 +67,7 @@ struct Actions {
     rotate: ServerAction<RotateWebhookSecret>,
     delete: ServerAction<DeleteWebhook>,
     redeliver: ServerAction<RedeliverWebhook>,
+    email: ServerAction<SetEmailNotifications>,
     /// Bumped to read the log again (deliveries happen in the background).
     refresh: RwSignal<u32>,
 }
@@ -94,6 +97,7 @@ fn Webhooks(actions: Actions, data: Resource<Result<WebhooksView, AppError>>) ->
                     Ok(view_data) => {
                         let may_change = view_data.may_change;
                         view! {
+                            <EmailPreference actions email=view_data.email available=view_data.email_available />
                             {may_change.then(|| view! { <NewEndpoint actions types=view_data.event_types.clone() owner=view_data.owner_view /> })}
                             {if view_data.endpoints.is_empty() {
                                 view! { <div class="mt-6"><Empty title="No endpoints yet." hint="Add one above to hear about expiring, revoked and rotated keys as they happen." /></div> }.into_any()
@@ -110,6 +114,27 @@ fn Webhooks(actions: Actions, data: Resource<Result<WebhooksView, AppError>>) ->
                 }
             })}
         </Transition>
+    }
+}
+
+/// The viewer's own email notifications.
+#[component]
+fn EmailPreference(actions: Actions, email: bool, available: bool) -> impl IntoView {
+    let toggle = move |ev: leptos::ev::Event| {
+        actions.email.dispatch(SetEmailNotifications {
+            email: event_target_checked(&ev),
+        });
+    };
+    view! {
+        <section aria-labelledby="email-notifications" class=format!("mt-6 p-5 {CARD}") data-testid="email-preference">
+            <h2 id="email-notifications" class="font-semibold">"Email notifications"</h2>
+            <label class="mt-2 flex items-center gap-2 text-sm">
+                <input type="checkbox" class="h-4 w-4" prop:checked=email on:change=toggle />
+                "Email me when one of my keys is about to expire or expired, is still used at the end of its rotation's grace, was revoked by someone else, or used 80% or 100% of its quota"
+            </label>
+            {(!available).then(|| view! { <p class="mt-1 text-xs text-amber-800">"This installation sends no emails yet: an operator sets LOCKSMITH_SMTP_URL."</p> })}
+            {move || actions.email.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorNote message=e.to_string() /></div> })}
+        </section>
     }
 }
 

@@ -28,6 +28,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/users", post(users::create).get(users::list))
         .route("/users/{id}", get(users::get).patch(users::update))
         .route("/me", get(users::me))
+        .route(
+            "/me/notifications",
+            get(users::my_notifications).put(users::set_my_notifications),
+        )
         .route("/audit", get(audit::list))
         .route("/keyspaces", post(keyspaces::create).get(keyspaces::list))
         .route("/keyspaces/{id}", get(keyspaces::get))

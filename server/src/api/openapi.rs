@@ -25,6 +25,7 @@ use crate::http::ops;
     paths(
         auth::token, auth::refresh, auth::logout,
         users::create, users::list, users::get, users::update, users::me,
+        users::my_notifications, users::set_my_notifications,
         keyspaces::create, keyspaces::list, keyspaces::get,
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::end_grace, keys::extend_grace, keys::lookup, keys::verifications, keys::bulk,

@@ -7,7 +7,7 @@ use locksmith_core::identity::users::User;
 use locksmith_core::identity::{NewUserInput, Role, UserPatchInput};
 use locksmith_core::key_limits::{QuotaSpec, RateLimit};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Page, PageParams, RequestOrigin, nullable};
@@ -217,4 +217,60 @@ pub async fn update(
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<User>, Problem> {
     Ok(Json(state.users.get(caller.actor(), caller.id).await?))
+}
+
+/// The caller's notification preference.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Notifications {
+    /// Emails about the caller's keys (expiring, expired, still used at the end of a
+    /// rotation's grace, revoked by someone else, quota at 80% and 100%) and, for admins,
+    /// switched-off webhook endpoints.
+    email: bool,
+    /// Whether this installation sends emails at all (`LOCKSMITH_SMTP_URL`).
+    available: bool,
+}
+
+/// `PUT /v1/me/notifications` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetNotifications {
+    /// Emails about the caller's keys: on or off.
+    email: bool,
+}
+
+/// The caller's notification preference.
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "users", operation_id = "getMyNotifications",
+    responses((status = 200, description = "The preference", body = Notifications)),
+    security(("bearer" = [])))]
+pub async fn my_notifications(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Notifications>, Problem> {
+    Ok(Json(Notifications {
+        email: state.notifications.preference(caller.actor()).await?,
+        available: state.notifications.available(),
+    }))
+}
+
+/// Sets the caller's notification preference (audited).
+#[utoipa::path(put, path = "/v1/me/notifications", tag = "users", operation_id = "setMyNotifications",
+    request_body = SetNotifications,
+    responses(
+        (status = 200, description = "The preference as set", body = Notifications),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_my_notifications(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<SetNotifications>,
+) -> Result<Json<Notifications>, Problem> {
+    Ok(Json(Notifications {
+        email: state
+            .notifications
+            .set_preference(caller.actor(), body.email, &origin)
+            .await?,
+        available: state.notifications.available(),
+    }))
 }

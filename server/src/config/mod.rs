@@ -189,6 +189,12 @@ pub struct WebhookSettings {
     /// `LOCKSMITH_KEY_EXPIRY_REMINDERS`: when `key.expiring` is sent, in seconds before
     /// a key's expiry, comma-separated (default 604800,86400: 7 days and 1 day).
     pub expiry_reminders: Vec<Duration>,
+    /// `LOCKSMITH_SMTP_URL` (or `_FILE`): where notification emails go, e.g.
+    /// `smtps://user:password@mail.example.com` or `smtp://127.0.0.1:25`; unset: no
+    /// emails.
+    pub smtp_url: Option<SecretString>,
+    /// `LOCKSMITH_SMTP_FROM` (default `Locksmith <locksmith@localhost>`): their sender.
+    pub smtp_from: String,
 }
 
 /// Verification behaviour.

@@ -62,6 +62,9 @@ pub(super) struct Raw {
     pub(super) webhook_concurrency: usize,
     pub(super) webhook_retry_schedule: Option<String>,
     pub(super) key_expiry_reminders: Option<String>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) smtp_url_file: Option<PathBuf>,
+    pub(super) smtp_from: String,
 }
 
 impl Default for Raw {
@@ -118,6 +121,9 @@ impl Default for Raw {
             webhook_concurrency: 16,
             webhook_retry_schedule: None,
             key_expiry_reminders: None,
+            smtp_url: None,
+            smtp_url_file: None,
+            smtp_from: "Locksmith <locksmith@localhost>".into(),
         }
     }
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 use locksmith_core::lifecycle::DEFAULT_EXPIRY_REMINDERS;
 use locksmith_core::webhooks::schedule::RetrySchedule;
 
+use secrecy::ExposeSecret as _;
+
 use super::raw::Raw;
+use super::secrets::pick_secret;
 use super::{ConfigError, Profile, WebhookSettings};
 
 impl Raw {
@@ -43,7 +46,29 @@ impl Raw {
                     )
                 })?,
         };
+        let smtp_url = pick_secret(
+            "smtp_url",
+            self.smtp_url.take(),
+            self.smtp_url_file.as_deref(),
+        )?;
+        if let Some(url) = &smtp_url {
+            let scheme = url::Url::parse(url.expose_secret()).map(|u| u.scheme().to_owned());
+            if !matches!(scheme.as_deref(), Ok("smtp" | "smtps")) {
+                return Err(ConfigError::setting(
+                    "smtp_url",
+                    "must be an smtp:// or smtps:// URL",
+                ));
+            }
+        }
+        if !locksmith_core::notify::is_sender(&self.smtp_from) {
+            return Err(ConfigError::setting(
+                "smtp_from",
+                "must be an address such as Locksmith <locksmith@example.com>",
+            ));
+        }
         Ok(WebhookSettings {
+            smtp_url,
+            smtp_from: std::mem::take(&mut self.smtp_from),
             expiry_reminders,
             retries,
             allow_private: self.webhook_allow_private,

@@ -14,6 +14,7 @@ mod errors;
 mod key_list_and_bulk;
 mod keys;
 mod keyspaces;
+mod notifications;
 mod openapi;
 mod operations;
 mod owner_limits;
