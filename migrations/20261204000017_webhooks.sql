@@ -98,6 +98,10 @@ CREATE TABLE key_reminders (
     sent_at timestamptz NOT NULL,
     PRIMARY KEY (key_id, kind, moment)
 );
+-- The minute's checks read keys by expiry (keys_expires_idx), by quota (keys_quota_idx)
+-- and, here, by the end of a rotation's grace.
+CREATE INDEX keys_grace_idx ON keys (grace_ends_at)
+    WHERE grace_ends_at IS NOT NULL AND revoked_at IS NULL;
 
 -- Email notifications (core/src/notify): a per-user preference, and one durable
 -- notification per (event, recipient), sent through SMTP when it is configured.

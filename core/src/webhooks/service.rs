@@ -23,6 +23,8 @@ use crate::identity::{Actor, Role};
 
 /// The default overlap of a rotated secret: a day.
 pub const DEFAULT_OVERLAP: Duration = Duration::days(1);
+/// Most endpoints an owner may have: each multiplies the deliveries of their events.
+pub const MAX_OWNER_ENDPOINTS: i64 = 10;
 /// The longest overlap of a rotated secret: a week.
 const MAX_OVERLAP_SECONDS: i64 = 7 * 86_400;
 
@@ -117,6 +119,13 @@ impl WebhookService {
         let event_types = parse_event_types(input.events, owner_id.is_some())?;
         if let Some(keyspace) = input.keyspace_id {
             self.check_keyspace(keyspace).await?;
+        }
+        if let Some(owner) = owner_id
+            && store::count_of_owner(&self.pool, owner).await? >= MAX_OWNER_ENDPOINTS
+        {
+            return Err(Error::Forbidden(format!(
+                "An owner may have at most {MAX_OWNER_ENDPOINTS} endpoints; delete one first."
+            )));
         }
         let (secret, text) = SigningSecret::generate();
         let id = Uuid::new_v4();
@@ -362,7 +371,7 @@ impl WebhookService {
         origin: &Origin,
     ) -> Result<Delivery> {
         let mut tx = self.pool.begin().await?;
-        let row = store::find(&mut tx, id, false)
+        let row = store::find(&mut tx, id, true)
             .await?
             .ok_or(Error::NotFound)?;
         check_manage(actor, &row)?;

@@ -112,6 +112,16 @@ pub(crate) async fn list(
     .await?)
 }
 
+/// How many endpoints the owner has.
+pub(crate) async fn count_of_owner(pool: &PgPool, owner: Uuid) -> Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM webhooks WHERE owner_id = $1"#,
+        owner
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Writes the changeable fields of `row`.
 pub(crate) async fn update(conn: &mut PgConnection, row: &Row) -> Result<()> {
     sqlx::query!(
@@ -301,14 +311,25 @@ pub(crate) enum Next {
 }
 
 /// Records an attempt and its consequence, in the caller's transaction. False when the
-/// claim was lost (its lease ran out and another instance took the delivery up): then
-/// nothing is written.
+/// claim was lost (its lease ran out and another instance took the delivery up) or the
+/// endpoint was deleted: then nothing is written.
 pub(crate) async fn record(
     conn: &mut PgConnection,
     claimed: &Claimed,
     outcome: &Outcome,
     next: &Next,
 ) -> Result<bool> {
+    // The endpoint first, as every change of an endpoint (a deletion cascading to its
+    // deliveries, a replay) locks it before its deliveries: one order, no deadlock.
+    let endpoint = sqlx::query_scalar!(
+        "SELECT id FROM webhooks WHERE id = $1 FOR UPDATE",
+        claimed.webhook_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if endpoint.is_none() {
+        return Ok(false);
+    }
     let (status, next_at) = match next {
         Next::Delivered => (DeliveryStatus::Delivered, None),
         Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),

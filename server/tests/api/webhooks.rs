@@ -528,6 +528,26 @@ async fn private_addresses_are_refused_without_the_setting(pool: PgPool) {
         )
         .await;
     assert_eq!(problem["field"], "events[0]");
+    // An owner's endpoints are bounded: each one multiplies their events' deliveries.
+    for n in 0..10 {
+        subscribe(
+            &w.app,
+            &w.alice,
+            json!({ "url": format!("https://example.com/{n}") }),
+        )
+        .await;
+    }
+    let problem = w
+        .app
+        .refused(
+            Method::POST,
+            "/v1/webhooks",
+            &w.alice,
+            Some(&json!({ "url": "https://example.com/11" })),
+            403,
+        )
+        .await;
+    assert!(detail(&problem).contains("at most 10"), "{problem}");
 }
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -859,4 +879,152 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
         .map(|t| (*t).to_owned())
         .collect();
     assert_eq!(seen, catalogue);
+}
+
+/// Delivery throughput (`scripts/bench-webhooks.sh`, release build): events per second
+/// delivered to a local receiver, against the same receiver's rate for plain sequential
+/// POSTs from one client measured in the same run (the ratio is what compares across
+/// machines). One endpoint receives its events one at a time, in order; four endpoints
+/// are served in parallel.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+#[ignore = "a benchmark: scripts/bench-webhooks.sh"]
+async fn bench_delivery_throughput(pool: PgPool) {
+    let events: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    let w = KeyWorld::with_settings(pool, SETTINGS).await;
+    let mut rx = Receiver::start().await;
+    // Baseline: sequential POSTs of a delivery-sized body straight to the receiver.
+    let client = reqwest::Client::new();
+    let body = vec![b'x'; 400];
+    let started = std::time::Instant::now();
+    for _ in 0..events {
+        let res = client
+            .post(&rx.url)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 200);
+    }
+    let baseline = events as f64 / started.elapsed().as_secs_f64();
+    for _ in 0..events {
+        rx.next().await;
+    }
+    for endpoints in [1_usize, 4] {
+        let mut hooks = Vec::new();
+        for _ in 0..endpoints {
+            let hook = subscribe(
+                &w.app,
+                &w.admin,
+                json!({ "url": rx.url, "events": ["key.created"] }),
+            )
+            .await;
+            hooks.push(hook["id"].as_str().expect("id").to_owned());
+        }
+        let per_endpoint = events / endpoints;
+        let started = std::time::Instant::now();
+        let mut made = 0;
+        while made < per_endpoint {
+            let n = (per_endpoint - made).min(1000);
+            let items: Vec<Value> = (0..n)
+                .map(|i| json!({ "name": format!("b{made}-{i}"), "owner_id": w.alice_id }))
+                .collect();
+            let (status, _) = w
+                .app
+                .post_json(
+                    "/v1/keys/bulk",
+                    &w.admin,
+                    &json!({ "action": "create", "keyspace_id": w.keyspace, "items": items }),
+                )
+                .await;
+            assert_eq!(status, 201);
+            made += n;
+        }
+        for _ in 0..per_endpoint * endpoints {
+            rx.next().await;
+        }
+        let rate = (per_endpoint * endpoints) as f64 / started.elapsed().as_secs_f64();
+        #[expect(clippy::print_stdout, reason = "the benchmark's report")]
+        {
+            println!(
+                "BENCH endpoints={endpoints} events={} delivered_per_s={rate:.0} baseline_posts_per_s={baseline:.0} ratio={:.2}",
+                per_endpoint * endpoints,
+                rate / baseline
+            );
+        }
+        for hook in hooks {
+            assert_eq!(
+                w.app
+                    .status(Method::DELETE, &format!("/v1/webhooks/{hook}"), &w.admin)
+                    .await,
+                204
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn an_endpoint_failing_for_days_is_switched_off_and_the_admins_are_told(pool: PgPool) {
+    let w = KeyWorld::with_settings(pool.clone(), SETTINGS).await;
+    let mut down = Receiver::start().await;
+    let mut watcher = Receiver::start().await;
+    down.answer(&[503; 10]);
+    let hook = subscribe(
+        &w.app,
+        &w.admin,
+        json!({ "url": down.url, "events": ["key.created"] }),
+    )
+    .await;
+    let hook_id = hook["id"].as_str().expect("id");
+    subscribe(
+        &w.app,
+        &w.admin,
+        json!({ "url": watcher.url, "events": ["webhook.disabled"] }),
+    )
+    .await;
+    // Every attempt has failed for six days (more than the default five).
+    sqlx::query(
+        "UPDATE webhooks SET failing_since = now() - interval '6 days' WHERE id = $1::uuid",
+    )
+    .bind(hook_id)
+    .execute(&pool)
+    .await
+    .expect("failing");
+    w.key(&w.alice, json!({})).await;
+    assert_eq!(down.next().await.kind(), "key.created");
+    let told = watcher.next().await;
+    assert_eq!(told.kind(), "webhook.disabled");
+    assert!(
+        told.json["data"]["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("every attempt failed since")
+    );
+    assert_eq!(told.json["data"]["owner_id"], Value::Null);
+    let shown = w
+        .app
+        .get_json(&format!("/v1/webhooks/{hook_id}"), &w.admin)
+        .await;
+    assert_eq!(shown["enabled"], false);
+    // Its delivery waits, and goes once the endpoint is on again and answers.
+    assert!(
+        down.quiet_for(Duration::from_millis(1500)).await.is_none(),
+        "no retry while off"
+    );
+    let (status, _) = w
+        .app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/webhooks/{hook_id}"),
+            &w.admin,
+            &json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    down.answers.lock().expect("script").clear();
+    let again = down.next().await;
+    assert_eq!(again.kind(), "key.created");
+    wait_for(&w.app, &w.admin, hook_id, |d| d["status"] == "delivered").await;
 }
