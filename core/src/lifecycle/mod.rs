@@ -2,9 +2,10 @@
 //! (`key.expiring`, once per threshold), passing (`key.expired`), a rotation's grace
 //! ending while the old key is still in use (`key.grace_ending`), and a quota running
 //! out (`key.quota_threshold` at 80% and 100%, once per period each). Every instance
-//! checks every minute; each reminder is recorded as sent in the transaction that
-//! writes its event, under a unique key, so it is sent once whatever the number of
-//! instances and restarts. A moved expiry is a new moment and re-arms its reminders.
+//! checks every minute, one at a time (an advisory lock; the others skip that minute);
+//! each reminder is recorded as sent in the transaction that writes its event, under a
+//! unique key, so it is sent once whatever the number of instances and restarts. A
+//! moved expiry is a new moment and re-arms its reminders.
 
 mod store;
 
@@ -67,6 +68,9 @@ impl Lifecycle {
     /// Writes the events due at `now` (and records them as sent); how many.
     pub async fn check(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
+        if !store::try_lock(&mut tx).await? {
+            return Ok(0);
+        }
         let mut events = Vec::new();
         // Of several thresholds crossed at once, only the nearest is worth saying.
         let mut expiring: BTreeMap<_, Sent> = BTreeMap::new();

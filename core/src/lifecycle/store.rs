@@ -8,6 +8,19 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::key_limits::QuotaPeriod;
 
+/// Whether this transaction may check now: one instance at a time (the others skip the
+/// minute), so that two never race on the same reminders.
+pub(crate) async fn try_lock(conn: &mut PgConnection) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#, LOCK)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// The lock of the minute's check.
+const LOCK: i64 = 0x4c6f_636b_4c69_6665; // "Lock_Life"
+
 /// A reminder just recorded as sent, with the key it is about.
 pub(crate) struct Sent {
     pub key_id: Uuid,

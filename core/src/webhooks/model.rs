@@ -144,19 +144,29 @@ pub struct WebhookPolicy {
 const MAX_URL_LEN: usize = 2000;
 
 impl WebhookPolicy {
-    /// The URL as stored, or why it is refused (naming `url`). An address that is
-    /// refused at delivery time is refused here already when the URL names it directly;
-    /// names are checked again on every delivery, on the address connected to.
+    /// The URL as stored, or why it is refused: `Invalid` (naming `url`) when malformed,
+    /// `Forbidden` when the installation's policy refuses it (plain `http://` in
+    /// production; an address that is refused at delivery time, when the URL names it
+    /// directly: names are checked on every delivery, on the address connected to).
     pub fn parse_url(&self, raw: &str) -> Result<String> {
         let refuse = |why: &str| Error::invalid("url", why);
         if raw.len() > MAX_URL_LEN {
             return Err(refuse("must be at most 2000 characters"));
         }
+        if !is_uri_text(raw.trim()) {
+            return Err(refuse(
+                "must hold only the characters a URI allows (percent-encode the rest as %XX)",
+            ));
+        }
         let url = Url::parse(raw.trim()).map_err(|_| refuse("must be an absolute URL"))?;
         match url.scheme() {
             "https" => {}
             "http" if !self.require_https => {}
-            "http" => return Err(refuse("must use https:// in production")),
+            "http" => {
+                return Err(Error::Forbidden(
+                    "This installation delivers only to https:// URLs (production profile).".into(),
+                ));
+            }
             _ => return Err(refuse("must be an http:// or https:// URL")),
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -176,15 +186,37 @@ impl WebhookPolicy {
             }
             Some(Host::Domain(_)) => None,
         };
+        // A policy of the installation, not a malformed URL: 403, as for an owner's limits.
         if !self.allow_private
             && let Some(why) = ip.and_then(destination::refused)
         {
-            return Err(refuse(&format!(
-                "names {why}; deliveries go to public addresses only (LOCKSMITH_WEBHOOK_ALLOW_PRIVATE=true lifts this)"
+            return Err(Error::Forbidden(format!(
+                "The URL names {why}; this installation delivers to public addresses only (LOCKSMITH_WEBHOOK_ALLOW_PRIVATE=true lifts this)."
             )));
         }
         Ok(url.to_string())
     }
+}
+
+/// Whether `text` holds only what RFC 3986 allows in a URI: unreserved and reserved
+/// characters, and `%` followed by two hex digits.
+fn is_uri_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The event types of a subscription (`None`: every type), each one of the catalogue,
@@ -261,18 +293,29 @@ mod tests {
             "https://hooks.example.com/in?x=1"
         );
         for bad in [
-            "http://hooks.example.com/",
             "ftp://hooks.example.com/",
             "https://user:pw@hooks.example.com/",
             "https://hooks.example.com/#x",
+            "https://hooks.example.com/caf\u{e9}",
+            "https://hooks.example.com/a\u{10}b",
+            "https://hooks.example.com/a`b<c",
+            "https://hooks.example.com/%zz",
+            "not a url",
+        ] {
+            assert_eq!(field(PUBLIC.parse_url(bad).expect_err(bad)), "url", "{bad}");
+        }
+        for refused in [
+            "http://hooks.example.com/",
             "https://127.0.0.1/",
             "https://localhost:8080/",
             "https://169.254.169.254/latest/meta-data",
             "https://[::1]/",
             "https://[::ffff:10.0.0.1]/",
-            "not a url",
         ] {
-            assert_eq!(field(PUBLIC.parse_url(bad).expect_err(bad)), "url", "{bad}");
+            assert!(
+                matches!(PUBLIC.parse_url(refused), Err(Error::Forbidden(_))),
+                "{refused}"
+            );
         }
         let open = WebhookPolicy {
             require_https: false,

@@ -162,11 +162,12 @@ impl WebhookService {
         })
     }
 
+    /// `NotFound` for a keyspace that does not exist (as for a key's).
     async fn check_keyspace(&self, id: Uuid) -> Result<()> {
         if store::keyspace_exists(&self.pool, id).await? {
             Ok(())
         } else {
-            Err(Error::invalid("keyspace_id", "is not a keyspace"))
+            Err(Error::NotFound)
         }
     }
 

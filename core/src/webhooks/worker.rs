@@ -29,6 +29,8 @@ const LEASE_SECONDS: f64 = 60.0;
 const FAN_OUT_BATCH: i64 = 500;
 /// The longest a worker sleeps without looking (notifications can be lost).
 const IDLE_POLL: Duration = Duration::from_secs(2);
+/// The shortest pause between two rounds.
+const MIN_WAIT: Duration = Duration::from_millis(20);
 /// How often the backlog figures in `/metrics` are refreshed.
 const METRICS_EVERY: Duration = Duration::from_secs(5);
 
@@ -112,11 +114,15 @@ impl DeliveryWorker {
                     metrics::gauge!("webhook_oldest_pending_seconds").set(oldest);
                 }
             }
+            // With every permit taken, what is due waits for an attempt to finish (`done`);
+            // otherwise for the next due time, never less than a moment (a due head that
+            // another instance is claiming right now must not be polled in a tight loop).
             let wait = match step {
+                _ if permits.available_permits() == 0 => IDLE_POLL,
                 Ok(Some(due)) => (due - Utc::now())
                     .to_std()
                     .unwrap_or_default()
-                    .min(IDLE_POLL),
+                    .clamp(MIN_WAIT, IDLE_POLL),
                 Ok(None) => IDLE_POLL,
                 Err(_) => Duration::from_secs(1),
             };

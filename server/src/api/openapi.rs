@@ -40,6 +40,7 @@ use crate::http::ops;
     components(schemas(
         locksmith_core::usage::Granularity,
         super::schema::ScopeName,
+        super::schema::EventType,
         locksmith_core::audit::Action,
         locksmith_core::events::Event
     )),
@@ -330,6 +331,55 @@ const LINKS: &[LinkSpec] = &[
         "201",
         "UpdateUser",
         "updateUser",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "GetWebhook",
+        "getWebhook",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "UpdateWebhook",
+        "updateWebhook",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "TestWebhook",
+        "testWebhook",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "ListWebhookDeliveries",
+        "listWebhookDeliveries",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "ReplayWebhook",
+        "replayWebhook",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "RotateWebhookSecret",
+        "rotateWebhookSecret",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhook",
+        "201",
+        "DeleteWebhook",
+        "deleteWebhook",
         &[("id", "$response.body#/id")],
     ),
 ];

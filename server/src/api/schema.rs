@@ -6,3 +6,22 @@
 #[derive(utoipa::ToSchema)]
 #[schema(example = "read:orders", pattern = "^[a-z0-9][a-z0-9:._/*-]{0,63}$")]
 pub struct ScopeName(pub String);
+
+/// An event type, as a subscription names it; the OpenAPI `webhooks` section describes
+/// each one's deliveries.
+pub struct EventType;
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An event type, as a subscription names it; the OpenAPI `webhooks` section \
+                 describes each one's deliveries.",
+            ))
+            .enum_values(Some(locksmith_core::events::TYPES.iter().copied()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {}

@@ -25,14 +25,18 @@ pub struct CreateWebhook {
     /// Where deliveries are POSTed: `https://` (or `http://` outside production), at
     /// most 2000 characters, no credentials, no fragment. Private and loopback
     /// addresses are refused unless `LOCKSMITH_WEBHOOK_ALLOW_PRIVATE=true`.
-    #[schema(max_length = 2000, format = "uri")]
+    #[schema(
+        max_length = 2000,
+        format = "uri",
+        pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/(%[0-9A-Fa-f]{2}|[A-Za-z0-9._~:/?!$&'()*+,;=-])*)?$"
+    )]
     url: String,
-    /// For people: at most 500 characters.
-    #[schema(max_length = 500)]
+    /// For people: at most 500 characters, no control characters but line breaks.
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: Option<String>,
     /// The event types to receive (see the `webhooks` section); absent: every type.
     /// Owners' endpoints receive key events of their own keys only.
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, value_type = Option<Vec<crate::api::schema::EventType>>)]
     events: Option<Vec<String>>,
     /// Only events of this keyspace.
     keyspace_id: Option<Uuid>,
@@ -42,13 +46,17 @@ pub struct CreateWebhook {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
-    #[schema(max_length = 2000, format = "uri")]
+    #[schema(
+        max_length = 2000,
+        format = "uri",
+        pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/(%[0-9A-Fa-f]{2}|[A-Za-z0-9._~:/?!$&'()*+,;=-])*)?$"
+    )]
     url: Option<String>,
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")]
     description: Option<String>,
     /// New event types, or `null` for every type.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable, min_items = 1)]
+    #[schema(nullable, min_items = 1, value_type = Option<Vec<crate::api::schema::EventType>>)]
     events: Option<Option<Vec<String>>>,
     /// A keyspace, or `null` for every keyspace.
     #[serde(default, deserialize_with = "nullable")]
@@ -112,7 +120,8 @@ pub struct ListDeliveries {
     responses(
         (status = 201, description = "Created; `secret` is shown only in this answer", body = CreatedWebhook),
         (status = 400, description = "Invalid field", body = ProblemBody),
-        (status = 403, description = "Auditors do not create endpoints", body = ProblemBody),
+        (status = 403, description = "Auditors do not create endpoints; owners have at most 10; the URL names a private address, or is http:// in production", body = ProblemBody),
+        (status = 404, description = "No such keyspace", body = ProblemBody),
     ),
     security(("bearer" = [])))]
 pub async fn create(
@@ -177,8 +186,8 @@ pub async fn get(
     responses(
         (status = 200, description = "The endpoint as changed", body = Webhook),
         (status = 400, description = "Invalid field", body = ProblemBody),
-        (status = 403, description = "Auditors do not change endpoints", body = ProblemBody),
-        (status = 404, description = "No such endpoint, or not yours", body = ProblemBody),
+        (status = 403, description = "Auditors do not change endpoints; the URL names a private address, or is http:// in production", body = ProblemBody),
+        (status = 404, description = "No such endpoint (or not yours), or no such keyspace", body = ProblemBody),
     ),
     security(("bearer" = [])))]
 pub async fn update(
