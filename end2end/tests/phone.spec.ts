@@ -4,14 +4,14 @@ test.describe("phone width", () => {
   test.use({ viewport: { width: 390, height: 844 } });
 
   test("every portal page fits a phone's width without sideways scrolling", async ({ page, problems }, testInfo) => {
-    test.slow(); // seven pages, each hydrated
+    test.slow(); // eight pages, each hydrated
     await signIn(page, "admin@e2e.test");
     const keyspace = await createKeyspace(page, "phone");
     const key = await createKey(page, keyspace.id, "A key with a rather long name for a small screen", {
       "fields[scopes]": "read:orders write:orders",
       "fields[quota_limit]": "1000",
     });
-    for (const path of ["/", "/keys", "/keys/new", `/keys/${key.id}`, "/keyspaces", "/audit", "/users"]) {
+    for (const path of ["/", "/keys", "/keys/new", `/keys/${key.id}`, "/keyspaces", "/audit", "/users", "/webhooks"]) {
       await page.goto(path);
       await hydrated(page);
       // Wide content (code) scrolls inside its own box; the page itself does not.
