@@ -10,19 +10,6 @@ use super::{Action, Entry, NewEntry};
 use crate::error::{Error, Result};
 use crate::events::store::{self as event_store, Pending};
 
-/// Serialises writers of the chain for the rest of their transaction (an arbitrary
-/// constant, Locksmith's own advisory-lock key for the audit log).
-const CHAIN_LOCK: i64 = 0x4c6f_636b_5f41_7564; // "Lock_Aud"
-
-/// Takes the chain's transaction-scoped lock: every writer of the trail, and of events
-/// (whose positions it orders), holds it until commit.
-pub(crate) async fn lock_chain(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Appends `entry` (and its events) in the caller's transaction. Concurrent writers wait
 /// for each other (a transaction-scoped advisory lock), so the chain never forks and event
 /// positions follow commit order.
@@ -36,7 +23,7 @@ pub(crate) async fn append_all(conn: &mut PgConnection, entries: Vec<NewEntry>) 
     if entries.is_empty() {
         return Ok(());
     }
-    lock_chain(conn).await?;
+    event_store::lock_chain(conn).await?;
     let mut prev = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?

@@ -83,13 +83,27 @@ pub(crate) async fn append(
     Ok(())
 }
 
+/// Serialises writers of the audit chain and of events for the rest of their
+/// transaction (an arbitrary constant, Locksmith's own advisory-lock key): the chain never
+/// forks, and event positions are drawn in commit order (see the module header).
+const CHAIN_LOCK: i64 = 0x4c6f_636b_5f41_7564; // "Lock_Aud"
+
+/// Takes the chain's transaction-scoped lock: every writer of the trail, and of events,
+/// holds it until commit.
+pub(crate) async fn lock_chain(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Writes events that no change caused (a reminder, an endpoint switched off) in the
 /// caller's transaction, taking the audit chain's lock that orders positions.
 pub(crate) async fn append_observed(conn: &mut PgConnection, events: Vec<Event>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    crate::audit::store::lock_chain(conn).await?;
+    lock_chain(conn).await?;
     let pending = events
         .into_iter()
         .map(|event| Pending {

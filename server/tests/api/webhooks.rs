@@ -932,7 +932,7 @@ async fn bench_delivery_throughput(pool: PgPool) {
         let started = std::time::Instant::now();
         let mut made = 0;
         while made < per_endpoint {
-            let n = (per_endpoint - made).min(1000);
+            let n = (per_endpoint - made).min(400);
             let items: Vec<Value> = (0..n)
                 .map(|i| json!({ "name": format!("b{made}-{i}"), "owner_id": w.alice_id }))
                 .collect();
