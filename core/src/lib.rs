@@ -1,8 +1,9 @@
 //! Locksmith's domain core: identity, keys, the audit trail, database access, migrations and
 //! the system status.
 //!
-//! This crate knows nothing of HTTP or Leptos; the REST handlers in `locksmith-server`
-//! and the server functions in `locksmith-app` are thin callers of what lives here.
+//! This crate serves no HTTP and knows nothing of Leptos (it only sends: webhooks as an
+//! HTTP client, emails through SMTP); the REST handlers in `locksmith-server` and the
+//! server functions in `locksmith-app` are thin callers of what lives here.
 
 pub mod audit;
 pub mod backoff;
