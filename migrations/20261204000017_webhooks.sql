@@ -77,14 +77,18 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
--- How far the fan-out (events -> deliveries) has read the event log. One row, locked
--- by the instance that fans out, so instances take turns and never fan out twice.
-CREATE TABLE webhook_fanout (
-    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
-    position bigint  NOT NULL
+-- How far each consumer of the event log (the webhook fan-out, the email fan-out) has
+-- read it. A consumer's row is locked by the instance that reads on, so instances take
+-- turns and never fan out twice.
+CREATE TABLE event_consumers (
+    name     text   PRIMARY KEY,
+    position bigint NOT NULL
 );
--- Endpoints receive what happens from now on, not the history before this migration.
-INSERT INTO webhook_fanout (position) SELECT coalesce(max(position), 0) FROM events;
+-- Consumers receive what happens from now on, not the history before this migration.
+INSERT INTO event_consumers (name, position)
+SELECT consumer, coalesce(max(position), 0)
+FROM (VALUES ('webhooks'), ('notifications')) AS c(consumer) LEFT JOIN events ON true
+GROUP BY consumer;
 
 -- Lifecycle events no change causes (core/src/lifecycle): one row per reminder sent, so
 -- each is sent once across restarts and instances. `moment` is what the reminder is
@@ -122,9 +126,3 @@ CREATE TABLE notifications (
     UNIQUE (event_id, user_id)
 );
 CREATE INDEX notifications_due_idx ON notifications (next_attempt_at) WHERE status = 'pending';
-
-CREATE TABLE notification_fanout (
-    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
-    position bigint  NOT NULL
-);
-INSERT INTO notification_fanout (position) SELECT coalesce(max(position), 0) FROM events;

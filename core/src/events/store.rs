@@ -115,6 +115,60 @@ pub(crate) async fn append_observed(conn: &mut PgConnection, events: Vec<Event>)
     append(conn, Utc::now().trunc_subsecs(6), pending).await
 }
 
+/// A consumer's turn at the log: the positions after `from` up to `upto` (`read`
+/// events; none when `read` is 0).
+pub(crate) struct Turn {
+    pub from: i64,
+    pub upto: i64,
+    pub read: i64,
+}
+
+/// Takes the turn of `consumer` (a row of `event_consumers`) in the caller's
+/// transaction, which keeps it until it ends: `None` when another instance holds it now.
+/// The turn covers up to `batch` events; positions become visible in increasing order
+/// (see the module header), so nothing below the newest one read can still appear.
+pub(crate) async fn take_turn(
+    conn: &mut PgConnection,
+    consumer: &str,
+    batch: i64,
+) -> Result<Option<Turn>> {
+    let Some(from) = sqlx::query_scalar!(
+        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE SKIP LOCKED",
+        consumer
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let read = sqlx::query!(
+        r#"SELECT count(*) AS "n!", max(position) AS upto
+           FROM (SELECT position FROM events WHERE position > $1
+                 ORDER BY position LIMIT $2) e"#,
+        from,
+        batch
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(Turn {
+        from,
+        upto: read.upto.unwrap_or(from),
+        read: read.n,
+    }))
+}
+
+/// Moves `consumer` on past its turn, in the turn's transaction.
+pub(crate) async fn end_turn(conn: &mut PgConnection, consumer: &str, turn: &Turn) -> Result<()> {
+    sqlx::query!(
+        "UPDATE event_consumers SET position = $2 WHERE name = $1",
+        consumer,
+        turn.upto
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Up to `limit` events after `position`, oldest first.
 pub(crate) async fn after(pool: &PgPool, position: i64, limit: i64) -> Result<Vec<RecordedEvent>> {
     let rows = sqlx::query!(

@@ -6,6 +6,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::events::store as event_store;
+
+/// This consumer's name in `event_consumers`.
+const CONSUMER: &str = "notifications";
 
 /// Whether the user wants emails.
 pub(crate) async fn preference(pool: &PgPool, user: Uuid) -> Result<Option<bool>> {
@@ -42,25 +46,12 @@ pub(crate) async fn set_preference(
 /// (an installation that turns SMTP on is not sent its history).
 pub(crate) async fn fan_out(pool: &PgPool, batch: i64) -> Result<Option<i64>> {
     let mut tx = pool.begin().await?;
-    let Some(from) =
-        sqlx::query_scalar!("SELECT position FROM notification_fanout FOR UPDATE SKIP LOCKED")
-            .fetch_optional(&mut *tx)
-            .await?
-    else {
+    let Some(turn) = event_store::take_turn(&mut tx, CONSUMER, batch).await? else {
         return Ok(None);
     };
-    let read = sqlx::query!(
-        r#"SELECT count(*) AS "n!", max(position) AS upto
-           FROM (SELECT position FROM events WHERE position > $1
-                 ORDER BY position LIMIT $2) e"#,
-        from,
-        batch
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let Some(upto) = read.upto else {
+    if turn.read == 0 {
         return Ok(Some(0));
-    };
+    }
     sqlx::query!(
         r#"INSERT INTO notifications (id, event_id, user_id, event_type, next_attempt_at,
                                       created_at)
@@ -78,16 +69,14 @@ pub(crate) async fn fan_out(pool: &PgPool, batch: i64) -> Result<Option<i64>> {
            WHERE e.position > $1 AND e.position <= $2
              AND e.occurred_at > now() - interval '1 day'
            ON CONFLICT DO NOTHING"#,
-        from,
-        upto
+        turn.from,
+        turn.upto
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("UPDATE notification_fanout SET position = $1", upto)
-        .execute(&mut *tx)
-        .await?;
+    event_store::end_turn(&mut tx, CONSUMER, &turn).await?;
     tx.commit().await?;
-    Ok(Some(read.n))
+    Ok(Some(turn.read))
 }
 
 /// A notification claimed for one attempt, with what writing it takes.

@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use super::model::{Attempt, Delivery, DeliveryStatus, Webhook};
 use crate::error::{Error, Result};
+use crate::events::store as event_store;
+
+/// This consumer's name in `event_consumers`.
+const CONSUMER: &str = "webhooks";
 
 /// Where pending deliveries are announced (retries, replays), so idle workers wake.
 pub(crate) const CHANNEL: &str = "locksmith_webhooks";
@@ -173,27 +177,12 @@ pub(crate) async fn keyspace_exists(pool: &PgPool, id: Uuid) -> Result<bool> {
 /// events were read.
 pub(crate) async fn fan_out(pool: &PgPool, batch: i64) -> Result<Option<i64>> {
     let mut tx = pool.begin().await?;
-    let Some(from) =
-        sqlx::query_scalar!("SELECT position FROM webhook_fanout FOR UPDATE SKIP LOCKED")
-            .fetch_optional(&mut *tx)
-            .await?
-    else {
+    let Some(turn) = event_store::take_turn(&mut tx, CONSUMER, batch).await? else {
         return Ok(None);
     };
-    // Positions become visible in increasing order (see `crate::events`), so nothing
-    // below the newest one read here can still appear.
-    let read = sqlx::query!(
-        r#"SELECT count(*) AS "n!", max(position) AS upto
-           FROM (SELECT position FROM events WHERE position > $1
-                 ORDER BY position LIMIT $2) e"#,
-        from,
-        batch
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let Some(upto) = read.upto else {
+    if turn.read == 0 {
         return Ok(Some(0));
-    };
+    }
     // Who receives what: a test goes to its endpoint alone; everything else to the
     // enabled endpoints whose types and keyspace match, created before the event, an
     // owner's endpoint only for key events of that (enabled) owner's keys, and never the
@@ -217,16 +206,14 @@ pub(crate) async fn fan_out(pool: &PgPool, batch: i64) -> Result<Option<i64>> {
              AND (w.owner_id IS NULL OR NOT u.disabled)
            ORDER BY e.position
            ON CONFLICT (webhook_id, event_id) DO NOTHING"#,
-        from,
-        upto
+        turn.from,
+        turn.upto
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("UPDATE webhook_fanout SET position = $1", upto)
-        .execute(&mut *tx)
-        .await?;
+    event_store::end_turn(&mut tx, CONSUMER, &turn).await?;
     tx.commit().await?;
-    Ok(Some(read.n))
+    Ok(Some(turn.read))
 }
 
 // ---- delivery ------------------------------------------------------------------------
