@@ -384,6 +384,19 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         embedded_database = settings.uses_embedded_database(),
         "Locksmith is listening on http://{addr}"
     );
+    let proxies = &settings.http.trusted_proxies;
+    if proxies.networks().is_empty() {
+        tracing::info!(
+            "client addresses are the TCP peers; behind a reverse proxy, set \
+             LOCKSMITH_TRUSTED_PROXIES to its address so that lockouts and the audit trail \
+             see the real clients"
+        );
+    } else {
+        tracing::info!(
+            trusted_proxies = ?proxies.networks(),
+            "client addresses are read from the forwarded headers of these proxies"
+        );
+    }
     // Only a hint: a database that fails just now must not stop a server that is up.
     if !app.users.any_exists(Actor::SYSTEM).await.unwrap_or(true) {
         tracing::warn!(

@@ -7,6 +7,7 @@ use url::Url;
 
 use super::raw::Raw;
 use super::{ConfigError, HttpSettings, Profile};
+use crate::http::client_address::TrustedProxies;
 
 impl Raw {
     pub(super) fn host(&self) -> Result<IpAddr, ConfigError> {
@@ -56,10 +57,17 @@ impl Raw {
                  or set LOCKSMITH_ALLOW_INSECURE_COOKIES=true to accept the risk",
             ));
         }
+        let trusted_proxies = self
+            .trusted_proxies
+            .as_deref()
+            .map(parse_networks)
+            .transpose()?
+            .unwrap_or_default();
         Ok(HttpSettings {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             cors_allowed_origins,
             cookie_secure,
+            trusted_proxies,
         })
     }
 }
@@ -89,4 +97,24 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
             Ok(url.origin().ascii_serialization())
         })
         .collect()
+}
+
+/// `10.0.0.0/8, 192.168.1.10, ::1`: networks, a bare address being a network of one.
+fn parse_networks(raw: &str) -> Result<TrustedProxies, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|net| {
+            net.parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    ConfigError::setting(
+                        "trusted_proxies",
+                        format!("`{net}` is not an address or a network like 10.0.0.0/8"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies::new)
 }

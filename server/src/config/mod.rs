@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
+use crate::http::client_address::TrustedProxies;
 use crate::http::rate_limit::Rate;
 use raw::Raw;
 use sources::{figment, figment_error, parse_scalar, process_env};
@@ -130,6 +131,9 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Whether cookies carry the `Secure` attribute.
     pub cookie_secure: bool,
+    /// `LOCKSMITH_TRUSTED_PROXIES`: comma-separated networks (`10.0.0.0/8`, `::1`) whose
+    /// `Forwarded` / `X-Forwarded-*` headers name the client; empty: nobody's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// All settings, validated.
@@ -233,6 +237,10 @@ pub struct LimitSettings {
 impl Settings {
     /// Loads from the process environment and, if given, a TOML file.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        sources::refuse_unknown_env(names.iter().map(String::as_str))?;
         Self::from_figment(&figment(config_file)?.merge(process_env()))
     }
 
@@ -245,6 +253,7 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+        sources::refuse_unknown_env(pairs.iter().map(|(k, _)| k.as_str()))?;
         let prefixed = pairs.iter().filter_map(|(k, v)| {
             k.strip_prefix("LOCKSMITH_")
                 .map(|rest| (rest.to_lowercase(), v.clone()))

@@ -204,3 +204,79 @@ fn a_missing_config_file_is_an_error() {
 fn a_bad_log_filter_names_the_setting() {
     assert!(err(&[("LOCKSMITH_LOG", "info,[[[")]).contains("LOCKSMITH_LOG"));
 }
+
+#[test]
+fn trusted_proxies_are_networks_or_addresses() {
+    let s = load(&[("LOCKSMITH_TRUSTED_PROXIES", "10.1.2.3/8, 192.168.1.10, ::1")]).expect("loads");
+    let nets: Vec<String> = s
+        .http
+        .trusted_proxies
+        .networks()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.168.1.10/32", "::1/128"]);
+    assert!(
+        load(&[])
+            .expect("loads")
+            .http
+            .trusted_proxies
+            .networks()
+            .is_empty()
+    );
+    let msg = err(&[("LOCKSMITH_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")]);
+    assert!(
+        msg.contains("LOCKSMITH_TRUSTED_PROXIES") && msg.contains("proxy.local"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_misspelt_variable_stops_start_up_naming_the_closest_setting() {
+    let msg = err(&[("LOCKSMITH_TRUSTED_PROXY", "10.0.0.0/8")]);
+    assert_eq!(
+        msg,
+        "invalid configuration: LOCKSMITH_TRUSTED_PROXY is not a setting; did you mean \
+         LOCKSMITH_TRUSTED_PROXIES?"
+    );
+    let msg = err(&[("LOCKSMITH_FLUX_CAPACITOR", "1")]);
+    assert!(
+        msg.contains("LOCKSMITH_FLUX_CAPACITOR is not a setting"),
+        "{msg}"
+    );
+    assert!(!msg.contains("did you mean"), "{msg}");
+    // The scripts' and the portal examples' own variables are not settings to check.
+    load(&[
+        ("LOCKSMITH_API_KEY", "pay_x"),
+        ("LOCKSMITH_E2E_PORT", "3000"),
+        ("LOCKSMITH_CONFIG", "/etc/locksmith.toml"),
+    ])
+    .expect("loads");
+}
+
+#[test]
+fn a_misspelt_file_key_stops_start_up_naming_the_closest_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("locksmith.toml");
+    std::fs::write(&path, "port = 4000\nrequest_timeout_sec = 7\n").expect("write");
+    let msg = figment(Some(&path)).expect_err("unknown key").to_string();
+    assert!(
+        msg.contains(
+            "`request_timeout_sec` is not a setting; did you mean `request_timeout_secs`?"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_variable_the_example_file_names_is_a_setting() {
+    let example = include_str!("../../../.env.example");
+    let names: Vec<&str> = example
+        .lines()
+        .map(|l| l.trim_start_matches(['#', ' ']))
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .filter(|name| name.starts_with("LOCKSMITH_") || name.starts_with("DATABASE_URL"))
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    super::sources::refuse_unknown_env(names.iter().copied()).expect("all known");
+}

@@ -14,6 +14,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::client_address::ForwardedOrigin;
+
 /// The origin that state-changing portal requests must come from.
 #[derive(Debug, Clone)]
 pub enum ThisOrigin {
@@ -39,8 +41,8 @@ impl ThisOrigin {
     }
 
     /// Whether `claimed` (an `Origin` or `Referer` value) is this origin, for a request
-    /// sent to `host`.
-    fn admits(&self, claimed: &str, host: Option<&str>) -> bool {
+    /// sent to `host`, over `forwarded_scheme` when a trusted proxy reported one.
+    fn admits(&self, claimed: &str, host: Option<&str>, forwarded_scheme: Option<&str>) -> bool {
         let Ok(claimed) = url::Url::parse(claimed).map(|u| u.origin()) else {
             return false;
         };
@@ -51,7 +53,10 @@ impl ThisOrigin {
         match self {
             Self::Public(public) => claimed == *public,
             Self::OwnHost { scheme } => host
-                .and_then(|h| url::Url::parse(&format!("{scheme}://{h}")).ok())
+                .and_then(|h| {
+                    let scheme = forwarded_scheme.unwrap_or(scheme);
+                    url::Url::parse(&format!("{scheme}://{h}")).ok()
+                })
                 .is_some_and(|own| own.origin() == claimed),
         }
     }
@@ -62,16 +67,19 @@ pub async fn same_origin(State(this): State<ThisOrigin>, req: Request, next: Nex
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
+    let forwarded = req.extensions().get::<ForwardedOrigin>();
+    let host = forwarded.and_then(|f| f.host.as_deref()).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+    });
+    let forwarded_scheme = forwarded.and_then(|f| f.scheme);
     let claimed = req
         .headers()
         .get(header::ORIGIN)
         .or_else(|| req.headers().get(header::REFERER))
         .and_then(|v| v.to_str().ok());
-    if claimed.is_some_and(|claimed| this.admits(claimed, host)) {
+    if claimed.is_some_and(|claimed| this.admits(claimed, host, forwarded_scheme)) {
         next.run(req).await
     } else {
         tracing::warn!("refused a cross-site or origin-less server function call");

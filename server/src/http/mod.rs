@@ -1,6 +1,7 @@
 //! The HTTP stack: the router and the layers every response passes through.
 
 pub mod body;
+pub mod client_address;
 pub mod csrf;
 pub mod docs;
 pub mod metrics;
@@ -71,6 +72,11 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
         .merge(verify)
         .layer(
             ServiceBuilder::new()
+                // First, so that every later layer and handler sees the real client.
+                .layer(middleware::from_fn_with_state(
+                    std::sync::Arc::new(settings.http.trusted_proxies.clone()),
+                    client_address::apply,
+                ))
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     axum::http::header::AUTHORIZATION,
                     axum::http::header::COOKIE,

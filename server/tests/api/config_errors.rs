@@ -56,3 +56,15 @@ fn an_unreachable_database_fails_after_the_retry_budget() {
     assert_eq!(code, 1);
     assert!(stderr.contains("database unreachable after"), "{stderr}");
 }
+
+#[test]
+fn a_misspelt_setting_stops_start_up_naming_the_closest_one() {
+    let (code, stderr) = run(&[("LOCKSMITH_LOCKOUT_FAILURE", "3")]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "LOCKSMITH_LOCKOUT_FAILURE is not a setting; did you mean LOCKSMITH_LOCKOUT_FAILURES?"
+        ),
+        "{stderr}"
+    );
+}

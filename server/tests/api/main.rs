@@ -21,6 +21,7 @@ mod owner_limits;
 mod portal;
 mod portal_hardening;
 mod portal_keys;
+mod proxies;
 mod request_ids;
 mod security_headers;
 mod sessions;
