@@ -123,6 +123,17 @@ impl Schema {
         schema_status(&self.pool).await
     }
 
+    /// Whether the database holds no table of its own (a restore's precondition).
+    pub async fn is_empty(&self) -> Result<bool> {
+        let tables = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM pg_catalog.pg_tables
+               WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(tables == 0)
+    }
+
     /// The connection pool's figures, for the metrics.
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {

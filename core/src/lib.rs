@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod limits;
 pub mod notify;
+pub mod retention;
 pub mod scope;
 pub mod system;
 #[cfg(test)]

@@ -31,6 +31,18 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent backup (database dump, secrets, manifest) into a new directory.
+    Backup {
+        /// The directory to create (or an empty one).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty database, checking its manifest first.
+    Restore {
+        /// The backup's directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 /// `locksmith user …`.
@@ -57,7 +69,32 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain; exits 1 and names the first broken row if tampered with.
-    Verify,
+    Verify {
+        /// Check this archive file (`audit archive`) instead of the database.
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
+    /// Move the rows recorded before DATE into FILE (checked, then removed from the
+    /// database, which keeps the last archived hash as its anchor).
+    Archive {
+        /// `2026-01-01` (UTC midnight) or an RFC 3339 instant.
+        #[arg(long, value_parser = parse_instant)]
+        before: chrono::DateTime<chrono::Utc>,
+        /// The archive file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
+        .ok_or_else(|| format!("`{raw}` is neither a date like 2026-01-01 nor an RFC 3339 instant"))
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {

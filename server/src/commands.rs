@@ -1,4 +1,5 @@
-//! The one-shot subcommands: `user create` and `audit verify`.
+//! The one-shot subcommands: `user create`, `audit verify`, `audit archive`, `backup`
+//! and `restore`.
 
 use std::io::{BufRead as _, Write as _};
 
@@ -97,4 +98,120 @@ pub async fn audit_verify(settings: &Settings) -> Result<(), CommandError> {
             checked: report.checked,
         }),
     }
+}
+
+/// `locksmith audit verify --archive FILE`: checks an archive file on its own.
+pub fn audit_verify_archive(file: &std::path::Path) -> Result<(), CommandError> {
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| CommandError::Input(format!("{}: {e}", file.display())))?;
+    let (header, end) = locksmith_core::audit::archive::verify_file(reader)
+        .map_err(|e| CommandError::Input(format!("{}: {e}", file.display())))?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "archive intact: {} rows #{}..#{}, from {} to {}",
+        end.rows,
+        end.first_id,
+        end.last_id,
+        header.prev_hash,
+        end.last_hash
+    );
+    Ok(())
+}
+
+/// `locksmith audit archive --before DATE --to FILE`: the file is written, synced and
+/// checked before a single row leaves the database.
+pub async fn audit_archive(
+    settings: &Settings,
+    before: chrono::DateTime<chrono::Utc>,
+    to: &std::path::Path,
+) -> Result<(), CommandError> {
+    let file_error = |e: std::io::Error| CommandError::Input(format!("{}: {e}", to.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(file_error)?;
+    let database = Database::open(settings).await?;
+    let audit = AuditService::new(database.pool.clone());
+    let result = async {
+        let mut out = std::io::BufWriter::new(&mut file);
+        let end = audit
+            .export_segment(Actor::SYSTEM, before, &mut out)
+            .await
+            .map_err(StartupError::from)?;
+        drop(out);
+        let Some(end) = end else {
+            return Ok(None);
+        };
+        file.sync_all().map_err(file_error)?;
+        let reread = std::fs::File::open(to)
+            .map(std::io::BufReader::new)
+            .map_err(file_error)?;
+        locksmith_core::audit::archive::verify_file(reread)
+            .map_err(|e| CommandError::Input(format!("{}: {e}", to.display())))?;
+        audit
+            .remove_segment(Actor::SYSTEM, &end)
+            .await
+            .map_err(StartupError::from)?;
+        Ok::<_, CommandError>(Some(end))
+    }
+    .await;
+    database.close().await;
+    if result.is_err() {
+        // Nothing was removed; a partial file would only mislead.
+        let _ = std::fs::remove_file(to);
+    }
+    match result? {
+        Some(end) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "archived {} rows (#{}..#{}) to {}; the trail now starts after {}",
+                end.rows,
+                end.first_id,
+                end.last_id,
+                to.display(),
+                end.last_hash
+            );
+        }
+        None => {
+            let _ = std::fs::remove_file(to);
+            let _ = writeln!(std::io::stdout(), "nothing recorded before {before}");
+        }
+    }
+    Ok(())
+}
+
+/// `locksmith backup --to DIR`.
+pub async fn backup(settings: &Settings, dir: &std::path::Path) -> Result<(), CommandError> {
+    let started = std::time::Instant::now();
+    let done = crate::backup::backup(settings, dir).await?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "backup written to {} in {:.1} s (database dump {} bytes, schema {}); it holds the \
+         key pepper: store it encrypted, and apart from the database",
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        done.dump_bytes,
+        done.schema_version
+            .map_or_else(|| "empty".into(), |v| v.to_string()),
+    );
+    Ok(())
+}
+
+/// `locksmith restore --from DIR`.
+pub async fn restore(settings: &Settings, dir: &std::path::Path) -> Result<(), CommandError> {
+    let started = std::time::Instant::now();
+    let done = crate::backup::restore(settings, dir).await?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "restored from {} in {:.1} s; audit chain intact ({} rows){}",
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        done.audit_rows,
+        done.secrets_written_to
+            .map(|d| format!("; secrets written to {}", d.display()))
+            .unwrap_or_default(),
+    );
+    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod audit_export;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     // One-shot commands keep the terminal for their own output: warnings only.
     let filter = match command {
         Command::Serve | Command::Migrate => settings.log_filter.clone(),
-        Command::User(_) | Command::Audit(_) => "warn".to_owned(),
+        Command::User(_) | Command::Audit(_) | Command::Backup { .. } | Command::Restore { .. } => {
+            "warn".to_owned()
+        }
     };
     telemetry::init(settings.log_format, &filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -51,8 +53,20 @@ fn main() -> ExitCode {
             }) => commands::user_create(&settings, &email, role, display_name.as_deref())
                 .await
                 .map_err(Into::into),
-            Command::Audit(AuditCommand::Verify) => {
+            Command::Audit(AuditCommand::Verify { archive: None }) => {
                 commands::audit_verify(&settings).await.map_err(Into::into)
+            }
+            Command::Audit(AuditCommand::Verify {
+                archive: Some(file),
+            }) => commands::audit_verify_archive(&file).map_err(Into::into),
+            Command::Backup { to } => commands::backup(&settings, &to).await.map_err(Into::into),
+            Command::Restore { from } => commands::restore(&settings, &from)
+                .await
+                .map_err(Into::into),
+            Command::Audit(AuditCommand::Archive { before, to }) => {
+                commands::audit_archive(&settings, before, &to)
+                    .await
+                    .map_err(Into::into)
             }
         }
     });

@@ -20,6 +20,7 @@ use locksmith_core::identity::{Actor, SessionService, UserService};
 use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
 use locksmith_core::lifecycle::Lifecycle;
 use locksmith_core::notify::{MailSettings, NotificationService, Notifier};
+use locksmith_core::retention::Retention;
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::{VerifyConfig, VerifyService};
 use locksmith_core::webhooks::{
@@ -94,6 +95,38 @@ impl Database {
         Ok(Self { pool, embedded })
     }
 
+    /// A PostgreSQL client tool and how it reaches this database: the embedded cluster's
+    /// own binaries and libpq environment, or the tool on `PATH` with `DATABASE_URL`
+    /// (its password in `PGPASSWORD`, never on a command line). Pairs whose name starts
+    /// with `--` are arguments, the others environment variables.
+    pub fn client_tool(
+        &self,
+        settings: &Settings,
+        tool: &str,
+    ) -> (std::path::PathBuf, Vec<(&'static str, String)>) {
+        if let Some(pg) = &self.embedded {
+            return pg.client_tool(tool);
+        }
+        let mut env = Vec::new();
+        if let Some(Ok(mut url)) = settings
+            .database
+            .url
+            .as_ref()
+            .map(|url| url::Url::parse(url.expose_secret()))
+        {
+            if let Some(password) = url.password() {
+                let password = percent_encoding::percent_decode_str(password)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                env.push(("PGPASSWORD", password));
+            }
+            let _ = url.set_password(None);
+            // libpq reads a connection URI from `--dbname` (not from `PGDATABASE`).
+            env.push(("--dbname", url.to_string()));
+        }
+        (std::path::PathBuf::from(tool), env)
+    }
+
     /// Closes the pool, then leaves the embedded cluster, which stops it unless another
     /// Locksmith process (a server beside a one-shot command) still uses it.
     pub async fn close(self) {
@@ -114,6 +147,9 @@ pub struct Application {
     deliveries: DeliveryWorker,
     lifecycle: Lifecycle,
     notifier: Option<Notifier>,
+    retention: Retention,
+    audit: AuditService,
+    schema: Schema,
     sessions: SessionService,
     users: UserService,
 }
@@ -226,7 +262,13 @@ impl Application {
         state.dashboard.warm_up();
         Ok(Self {
             notifier,
-            lifecycle: Lifecycle::new(pool_for_lifecycle, &settings.webhooks.expiry_reminders),
+            lifecycle: Lifecycle::new(
+                pool_for_lifecycle.clone(),
+                &settings.webhooks.expiry_reminders,
+            ),
+            retention: Retention::new(pool_for_lifecycle.clone(), settings.retention),
+            schema: Schema::new(pool_for_lifecycle.clone()),
+            audit: AuditService::new(pool_for_lifecycle),
             deliveries,
             verify: state.verify.clone(),
             sessions: state.sessions.clone(),
@@ -258,6 +300,13 @@ impl Application {
         let invalidations = tokio::spawn(async move { verify.listen_for_invalidations().await });
         // Expired sessions, tokens and idle sign-in counters, removed hourly.
         let janitor = tokio::spawn(purge_expired_periodically(self.sessions.clone()));
+        // The audit chain, checked and its head published hourly (log, metrics, event).
+        let head = tokio::spawn(watch_audit_trail(self.audit.clone()));
+        // Readiness, for the `readiness_ok` metric.
+        let readiness = tokio::spawn(http::ops::watch_readiness(self.schema.clone()));
+        // Usage folded and aged out, old history and (if asked) dead keys removed, hourly.
+        let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel();
+        let retention = tokio::spawn(self.retention.run_periodically(retention_stopped));
         // Usage and quota leases, written back every second.
         let (stop_flusher, flusher_stopped) = tokio::sync::oneshot::channel();
         let flusher = tokio::spawn(flush_verification_periodically(
@@ -302,8 +351,14 @@ impl Application {
         let _ = deliveries.await;
         invalidations.abort();
         let _ = invalidations.await;
+        let _ = stop_retention.send(());
+        let _ = retention.await;
         janitor.abort();
         let _ = janitor.await;
+        head.abort();
+        let _ = head.await;
+        readiness.abort();
+        let _ = readiness.await;
         served
     }
 }
@@ -348,7 +403,11 @@ async fn flush_verification_periodically(
             _ = &mut stop => return,
         }
         ticks += 1;
-        match verify.flush().await {
+        let flushed = verify.flush().await;
+        if flushed.is_err() {
+            metrics::counter!("verify_usage_flush_failures_total").increment(1);
+        }
+        match flushed {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("verification usage written again");
@@ -463,6 +522,55 @@ async fn purge_expired_periodically(sessions: SessionService) {
                 "purged expired rows"
             ),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
+}
+
+/// Every hour, checks the audit rows recorded since the last check (the whole chain at
+/// start-up), setting `audit_chain_ok`, and publishes the trail's newest row: a log line
+/// and `audit_chain_head_id` for the operator's tools, and an `audit.head` event (when it
+/// moved) for webhook subscribers, so that rows later removed from the trail's end do not
+/// go unnoticed.
+async fn watch_audit_trail(audit: AuditService) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checked_up_to = None;
+    loop {
+        every.tick().await;
+        match audit
+            .verify_since(Actor::SYSTEM, checked_up_to.clone())
+            .await
+        {
+            Ok(report) => match report.first_broken {
+                None => {
+                    metrics::gauge!("audit_chain_ok").set(1.0);
+                    if report.last.is_some() {
+                        checked_up_to = report.last;
+                    }
+                }
+                Some(row) => {
+                    metrics::gauge!("audit_chain_ok").set(0.0);
+                    tracing::error!(
+                        row,
+                        "the audit chain is broken: row {row} does not match its content or \
+                         its predecessor (run `locksmith audit verify`)"
+                    );
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot check the audit chain"),
+        }
+        match audit.publish_head(Actor::SYSTEM).await {
+            Ok(Some(head)) => {
+                metrics::gauge!("audit_chain_head_id").set(head.last_id as f64);
+                tracing::info!(
+                    last_id = head.last_id,
+                    hash = %head.hash,
+                    at = %head.at,
+                    "audit chain head"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot publish the audit chain head"),
         }
     }
 }

@@ -56,6 +56,7 @@ actions! {
     KeyBulkCreate => "key.bulk_create" on "keyspace",
     KeyBulkRevoke => "key.bulk_revoke" on "key_batch",
     KeyBulkUpdate => "key.bulk_update" on "key_batch",
+    KeyPurge => "key.purge" on "key_batch",
     KeyspaceCreate => "keyspace.create" on "keyspace",
     VerifierCreate => "verifier.create" on "verifier",
     VerifierRevoke => "verifier.revoke" on "verifier",

@@ -3,6 +3,7 @@
 //! deleting history behind the application's back is detectable (`locksmith audit verify`).
 
 mod action;
+pub mod archive;
 pub mod chain;
 pub mod diff;
 mod service;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use action::Action;
-pub use service::{AuditService, Names};
+pub use service::{AuditService, ChainHead, Names};
 pub use store::{AuditFilter, VerifyReport};
 pub(crate) use store::{append, append_all};
 

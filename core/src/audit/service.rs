@@ -135,6 +135,87 @@ impl AuditService {
         actor.check_reader()?;
         store::verify(&self.pool).await
     }
+
+    /// Checks the rows recorded since `since` (the `last` of an earlier intact report),
+    /// or the whole chain: what the server does every hour.
+    pub async fn verify_since(
+        &self,
+        actor: Actor,
+        since: Option<(Vec<u8>, i64)>,
+    ) -> Result<VerifyReport> {
+        actor.check_reader()?;
+        store::verify_from(&self.pool, since).await
+    }
+
+    /// Publishes the trail's newest row as an `audit.head` event when it moved since the
+    /// last one (the server does it every hour, and logs it), so that a subscriber holds
+    /// a witness of the trail's end; returns the head.
+    pub async fn publish_head(&self, actor: Actor) -> Result<Option<ChainHead>> {
+        actor.check_admin()?;
+        let mut tx = self.pool.begin().await?;
+        crate::events::store::lock_chain(&mut tx).await?;
+        let Some((last_id, hash, at)) = store::head(&mut tx).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let head = ChainHead {
+            last_id,
+            hash: super::chain::hex(&hash),
+            at,
+        };
+        let published = crate::events::store::latest_of_type(&mut tx, "audit.head").await?;
+        let already = published
+            .as_ref()
+            .and_then(|data| data.get("last_id"))
+            .and_then(serde_json::Value::as_i64)
+            == Some(last_id);
+        if !already {
+            crate::events::store::append_observed(
+                &mut tx,
+                vec![crate::events::Event::AuditHead {
+                    last_id,
+                    hash: head.hash.clone(),
+                    at,
+                }],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(head))
+    }
+
+    /// Writes the rows recorded before `before` to `out` as an archive segment (admins
+    /// and the command line); removes nothing. See [`archive`](super::archive).
+    pub async fn export_segment(
+        &self,
+        actor: Actor,
+        before: chrono::DateTime<chrono::Utc>,
+        out: &mut impl std::io::Write,
+    ) -> Result<Option<super::archive::SegmentEnd>> {
+        actor.check_admin()?;
+        super::archive::export(&self.pool, before, out).await
+    }
+
+    /// Removes an exported segment once its file is stored, leaving the anchor.
+    pub async fn remove_segment(
+        &self,
+        actor: Actor,
+        end: &super::archive::SegmentEnd,
+    ) -> Result<u64> {
+        actor.check_admin()?;
+        super::archive::remove(&self.pool, end).await
+    }
+}
+
+/// The trail's newest row, as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Its id.
+    pub last_id: i64,
+    /// Its chain hash (hex).
+    pub hash: String,
+    /// When it was recorded.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[cfg(test)]

@@ -202,7 +202,8 @@ pub(crate) async fn list(
     } else {
         Vec::new()
     };
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        StoredEntry,
         r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
                   client_request_id, before, after, hash, prev_hash
            FROM audit_log
@@ -226,24 +227,85 @@ pub(crate) async fn list(
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Entry {
-            id: r.id,
-            at: r.at,
-            actor_id: r.actor_id,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            source_ip: r.source_ip,
-            request_id: r.request_id,
-            client_request_id: r.client_request_id,
-            before: r.before,
-            after: r.after,
-            hash: chain::hex(&r.hash),
-            prev_hash: chain::hex(&r.prev_hash),
+    Ok(rows.into_iter().map(StoredEntry::into_entry).collect())
+}
+
+/// A row as stored, hashes as bytes.
+pub(crate) struct StoredEntry {
+    pub(crate) id: i64,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) action: String,
+    pub(crate) target_type: String,
+    pub(crate) target_id: Option<String>,
+    pub(crate) source_ip: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) client_request_id: Option<String>,
+    pub(crate) before: Option<serde_json::Value>,
+    pub(crate) after: Option<serde_json::Value>,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) prev_hash: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// The hash this row must carry after `prev`, when it links to `prev`; `None` when
+    /// its link or its hash does not match.
+    pub(crate) fn check(&self, prev: &[u8]) -> Option<[u8; 32]> {
+        let expected = chain::digest(
+            prev,
+            &Fields {
+                at: self.at,
+                actor_id: self.actor_id,
+                action: &self.action,
+                target_type: &self.target_type,
+                target_id: self.target_id.as_deref(),
+                source_ip: self.source_ip.as_deref(),
+                request_id: self.request_id.as_deref(),
+                client_request_id: self.client_request_id.as_deref(),
+                before: self.before.as_ref(),
+                after: self.after.as_ref(),
+            },
+        );
+        (self.prev_hash == prev && self.hash == expected).then_some(expected)
+    }
+
+    /// As the API shows it, hashes in hex.
+    pub(crate) fn into_entry(self) -> Entry {
+        Entry {
+            id: self.id,
+            at: self.at,
+            actor_id: self.actor_id,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            source_ip: self.source_ip,
+            request_id: self.request_id,
+            client_request_id: self.client_request_id,
+            before: self.before,
+            after: self.after,
+            hash: chain::hex(&self.hash),
+            prev_hash: chain::hex(&self.prev_hash),
+        }
+    }
+
+    /// From the API's form (an archive's line); `None` when a hash is not hex.
+    pub(crate) fn from_entry(entry: Entry) -> Option<Self> {
+        Some(Self {
+            hash: chain::unhex(&entry.hash)?,
+            prev_hash: chain::unhex(&entry.prev_hash)?,
+            id: entry.id,
+            at: entry.at,
+            actor_id: entry.actor_id,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: entry.target_id,
+            source_ip: entry.source_ip,
+            request_id: entry.request_id,
+            client_request_id: entry.client_request_id,
+            before: entry.before,
+            after: entry.after,
         })
-        .collect())
+    }
 }
 
 /// The outcome of checking the whole chain.
@@ -253,16 +315,33 @@ pub struct VerifyReport {
     pub checked: u64,
     /// The first row whose hash or link does not match, if any.
     pub first_broken: Option<i64>,
+    /// The last row checked, hash and id, when intact: where the next check can start.
+    pub last: Option<(Vec<u8>, i64)>,
 }
 
 /// Recomputes every hash in order, in pages, and reports the first row that does not match
-/// its content or does not link to its predecessor.
+/// its content or does not link to its predecessor. An archived segment's anchor, if any,
+/// is where the chain starts.
 pub(crate) async fn verify(pool: &PgPool) -> Result<VerifyReport> {
-    let mut prev = GENESIS.to_vec();
-    let mut after_id = 0_i64;
+    verify_from(pool, None).await
+}
+
+/// The same from `start` (a row's hash and id already checked) on, or from the anchor
+/// when it lies past `start` (archived since).
+pub(crate) async fn verify_from(
+    pool: &PgPool,
+    start: Option<(Vec<u8>, i64)>,
+) -> Result<VerifyReport> {
+    let anchor = anchor(pool).await?;
+    let (mut prev, mut after_id) = match (start, anchor) {
+        (Some(start), Some(anchor)) if anchor.1 > start.1 => anchor,
+        (Some(start), _) => start,
+        (None, anchor) => anchor.unwrap_or((GENESIS.to_vec(), 0)),
+    };
     let mut checked = 0_u64;
     loop {
-        let page = sqlx::query!(
+        let page = sqlx::query_as!(
+            StoredEntry,
             r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
                       client_request_id, before, after, prev_hash, hash
                FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"#,
@@ -274,33 +353,130 @@ pub(crate) async fn verify(pool: &PgPool) -> Result<VerifyReport> {
             return Ok(VerifyReport {
                 checked,
                 first_broken: None,
+                last: Some((prev, after_id)).filter(|(_, id)| *id > 0),
             });
         };
         after_id = last.id;
         for row in page {
-            let expected = chain::digest(
-                &prev,
-                &Fields {
-                    at: row.at,
-                    actor_id: row.actor_id,
-                    action: &row.action,
-                    target_type: &row.target_type,
-                    target_id: row.target_id.as_deref(),
-                    source_ip: row.source_ip.as_deref(),
-                    request_id: row.request_id.as_deref(),
-                    client_request_id: row.client_request_id.as_deref(),
-                    before: row.before.as_ref(),
-                    after: row.after.as_ref(),
-                },
-            );
-            if row.prev_hash != prev || row.hash != expected {
+            if row.check(&prev).is_none() {
                 return Ok(VerifyReport {
                     checked,
                     first_broken: Some(row.id),
+                    last: None,
                 });
             }
             checked += 1;
             prev = row.hash;
         }
     }
+}
+
+/// The archived trail's last hash and row id, when a segment was archived.
+pub(crate) async fn anchor(pool: &PgPool) -> Result<Option<(Vec<u8>, i64)>> {
+    Ok(sqlx::query!("SELECT last_hash, last_id FROM audit_anchor")
+        .fetch_optional(pool)
+        .await?
+        .map(|r| (r.last_hash, r.last_id)))
+}
+
+/// The last row of the longest run of rows after `after_id` all recorded before
+/// `before` (the chain is cut at a row, never around one).
+pub(crate) async fn last_id_before(
+    pool: &PgPool,
+    before: DateTime<Utc>,
+    after_id: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(
+                  (SELECT min(id) - 1 FROM audit_log WHERE id > $2 AND at >= $1),
+                  (SELECT max(id) FROM audit_log)) AS "last""#,
+        before,
+        after_id
+    )
+    .fetch_one(pool)
+    .await?
+    .filter(|last| *last > after_id))
+}
+
+/// Rows after `after_id` up to `last_id`, oldest first, at most `limit`.
+pub(crate) async fn range(
+    pool: &PgPool,
+    after_id: i64,
+    last_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredEntry>> {
+    Ok(sqlx::query_as!(
+        StoredEntry,
+        r#"SELECT id, at, actor_id, action, target_type, target_id, source_ip, request_id,
+                  client_request_id, before, after, hash, prev_hash
+           FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"#,
+        after_id,
+        last_id,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Moves the anchor to row `last_id` and deletes the `rows` rows up to it, refusing when
+/// the trail no longer holds exactly the archived segment (another archive ran, or the
+/// row's hash differs).
+pub(crate) async fn remove_segment(
+    pool: &PgPool,
+    last_id: i64,
+    last_hash: &[u8],
+    rows: u64,
+) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    event_store::lock_chain(&mut tx).await?;
+    let from = sqlx::query_scalar!("SELECT last_id FROM audit_anchor FOR UPDATE")
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
+    let last = sqlx::query!(
+        "SELECT at, hash, (SELECT count(*) FROM audit_log WHERE id > $2 AND id <= $1) AS n
+         FROM audit_log WHERE id = $1",
+        last_id,
+        from
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(last) = last.filter(|l| {
+        l.hash == last_hash && u64::try_from(l.n.unwrap_or(0)).is_ok_and(|n| n == rows)
+    }) else {
+        return Err(Error::Conflict(
+            "the trail no longer holds the archived segment; nothing was removed".into(),
+        ));
+    };
+    sqlx::query!(
+        r#"INSERT INTO audit_anchor (last_id, last_hash, last_at, archived, archived_at)
+           VALUES ($1, $2, $3, $4, now())
+           ON CONFLICT (singleton) DO UPDATE SET
+               last_id = EXCLUDED.last_id, last_hash = EXCLUDED.last_hash,
+               last_at = EXCLUDED.last_at,
+               archived = audit_anchor.archived + EXCLUDED.archived,
+               archived_at = EXCLUDED.archived_at"#,
+        last_id,
+        last_hash,
+        last.at,
+        i64::try_from(rows).unwrap_or(i64::MAX)
+    )
+    .execute(&mut *tx)
+    .await?;
+    let removed = sqlx::query!("DELETE FROM audit_log WHERE id <= $1", last_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// The newest row: its id, hash and time.
+pub(crate) async fn head(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>, DateTime<Utc>)>> {
+    Ok(
+        sqlx::query!("SELECT id, hash, at FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(conn)
+            .await?
+            .map(|r| (r.id, r.hash, r.at)),
+    )
 }

@@ -269,6 +269,17 @@ pub enum Event {
         owner_id: Option<Uuid>,
         reason: String,
     },
+    /// The audit trail's newest row, published every hour when it moved: a receiver that
+    /// keeps these can tell if rows were later removed from the trail's end.
+    #[serde(rename = "audit.head")]
+    AuditHead {
+        /// The newest row's id.
+        last_id: i64,
+        /// Its chain hash (hex).
+        hash: String,
+        /// When it was recorded.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Every event type, as sent in `type`: what a subscription may name.
@@ -294,6 +305,7 @@ pub const TYPES: &[&str] = &[
     "user.enabled",
     "webhook.test",
     "webhook.disabled",
+    "audit.head",
 ];
 
 /// Whether events of type `kind` are about one key (the only ones an owner's endpoint
@@ -327,6 +339,7 @@ impl Event {
             Event::KeyQuotaThreshold { .. } => "key.quota_threshold",
             Event::WebhookTest { .. } => "webhook.test",
             Event::WebhookDisabled { .. } => "webhook.disabled",
+            Event::AuditHead { .. } => "audit.head",
         }
     }
 

@@ -222,3 +222,16 @@ pub(crate) async fn latest_of_webhook(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The data of the newest event of type `kind`.
+pub(crate) async fn latest_of_type(
+    conn: &mut PgConnection,
+    kind: &str,
+) -> Result<Option<serde_json::Value>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT data FROM events WHERE type = $1 ORDER BY position DESC LIMIT 1",
+        kind
+    )
+    .fetch_optional(conn)
+    .await?)
+}

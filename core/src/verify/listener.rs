@@ -25,6 +25,7 @@ pub(crate) async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
                     cache.flush();
                     pause = Duration::from_millis(100);
                     tracing::debug!("listening for cache invalidations");
+                    metrics::gauge!("verify_invalidation_listener_connected").set(1.0);
                     relay(&mut listener, &cache).await;
                 }
             }
@@ -33,6 +34,7 @@ pub(crate) async fn listen(pool: PgPool, cache: Arc<VerifyCache>) {
         // Disconnected: nothing cached can be trusted without a fresh read (stale
         // entries stay only for degraded mode); the cache is flushed on reconnection.
         cache.distrust();
+        metrics::gauge!("verify_invalidation_listener_connected").set(0.0);
         metrics::counter!("verify_cache_flushes_total").increment(1);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));

@@ -13,6 +13,7 @@ mod database;
 mod http;
 mod limits;
 mod raw;
+mod retention;
 mod secrets;
 mod sources;
 mod verify;
@@ -164,6 +165,10 @@ pub struct Settings {
     pub verify: VerifySettings,
     /// Webhook deliveries.
     pub webhooks: WebhookSettings,
+    /// `LOCKSMITH_RETENTION_HOURLY_USAGE_DAYS` (92), `_DAILY_USAGE_DAYS` (730),
+    /// `_HISTORY_DAYS` (90: webhook deliveries, emails, consumed events) and
+    /// `_DEAD_KEYS_DAYS` (unset: dead keys are kept).
+    pub retention: locksmith_core::retention::RetentionPolicy,
     /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
     /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
     /// token lives, and how long a sign-in can be renewed at all.

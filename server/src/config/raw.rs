@@ -66,6 +66,10 @@ pub(super) struct Raw {
     pub(super) smtp_url: Option<String>,
     pub(super) smtp_url_file: Option<PathBuf>,
     pub(super) smtp_from: String,
+    pub(super) retention_hourly_usage_days: u32,
+    pub(super) retention_daily_usage_days: u32,
+    pub(super) retention_history_days: u32,
+    pub(super) retention_dead_keys_days: Option<u32>,
 }
 
 impl Default for Raw {
@@ -126,6 +130,10 @@ impl Default for Raw {
             smtp_url: None,
             smtp_url_file: None,
             smtp_from: "Locksmith <locksmith@localhost>".into(),
+            retention_hourly_usage_days: 92,
+            retention_daily_usage_days: 730,
+            retention_history_days: 90,
+            retention_dead_keys_days: None,
         }
     }
 }
@@ -143,6 +151,7 @@ impl Raw {
         let metrics_token = self.metrics_token()?;
         let verify = self.verify()?;
         let webhooks = self.webhooks()?;
+        let retention = self.retention()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
         let site_root = self
@@ -163,6 +172,7 @@ impl Raw {
             limits,
             verify,
             webhooks,
+            retention,
             refresh,
             metrics_token,
         })

@@ -204,6 +204,21 @@ impl EmbeddedPostgres {
         self.cluster.stop().await
     }
 
+    /// A PostgreSQL client tool (`pg_dump`, `pg_restore`) of the cluster's own version,
+    /// with the libpq environment that reaches the `locksmith` database.
+    pub fn client_tool(&self, tool: &str) -> (PathBuf, Vec<(&'static str, String)>) {
+        (
+            self.cluster.bin_dir.join(tool),
+            vec![
+                ("PGHOST", self.cluster.socket_dir.display().to_string()),
+                ("PGPORT", PORT.to_string()),
+                ("PGUSER", ROLE.to_owned()),
+                ("PGPASSWORD", self.password.clone()),
+                ("PGDATABASE", DATABASE.to_owned()),
+            ],
+        )
+    }
+
     /// Connect options for the `locksmith` database over the private socket.
     pub fn connect_options(&self) -> PgConnectOptions {
         self.options_for(DATABASE)

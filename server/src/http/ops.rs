@@ -38,6 +38,23 @@ pub struct Ready {
         (status = 503, description = "Database unreachable or schema not current", body = crate::http::problem::ProblemBody),
     ))]
 pub async fn readyz(State(schema): State<Schema>) -> Result<Json<Ready>, Problem> {
+    let ready = check(&schema).await;
+    metrics::gauge!("readiness_ok").set(if ready.is_ok() { 1.0 } else { 0.0 });
+    ready
+}
+
+/// Checks readiness every 15 s, so that `readiness_ok` is current for the operator's
+/// alerts whether or not anything polls `/readyz`.
+pub async fn watch_readiness(schema: Schema) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        let ready = check(&schema).await;
+        metrics::gauge!("readiness_ok").set(if ready.is_ok() { 1.0 } else { 0.0 });
+    }
+}
+
+async fn check(schema: &Schema) -> Result<Json<Ready>, Problem> {
     let not_ready = |detail: &str| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

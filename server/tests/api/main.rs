@@ -6,6 +6,7 @@ mod process;
 
 mod audit;
 mod auth;
+mod backup;
 mod chaos;
 mod config_errors;
 mod dashboard;

@@ -836,6 +836,11 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 202);
+    // The audit trail's head, which the server publishes hourly.
+    locksmith_core::audit::AuditService::new(pool.clone())
+        .publish_head(locksmith_core::identity::Actor::SYSTEM)
+        .await
+        .expect("published");
 
     let doc: Value =
         serde_json::from_str(&locksmith_server::api::openapi::pretty_json()).expect("doc");
