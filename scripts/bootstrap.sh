@@ -26,6 +26,8 @@ pg_binaries_present || packages+=(postgresql)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
 if [ "${#packages[@]}" -gt 0 ]; then
     log "installing Debian packages: ${packages[*]}"
     as_root apt-get update -qq
