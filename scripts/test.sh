@@ -27,10 +27,11 @@ cargo fmt --all -- --check
 cargo clippy --workspace --exclude locksmith-frontend --all-targets -- -D warnings
 cargo clippy -p locksmith-frontend -p locksmith-app --target wasm32-unknown-unknown -- -D warnings
 
-# The operator's monitoring: Prometheus rules parse and pass their unit tests, every alert
-# has its runbook, the dashboard queries only exported metrics.
-step "alert rules (promtool) and dashboard"
-scripts/check-alerts.sh
+# The operator's deployment files: Prometheus rules parse and pass their unit tests, every
+# alert has its runbook, the dashboard queries only exported metrics, the compose file
+# sets only real settings.
+step "deployment files (promtool, dashboard, compose)"
+scripts/check-deploy.sh
 
 # The portal's assets (WASM, JS, CSS) into target/site. The server binary is built by
 # `cargo test` below, with the same features the tests use, so it is compiled once.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod embedded_pg;
 pub mod http;
 pub mod portal;
+pub mod reload;
 pub mod secrets;
 pub mod session_store;
 pub mod startup;

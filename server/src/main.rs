@@ -43,7 +43,9 @@ fn main() -> ExitCode {
     };
     let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
         match command {
-            Command::Serve => startup::serve(settings).await.map_err(Into::into),
+            Command::Serve => startup::serve(settings, cli.config.clone())
+                .await
+                .map_err(Into::into),
             Command::Migrate => startup::migrate(settings).await.map_err(Into::into),
             Command::User(UserCommand::Create {
                 email,

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use secrecy::ExposeSecret as _;
 use crate::auth::JwtKeys;
 use crate::auth::jwt::ACCESS_TTL;
 use crate::http::rate_limit::ApiLimits;
+use crate::reload::{Live, Reloader};
 use crate::state::{AppState, AuthConfig};
 use crate::{http, secrets};
 
@@ -150,6 +152,8 @@ pub struct Application {
     retention: Retention,
     audit: AuditService,
     schema: Schema,
+    live: Live,
+    limits: Arc<ApiLimits>,
     sessions: SessionService,
     users: UserService,
 }
@@ -260,6 +264,8 @@ impl Application {
         ));
         // The one costly dashboard answer, computed before anyone asks for it.
         state.dashboard.warm_up();
+        let live = Live::new(settings);
+        let limits = Arc::clone(&state.limits);
         Ok(Self {
             notifier,
             lifecycle: Lifecycle::new(
@@ -273,9 +279,22 @@ impl Application {
             verify: state.verify.clone(),
             sessions: state.sessions.clone(),
             users: state.users.clone(),
-            router: http::router(state, settings, &secrets),
+            router: http::router(state, settings, &secrets, &live),
+            live,
+            limits,
             listener,
         })
+    }
+
+    /// What applies settings reloaded on `SIGHUP` to this instance.
+    pub fn reloader(&self, settings: &Settings, config_file: Option<PathBuf>) -> Reloader {
+        Reloader::new(
+            self.live.clone(),
+            Arc::clone(&self.limits),
+            self.retention.clone(),
+            settings.clone(),
+            config_file,
+        )
     }
 
     /// The verification service (tests read its quota ledger).
@@ -426,16 +445,27 @@ async fn flush_verification_periodically(
 }
 
 /// `locksmith serve`.
-pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+/// `locksmith serve`; `config_file` is read again on `SIGHUP`.
+pub async fn serve(settings: Settings, config_file: Option<PathBuf>) -> Result<(), StartupError> {
     let database = Database::open(&settings).await?;
-    let result = serve_with(&settings, &database).await;
+    let result = serve_with(&settings, &database, config_file).await;
     database.close().await;
     result
 }
 
-async fn serve_with(settings: &Settings, database: &Database) -> Result<(), StartupError> {
+async fn serve_with(
+    settings: &Settings,
+    database: &Database,
+    config_file: Option<PathBuf>,
+) -> Result<(), StartupError> {
     Schema::new(database.pool.clone()).migrate().await?;
     let app = Application::build(settings, database.pool.clone()).await?;
+    // Listening for SIGHUP before saying we listen: its default action would end us.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let reloads = tokio::spawn(reload_on_sighup(
+        hangups,
+        app.reloader(settings, config_file),
+    ));
     let addr = app.local_addr();
     tracing::info!(
         %addr,
@@ -487,6 +517,7 @@ async fn serve_with(settings: &Settings, database: &Database) -> Result<(), Star
         }
     };
     let served = app.run_until_stopped(stop).await;
+    reloads.abort();
     // Before the cluster is stopped on purpose, or the supervisor would start it again.
     if let Some(supervisor) = supervisor {
         supervisor.abort();
@@ -523,6 +554,17 @@ async fn purge_expired_periodically(sessions: SessionService) {
             ),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
+    }
+}
+
+/// Reloads the settings on every `SIGHUP` (see [`crate::reload`]).
+async fn reload_on_sighup(hangups: Option<tokio::signal::unix::Signal>, mut reloader: Reloader) {
+    let Some(mut hangups) = hangups else {
+        tracing::warn!("cannot listen for SIGHUP; settings reload only with a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        reloader.reload();
     }
 }
 

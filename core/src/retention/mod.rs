@@ -80,28 +80,44 @@ pub struct RetentionReport {
     pub keys: u64,
 }
 
-/// Applies a [`RetentionPolicy`] to the database behind a pool.
+/// Applies a [`RetentionPolicy`] to the database behind a pool. Clones share the policy,
+/// which can be replaced while running.
 #[derive(Debug, Clone)]
 pub struct Retention {
     pool: PgPool,
-    policy: RetentionPolicy,
+    policy: std::sync::Arc<std::sync::RwLock<RetentionPolicy>>,
 }
 
 impl Retention {
     /// Retention of the database behind `pool`.
     pub fn new(pool: PgPool, policy: RetentionPolicy) -> Self {
-        Self { pool, policy }
+        Self {
+            pool,
+            policy: std::sync::Arc::new(std::sync::RwLock::new(policy)),
+        }
     }
 
     /// The policy in force.
     pub fn policy(&self) -> RetentionPolicy {
-        self.policy
+        *self
+            .policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the policy from the next run on.
+    pub fn set_policy(&self, policy: RetentionPolicy) {
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
     }
 
     /// Runs once as of `now`; `None` when another instance is running.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Option<RetentionReport>> {
+        let policy = self.policy();
         let mut report = RetentionReport::default();
-        let horizon = day_of(before(now, self.policy.hourly_usage));
+        let horizon = day_of(before(now, policy.hourly_usage));
         loop {
             let mut tx = self.pool.begin().await?;
             if !store::try_lock(&mut tx).await? {
@@ -123,15 +139,15 @@ impl Retention {
         if !store::try_lock(&mut tx).await? {
             return Ok(None);
         }
-        let usage_horizon = day_of(before(now, self.policy.daily_usage));
+        let usage_horizon = day_of(before(now, policy.daily_usage));
         report.usage_rows = store::delete_usage_before(&mut tx, usage_horizon).await?;
-        let history_horizon = before(now, self.policy.history);
+        let history_horizon = before(now, policy.history);
         (report.deliveries, report.notifications) =
             store::delete_history_before(&mut tx, history_horizon).await?;
         report.events = store::delete_events_before(&mut tx, history_horizon).await?;
         tx.commit().await?;
 
-        if let Some(after) = self.policy.dead_keys {
+        if let Some(after) = policy.dead_keys {
             let dead_before = before(now, after);
             loop {
                 let mut tx = self.pool.begin().await?;

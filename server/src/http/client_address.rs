@@ -187,12 +187,12 @@ fn canonical(address: IpAddr) -> IpAddr {
 /// The middleware: replaces `ConnectInfo` with the resolved client and records the
 /// [`Peer`] and, behind a trusted proxy, the [`ForwardedOrigin`].
 pub async fn apply(
-    State(trusted): State<Arc<TrustedProxies>>,
+    State(trusted): State<Arc<arc_swap::ArcSwap<TrustedProxies>>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let resolved = resolve(peer.ip(), req.headers(), &trusted);
+        let resolved = resolve(peer.ip(), req.headers(), &trusted.load());
         let extensions = req.extensions_mut();
         extensions.insert(Peer(peer));
         extensions.insert(ConnectInfo(SocketAddr::new(resolved.client, peer.port())));

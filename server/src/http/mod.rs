@@ -16,7 +16,7 @@ pub mod settle;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, Method, StatusCode};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -31,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use self::body::BODY_LIMIT;
 use crate::config::Settings;
 use crate::portal;
+use crate::reload::Live;
 use crate::secrets::Secrets;
 use crate::state::AppState;
 
@@ -38,9 +39,9 @@ use crate::state::AppState;
 const COMPRESS_ABOVE: u16 = 1024;
 
 /// Builds the whole application: operations endpoints, the versioned API and the portal.
-pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router {
+pub fn router(state: AppState, settings: &Settings, secrets: &Secrets, live: &Live) -> Router {
     let timeout = settings.http.request_timeout;
-    let api = api_router(settings, timeout, &state);
+    let api = api_router(settings, timeout, &state, live);
     let ops = Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
@@ -60,7 +61,7 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
         .is_some_and(|url| url.scheme() == "https");
 
     let mut verify = crate::api::verify::route(state.verify.clone(), timeout);
-    if let Some(cors) = cors(settings) {
+    if let Some(cors) = cors(settings, live) {
         verify = verify.layer(cors);
     }
 
@@ -74,7 +75,7 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
             ServiceBuilder::new()
                 // First, so that every later layer and handler sees the real client.
                 .layer(middleware::from_fn_with_state(
-                    std::sync::Arc::new(settings.http.trusted_proxies.clone()),
+                    std::sync::Arc::clone(&live.trusted_proxies),
                     client_address::apply,
                 ))
                 .layer(SetSensitiveRequestHeadersLayer::new([
@@ -101,7 +102,12 @@ pub fn router(state: AppState, settings: &Settings, secrets: &Secrets) -> Router
 }
 
 /// `/v1`: every error leaves as problem details, whatever layer produced it.
-fn api_router(settings: &Settings, timeout: Duration, state: &AppState) -> Router<AppState> {
+fn api_router(
+    settings: &Settings,
+    timeout: Duration,
+    state: &AppState,
+    live: &Live,
+) -> Router<AppState> {
     let mut api = crate::api::routes(state)
         .fallback(problem::not_found)
         .layer(middleware::from_fn(private::no_store_by_default))
@@ -110,26 +116,24 @@ fn api_router(settings: &Settings, timeout: Duration, state: &AppState) -> Route
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ));
-    if let Some(cors) = cors(settings) {
+    if let Some(cors) = cors(settings, live) {
         api = api.layer(cors);
     }
     api
 }
 
-/// The CORS policy of the API, when origins are configured.
-fn cors(settings: &Settings) -> Option<CorsLayer> {
+/// The CORS policy of the API, when origins are configured at start-up; the list itself
+/// is read live, so that `SIGHUP` can change it.
+fn cors(settings: &Settings, live: &Live) -> Option<CorsLayer> {
     if settings.http.cors_allowed_origins.is_empty() {
         return None;
     }
-    let origins: Vec<HeaderValue> = settings
-        .http
-        .cors_allowed_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins = std::sync::Arc::clone(&live.cors_origins);
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
+            .allow_origin(AllowOrigin::predicate(move |origin, _| {
+                origins.load().iter().any(|allowed| allowed == origin)
+            }))
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,

@@ -16,28 +16,33 @@ use uuid::Uuid;
 
 use super::problem::Problem;
 
-/// The per-caller limiter of one instance.
+/// The per-caller limiter of one instance; its rate can be replaced while running.
 #[derive(Debug)]
 pub struct ApiLimits {
-    callers: Limiter<Uuid>,
+    callers: arc_swap::ArcSwap<Limiter<Uuid>>,
 }
 
 impl ApiLimits {
     /// A limiter for `per_caller` (management endpoints).
     pub fn new(per_caller: Rate) -> Self {
         Self {
-            callers: Limiter::new(per_caller),
+            callers: arc_swap::ArcSwap::from_pointee(Limiter::new(per_caller)),
         }
+    }
+
+    /// A new rate (`SIGHUP`): every caller starts again with a full burst.
+    pub fn set_rate(&self, per_caller: Rate) {
+        self.callers.store(Arc::new(Limiter::new(per_caller)));
     }
 
     /// 429 when the caller is over their rate.
     pub fn check_caller(&self, caller: Uuid) -> Result<(), Problem> {
-        self.callers.check(&caller).map_err(too_many)
+        self.callers.load().check(&caller).map_err(too_many)
     }
 
     /// Forgets callers whose limits have fully recovered.
     pub fn forget_idle(&self) {
-        self.callers.forget_idle();
+        self.callers.load().forget_idle();
     }
 }
 

@@ -68,3 +68,107 @@ fn a_misspelt_setting_stops_start_up_naming_the_closest_one() {
         "{stderr}"
     );
 }
+
+/// SIGHUP re-reads the config file: what can change changes at once (here the trusted
+/// proxies, seen in the audit trail's addresses), what cannot is named, and an invalid
+/// file changes nothing.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn sighup_reloads_what_it_can_and_names_the_rest(pool: sqlx::PgPool) {
+    use std::time::Duration;
+
+    use locksmith_core::identity::Role;
+
+    use crate::helpers::{PASSWORD, create_user};
+    use crate::process::Server;
+
+    create_user(&pool, "ada@example.com", Role::Owner).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .expect("name");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let url = format!("{}/{name}", base.rsplit_once('/').expect("url").0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("locksmith.toml");
+    std::fs::write(&file, "request_timeout_secs = 30\n").expect("written");
+    let file_arg = file.display().to_string();
+    let server = Server::start(
+        &[
+            ("DATABASE_URL", &url),
+            ("LOCKSMITH_CONFIG", &file_arg),
+            ("LOCKSMITH_JWT_SECRET", crate::helpers::TEST_JWT_SECRET),
+            (
+                "LOCKSMITH_SESSION_SECRET",
+                "test-session-secret-0123456789abcdef",
+            ),
+            (
+                "LOCKSMITH_KEY_PEPPER",
+                "test-key-pepper-0123456789abcdefghijk",
+            ),
+        ],
+        &[],
+    );
+    let sign_in = || async {
+        let res = reqwest::Client::new()
+            .post(server.url("/v1/auth/token"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .json(&serde_json::json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT source_ip FROM audit_log WHERE action = 'user.login' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("a login row")
+    };
+    assert_eq!(
+        sign_in().await.as_deref(),
+        Some("127.0.0.1"),
+        "not trusted yet"
+    );
+
+    std::fs::write(
+        &file,
+        "request_timeout_secs = 31\ntrusted_proxies = \"127.0.0.1/32\"\n",
+    )
+    .expect("written");
+    server.hangup();
+    let reloaded = server.wait_for_log("settings reloaded", Duration::from_secs(10));
+    assert!(
+        reloaded["changed"]
+            .as_str()
+            .is_some_and(|c| c.contains("LOCKSMITH_TRUSTED_PROXIES")),
+        "{reloaded}"
+    );
+    let restart = server.wait_for_log("only after a restart", Duration::from_secs(10));
+    assert!(
+        restart["settings"]
+            .as_str()
+            .is_some_and(|c| c.contains("LOCKSMITH_REQUEST_TIMEOUT_SECS")),
+        "{restart}"
+    );
+    assert_eq!(
+        sign_in().await.as_deref(),
+        Some("203.0.113.9"),
+        "the proxy is trusted from now on"
+    );
+
+    std::fs::write(&file, "trusted_proxy = \"127.0.0.1/32\"\n").expect("written");
+    server.hangup();
+    let refused = server.wait_for_log("nothing was changed", Duration::from_secs(10));
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did you mean `trusted_proxies`")),
+        "{refused}"
+    );
+    assert_eq!(
+        sign_in().await.as_deref(),
+        Some("203.0.113.9"),
+        "still trusted"
+    );
+    server.terminate();
+}

@@ -128,6 +128,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// SIGHUP: reload the settings.
+    pub fn hangup(&self) {
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+
     fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("signal");

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checks the operator's monitoring files: the Prometheus rules parse and pass their unit
+# Checks the operator's deployment files: the Prometheus rules parse and pass their unit
 # tests (promtool, from Debian's prometheus package), every alert has its runbook
-# paragraph, and the Grafana dashboard only queries metrics Locksmith exports or the rules
-# record.
+# paragraph, the Grafana dashboard only queries metrics Locksmith exports or the rules
+# record, and the compose file sets only real settings and trusts exactly its nginx.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rules=deploy/prometheus/locksmith.rules.yml
@@ -11,7 +11,7 @@ promtool check rules "$rules"
 missing=0
 for alert in $(sed -n 's/^ *- alert: *//p' "$rules"); do
     if ! grep -q "^## $alert\$" docs/runbooks.md; then
-        echo "[alerts] $alert has no runbook paragraph in docs/runbooks.md" >&2
+        echo "[deploy] $alert has no runbook paragraph in docs/runbooks.md" >&2
         missing=1
     fi
 done
@@ -36,7 +36,19 @@ for name in re.findall(r"\b([a-z_]+_(?:total|seconds|connections|connected|ok))\
     if name not in exported and not name.startswith(("node_", "probe_")):
         bad.append(f"rules: {name}")
 if bad:
-    sys.exit("[alerts] not exported by Locksmith: " + ", ".join(sorted(set(bad))))
-print(f"[alerts] dashboard: {len(dash['panels'])} panels over exported metrics")
+    sys.exit("[deploy] not exported by Locksmith: " + ", ".join(sorted(set(bad))))
+print(f"[deploy] dashboard: {len(dash['panels'])} panels over exported metrics")
+
+compose = open("deploy/compose.yaml").read()
+settings = set(re.findall(r"^#? ?((?:LOCKSMITH_|DATABASE_URL)[A-Z0-9_]*)=", open(".env.example").read(), re.M))
+used = set(re.findall(r"^\s+((?:LOCKSMITH_|DATABASE_URL)[A-Z0-9_]*):", compose, re.M))
+unknown = used - settings
+if unknown:
+    sys.exit(f"[deploy] compose.yaml sets what is not a setting: {sorted(unknown)}")
+trusted = re.search(r"LOCKSMITH_TRUSTED_PROXIES: (\S+)", compose).group(1)
+nginx = re.search(r"ipv4_address: ([0-9.]+)", compose).group(1)
+if trusted != nginx:
+    sys.exit(f"[deploy] compose.yaml trusts {trusted}, but nginx is {nginx}")
+print(f"[deploy] compose: {len(used)} settings, trusting nginx at {nginx}")
 PY
 exit "$missing"
