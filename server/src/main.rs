@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             "warn".to_owned()
         }
     };
-    telemetry::init(settings.log_format, &filter);
+    let _telemetry = telemetry::init(settings.log_format, &filter, &settings.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

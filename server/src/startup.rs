@@ -25,7 +25,7 @@ use locksmith_core::retention::Retention;
 use locksmith_core::verify::rate::{RateLimits, SharedRates};
 use locksmith_core::verify::{VerifyConfig, VerifyService};
 use locksmith_core::webhooks::{
-    DeliverySettings, DeliveryWorker, SecretSealer, WebhookPolicy, WebhookService,
+    DeliverySettings, DeliveryWorker, SecretSealer, TraceHeaders, WebhookPolicy, WebhookService,
 };
 use secrecy::ExposeSecret as _;
 
@@ -222,6 +222,7 @@ impl Application {
                 disable_after: settings.webhooks.disable_after,
                 concurrency: settings.webhooks.concurrency,
                 retries: settings.webhooks.retries.clone(),
+                trace_headers: TraceHeaders::new(crate::telemetry::trace_headers),
             },
         );
         let verify_config = verify_config(settings).await?;

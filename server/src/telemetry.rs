@@ -1,22 +1,79 @@
-//! Logging: human-readable lines by default, JSON lines on request. The filter can be
-//! replaced while running (`SIGHUP` with a new `log` setting).
+//! Logging and tracing: human-readable lines by default, JSON lines on request, and, when
+//! `LOCKSMITH_OTEL_ENDPOINT` is set, the spans exported over OTLP (HTTP/protobuf) to an
+//! OpenTelemetry collector. W3C `traceparent` is read from requests (a request joins its
+//! caller's trace) and written into webhook deliveries. The log filter can be replaced
+//! while running (`SIGHUP` with a new `log` setting).
 
 use std::sync::OnceLock;
 
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, TelemetrySettings};
 
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
-/// Installs the global subscriber. Safe to call more than once (later calls are ignored),
-/// so that tests can build several applications in one process.
-pub fn init(format: LogFormat, filter: &str) {
+/// Flushes and stops the span exporter when dropped (at the end of `main`).
+#[derive(Debug, Default)]
+pub struct TelemetryGuard(Option<SdkTracerProvider>);
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// The OTLP exporter and its provider, when an endpoint is configured.
+fn otel_provider(settings: &TelemetrySettings) -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let endpoint = settings.otel_endpoint.as_ref()?;
+    let traces = endpoint
+        .join("v1/traces")
+        .map_or_else(|_| endpoint.to_string(), |u| u.to_string());
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(traces)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(err) => {
+            eprintln!("locksmith: cannot set up the OTLP exporter ({err}); spans are not exported");
+            return None;
+        }
+    };
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(settings.service_name.clone())
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// Installs the global subscriber (and, when configured, the span exporter). Safe to call
+/// more than once (later calls are ignored), so that tests can build several applications
+/// in one process.
+pub fn init(format: LogFormat, filter: &str, telemetry: &TelemetrySettings) -> TelemetryGuard {
+    let provider = otel_provider(telemetry);
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("locksmith"))
+            .with_tracked_inactivity(false)
+    });
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = match format {
         LogFormat::Text => registry
             .with(tracing_subscriber::fmt::layer().with_target(true))
@@ -27,13 +84,37 @@ pub fn init(format: LogFormat, filter: &str) {
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    // Every enclosing span: a line inside a service call still carries the
+                    // request span's `request_id`.
+                    .with_span_list(true),
             )
             .try_init(),
     };
     if installed.is_ok() {
         let _ = FILTER.set(handle);
     }
+    TelemetryGuard(provider)
+}
+
+/// The caller's trace context from W3C `traceparent` / `tracestate`, made the parent of
+/// `span` (nothing happens without them, or without an exporter).
+pub fn join_caller_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let context =
+        TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(headers));
+    let _ = span.set_parent(context);
+}
+
+/// `traceparent` (and `tracestate`) of the current span, for an outgoing request.
+pub fn trace_headers() -> Vec<(&'static str, String)> {
+    let mut carrier = std::collections::HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+    ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| carrier.remove(name).map(|v| (name, v)))
+        .collect()
 }
 
 /// Replaces the filter of the subscriber [`init`] installed (validated at load time).

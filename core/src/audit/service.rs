@@ -57,6 +57,7 @@ impl AuditService {
 
     /// A page of the whole trail, newest first; `before` is the last id of the previous
     /// page. Admins and auditors only.
+    #[tracing::instrument(name = "audit.list", skip_all, fields(db.system = "postgresql"))]
     pub async fn list(
         &self,
         actor: Actor,
@@ -71,6 +72,7 @@ impl AuditService {
     /// The newest `limit` entries about one key, for whoever may see the key (its owner
     /// too: it is their key). An owner sees what was done and by whom, but not where other
     /// people (admins) made their requests from.
+    #[tracing::instrument(name = "audit.of_key", skip_all, fields(db.system = "postgresql"))]
     pub async fn of_key(&self, actor: Actor, key_id: Uuid, limit: i64) -> Result<Vec<Entry>> {
         let key = key_store::find(&self.pool, key_id)
             .await?
@@ -131,6 +133,7 @@ impl AuditService {
 
     /// Recomputes the whole chain (admins, auditors, and the command line's system
     /// actor).
+    #[tracing::instrument(name = "audit.verify", skip_all, fields(db.system = "postgresql"))]
     pub async fn verify(&self, actor: Actor) -> Result<VerifyReport> {
         actor.check_reader()?;
         store::verify(&self.pool).await
@@ -138,6 +141,7 @@ impl AuditService {
 
     /// Checks the rows recorded since `since` (the `last` of an earlier intact report),
     /// or the whole chain: what the server does every hour.
+    #[tracing::instrument(name = "audit.verify_since", skip_all, fields(db.system = "postgresql"))]
     pub async fn verify_since(
         &self,
         actor: Actor,
@@ -150,6 +154,7 @@ impl AuditService {
     /// Publishes the trail's newest row as an `audit.head` event when it moved since the
     /// last one (the server does it every hour, and logs it), so that a subscriber holds
     /// a witness of the trail's end; returns the head.
+    #[tracing::instrument(name = "audit.publish_head", skip_all, fields(db.system = "postgresql"))]
     pub async fn publish_head(&self, actor: Actor) -> Result<Option<ChainHead>> {
         actor.check_admin()?;
         let mut tx = self.pool.begin().await?;
@@ -186,6 +191,7 @@ impl AuditService {
 
     /// Writes the rows recorded before `before` to `out` as an archive segment (admins
     /// and the command line); removes nothing. See [`archive`](super::archive).
+    #[tracing::instrument(name = "audit.export_segment", skip_all, fields(db.system = "postgresql"))]
     pub async fn export_segment(
         &self,
         actor: Actor,
@@ -197,6 +203,7 @@ impl AuditService {
     }
 
     /// Removes an exported segment once its file is stored, leaving the anchor.
+    #[tracing::instrument(name = "audit.remove_segment", skip_all, fields(db.system = "postgresql"))]
     pub async fn remove_segment(
         &self,
         actor: Actor,

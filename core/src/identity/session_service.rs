@@ -50,6 +50,7 @@ impl SessionService {
     }
 
     /// Checks a password sign-in and returns the user (audited either way).
+    #[tracing::instrument(name = "sessions.sign_in", skip_all, fields(db.system = "postgresql"))]
     pub async fn sign_in(
         &self,
         email: &str,
@@ -60,6 +61,7 @@ impl SessionService {
     }
 
     /// Signs in for the API: the user and the first refresh token of a new family.
+    #[tracing::instrument(name = "sessions.sign_in_for_tokens", skip_all, fields(db.system = "postgresql"))]
     pub async fn sign_in_for_tokens(
         &self,
         email: &str,
@@ -74,6 +76,7 @@ impl SessionService {
 
     /// Trades a refresh token for the next one of its family; a reused token revokes the
     /// family (audited as `token.reuse`).
+    #[tracing::instrument(name = "sessions.refresh", skip_all, fields(db.system = "postgresql"))]
     pub async fn refresh(
         &self,
         token: &SecretString,
@@ -84,6 +87,7 @@ impl SessionService {
 
     /// Signs out of the API: the access token `token_id` (valid until `expires_at`) and
     /// its refresh family are revoked on every instance.
+    #[tracing::instrument(name = "sessions.sign_out_api", skip_all, fields(db.system = "postgresql"))]
     pub async fn sign_out_api(
         &self,
         actor: Actor,
@@ -101,6 +105,7 @@ impl SessionService {
 
     /// Records a sign-out of the portal (the session itself is deleted by the session
     /// layer, through [`SessionService::delete_portal_session`]).
+    #[tracing::instrument(name = "sessions.sign_out_portal", skip_all, fields(db.system = "postgresql"))]
     pub async fn sign_out_portal(&self, actor: Actor, origin: &Origin) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         audit::append(&mut tx, sign_out(actor, origin)).await?;
@@ -141,6 +146,7 @@ impl SessionService {
 
     /// Removes what has expired: portal sessions, tokens and idle sign-in counters (run
     /// hourly by the server).
+    #[tracing::instrument(name = "sessions.purge", skip_all, fields(db.system = "postgresql"))]
     pub async fn purge(&self) -> Result<Purged> {
         Ok(Purged {
             portal_sessions: portal_sessions::purge_expired(&self.pool).await?,

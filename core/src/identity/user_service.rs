@@ -32,6 +32,7 @@ impl UserService {
 
     /// A page of users, oldest first; `after` is the last id of the previous page. Admins
     /// and auditors (who read everything) may list users, through every door alike.
+    #[tracing::instrument(name = "users.list", skip_all, fields(db.system = "postgresql"))]
     pub async fn list(&self, actor: Actor, after: Option<Uuid>, limit: i64) -> Result<Vec<User>> {
         actor.check_reader()?;
         users::list(&self.pool, after, limit).await
@@ -39,6 +40,7 @@ impl UserService {
 
     /// One user: admins and auditors see anyone, everyone else only themselves; another
     /// user is `NotFound`, so that an owner learns nothing, not even that they exist.
+    #[tracing::instrument(name = "users.get", skip_all, fields(db.system = "postgresql"))]
     pub async fn get(&self, actor: Actor, id: Uuid) -> Result<User> {
         actor.check_visible(id)?;
         users::find(&self.pool, id).await?.ok_or(Error::NotFound)
@@ -57,6 +59,7 @@ impl UserService {
     }
 
     /// Creates a user (admins, and the system from the command line).
+    #[tracing::instrument(name = "users.create", skip_all, fields(db.system = "postgresql"))]
     pub async fn create(&self, actor: Actor, input: NewUserInput, origin: &Origin) -> Result<User> {
         actor.check_admin()?;
         let new = input.validate().await?;
@@ -76,6 +79,7 @@ impl UserService {
     /// installation cannot lose its last admin by accident. Disabling a user ends every
     /// session they have (see [`super::revocation`]), recorded as its own
     /// `user.sessions_end` entry.
+    #[tracing::instrument(name = "users.update", skip_all, fields(db.system = "postgresql"))]
     pub async fn update(
         &self,
         actor: Actor,

@@ -50,6 +50,7 @@ impl KeyspaceService {
     }
 
     /// Creates a keyspace (admin). A taken name or prefix is a `Conflict`.
+    #[tracing::instrument(name = "keyspaces.create", skip_all, fields(db.system = "postgresql"))]
     pub async fn create(
         &self,
         actor: Actor,
@@ -80,6 +81,7 @@ impl KeyspaceService {
 
     /// A page of keyspaces by name (any signed-in user: owners pick one for a new key);
     /// `after` is the last id of the previous page.
+    #[tracing::instrument(name = "keyspaces.list", skip_all, fields(db.system = "postgresql"))]
     pub async fn list(
         &self,
         _actor: Actor,
@@ -90,6 +92,7 @@ impl KeyspaceService {
     }
 
     /// Issues a verifier token for one keyspace (admin).
+    #[tracing::instrument(name = "keyspaces.create_verifier", skip_all, fields(db.system = "postgresql"))]
     pub async fn create_verifier(
         &self,
         actor: Actor,

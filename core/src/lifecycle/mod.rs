@@ -66,6 +66,7 @@ impl Lifecycle {
     }
 
     /// Writes the events due at `now` (and records them as sent); how many.
+    #[tracing::instrument(name = "lifecycle.check", skip_all, fields(db.system = "postgresql"))]
     pub async fn check(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
         if !store::try_lock(&mut tx).await? {

@@ -114,6 +114,7 @@ impl Retention {
     }
 
     /// Runs once as of `now`; `None` when another instance is running.
+    #[tracing::instrument(name = "retention.run", skip_all, fields(db.system = "postgresql"))]
     pub async fn run(&self, now: DateTime<Utc>) -> Result<Option<RetentionReport>> {
         let policy = self.policy();
         let mut report = RetentionReport::default();

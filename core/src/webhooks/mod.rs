@@ -23,4 +23,4 @@ pub use model::{
 };
 pub use sealing::SecretSealer;
 pub use service::{DEFAULT_OVERLAP, NewWebhookInput, WebhookPatch, WebhookService};
-pub use worker::{DeliverySettings, DeliveryWorker};
+pub use worker::{DeliverySettings, DeliveryWorker, TraceHeaders};

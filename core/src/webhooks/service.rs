@@ -99,6 +99,7 @@ impl WebhookService {
 
     /// Creates an endpoint: an admin's receives every event (of its types and keyspace),
     /// an owner's only those of the owner's keys. The secret is in this answer only.
+    #[tracing::instrument(name = "webhooks.create", skip_all, fields(db.system = "postgresql"))]
     pub async fn create(
         &self,
         actor: Actor,
@@ -173,6 +174,7 @@ impl WebhookService {
 
     /// A page of the endpoints the caller may see, oldest first; `after` is the last id
     /// of the previous page.
+    #[tracing::instrument(name = "webhooks.list", skip_all, fields(db.system = "postgresql"))]
     pub async fn list(
         &self,
         actor: Actor,
@@ -188,6 +190,7 @@ impl WebhookService {
     }
 
     /// One endpoint.
+    #[tracing::instrument(name = "webhooks.get", skip_all, fields(db.system = "postgresql"))]
     pub async fn get(&self, actor: Actor, id: Uuid) -> Result<Webhook> {
         let mut conn = self.pool.acquire().await?;
         let row = store::find(&mut conn, id, false)
@@ -198,6 +201,7 @@ impl WebhookService {
     }
 
     /// Changes an endpoint.
+    #[tracing::instrument(name = "webhooks.update", skip_all, fields(db.system = "postgresql"))]
     pub async fn update(
         &self,
         actor: Actor,
@@ -252,6 +256,7 @@ impl WebhookService {
     }
 
     /// Deletes an endpoint and its delivery log.
+    #[tracing::instrument(name = "webhooks.delete", skip_all, fields(db.system = "postgresql"))]
     pub async fn delete(&self, actor: Actor, id: Uuid, origin: &Origin) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let row = store::find(&mut tx, id, true)
@@ -271,6 +276,7 @@ impl WebhookService {
     /// A new signing secret (in this answer only). For `overlap` (default a day, at most
     /// a week; zero ends the old one at once) deliveries carry both signatures, so
     /// receivers can switch without losing one.
+    #[tracing::instrument(name = "webhooks.rotate_secret", skip_all, fields(db.system = "postgresql"))]
     pub async fn rotate_secret(
         &self,
         actor: Actor,
@@ -324,6 +330,7 @@ impl WebhookService {
     }
 
     /// Sends a `webhook.test` event to this endpoint alone; its id, to find the delivery.
+    #[tracing::instrument(name = "webhooks.test", skip_all, fields(db.system = "postgresql"))]
     pub async fn test(&self, actor: Actor, id: Uuid, origin: &Origin) -> Result<Uuid> {
         let mut tx = self.pool.begin().await?;
         let row = store::find(&mut tx, id, true)
@@ -350,6 +357,7 @@ impl WebhookService {
 
     /// A page of the endpoint's deliveries, newest first, optionally of one status;
     /// `before` is the last id of the previous page.
+    #[tracing::instrument(name = "webhooks.deliveries", skip_all, fields(db.system = "postgresql"))]
     pub async fn deliveries(
         &self,
         actor: Actor,
@@ -364,6 +372,7 @@ impl WebhookService {
 
     /// Sends a delivery again now (whatever its status; a delivery being attempted right
     /// now is left to finish).
+    #[tracing::instrument(name = "webhooks.retry", skip_all, fields(db.system = "postgresql"))]
     pub async fn retry(
         &self,
         actor: Actor,
@@ -395,6 +404,7 @@ impl WebhookService {
     /// Queues again every event since `since` that the endpoint subscribes to (those
     /// delivered already are sent once more, with their ids: receivers that keep the ids
     /// they saw skip them). How many were queued.
+    #[tracing::instrument(name = "webhooks.replay", skip_all, fields(db.system = "postgresql"))]
     pub async fn replay(
         &self,
         actor: Actor,

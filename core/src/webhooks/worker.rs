@@ -45,6 +45,9 @@ pub struct DeliverySettings {
     pub concurrency: usize,
     /// When failed attempts are made again.
     pub retries: RetrySchedule,
+    /// Headers that carry the attempt's trace context (W3C `traceparent`), computed in
+    /// the attempt's span; the server provides them when it exports traces.
+    pub trace_headers: TraceHeaders,
 }
 
 impl Default for DeliverySettings {
@@ -54,7 +57,31 @@ impl Default for DeliverySettings {
             disable_after: Duration::from_secs(5 * 86_400),
             concurrency: 16,
             retries: RetrySchedule::default(),
+            trace_headers: TraceHeaders::none(),
         }
+    }
+}
+
+/// Computes the trace-context headers of the current span (see
+/// [`DeliverySettings::trace_headers`]).
+#[derive(Clone)]
+pub struct TraceHeaders(Arc<dyn Fn() -> Vec<(&'static str, String)> + Send + Sync>);
+
+impl TraceHeaders {
+    /// Headers from `compute`, called inside each attempt's span.
+    pub fn new(compute: impl Fn() -> Vec<(&'static str, String)> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(compute))
+    }
+
+    /// No trace headers.
+    pub fn none() -> Self {
+        Self::new(Vec::new)
+    }
+}
+
+impl std::fmt::Debug for TraceHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TraceHeaders")
     }
 }
 
@@ -188,8 +215,21 @@ impl DeliveryWorker {
         Ok(())
     }
 
-    /// Makes one attempt of a claimed delivery and records it.
+    /// Makes one attempt of a claimed delivery and records it, in a span of its own
+    /// (whose trace context travels in the request's `traceparent`).
     async fn attempt(&self, claimed: Claimed) {
+        let span = tracing::info_span!(
+            "webhook.delivery",
+            otel.name = "webhook delivery",
+            otel.kind = "client",
+            webhook_id = %claimed.webhook_id,
+            delivery_id = %claimed.id,
+            event_type = %claimed.event_type,
+        );
+        tracing::Instrument::instrument(self.attempt_in_span(claimed), span).await;
+    }
+
+    async fn attempt_in_span(&self, claimed: Claimed) {
         let answer = match self.secrets(&claimed) {
             Ok(secrets) => self.send(&claimed, &secrets).await,
             Err(err) => Answer {
@@ -238,17 +278,13 @@ impl DeliveryWorker {
         let timestamp = Utc::now().timestamp();
         let refs: Vec<&SigningSecret> = secrets.iter().collect();
         let signature = signature::header(&refs, &id, timestamp, &body);
-        self.transport
-            .post(
-                &claimed.url,
-                &[
-                    ("webhook-id", id),
-                    ("webhook-timestamp", timestamp.to_string()),
-                    ("webhook-signature", signature),
-                ],
-                body,
-            )
-            .await
+        let mut headers = vec![
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        headers.extend((self.settings.trace_headers.0)());
+        self.transport.post(&claimed.url, &headers, body).await
     }
 
     /// Writes the attempt and its consequences in one transaction; the result label.

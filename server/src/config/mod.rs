@@ -16,6 +16,7 @@ mod raw;
 mod retention;
 mod secrets;
 mod sources;
+mod telemetry;
 mod verify;
 mod webhooks;
 
@@ -169,6 +170,8 @@ pub struct Settings {
     /// `_HISTORY_DAYS` (90: webhook deliveries, emails, consumed events) and
     /// `_DEAD_KEYS_DAYS` (unset: dead keys are kept).
     pub retention: locksmith_core::retention::RetentionPolicy,
+    /// Span export.
+    pub telemetry: TelemetrySettings,
     /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
     /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
     /// token lives, and how long a sign-in can be renewed at all.
@@ -176,6 +179,16 @@ pub struct Settings {
     /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
     /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
     pub metrics_token: Option<SecretString>,
+}
+
+/// Span export (OpenTelemetry).
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// `LOCKSMITH_OTEL_ENDPOINT`: the `http://` base URL of an OTLP receiver (spans go to
+    /// `/v1/traces`); unset: no export.
+    pub otel_endpoint: Option<Url>,
+    /// `LOCKSMITH_OTEL_SERVICE_NAME` (default `locksmith`): the spans' `service.name`.
+    pub service_name: String,
 }
 
 /// Webhook deliveries.

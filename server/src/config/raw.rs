@@ -70,6 +70,8 @@ pub(super) struct Raw {
     pub(super) retention_daily_usage_days: u32,
     pub(super) retention_history_days: u32,
     pub(super) retention_dead_keys_days: Option<u32>,
+    pub(super) otel_endpoint: Option<String>,
+    pub(super) otel_service_name: String,
 }
 
 impl Default for Raw {
@@ -134,6 +136,8 @@ impl Default for Raw {
             retention_daily_usage_days: 730,
             retention_history_days: 90,
             retention_dead_keys_days: None,
+            otel_endpoint: None,
+            otel_service_name: "locksmith".into(),
         }
     }
 }
@@ -152,6 +156,7 @@ impl Raw {
         let verify = self.verify()?;
         let webhooks = self.webhooks()?;
         let retention = self.retention()?;
+        let telemetry = self.telemetry()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
         let site_root = self
@@ -173,6 +178,7 @@ impl Raw {
             verify,
             webhooks,
             retention,
+            telemetry,
             refresh,
             metrics_token,
         })

@@ -58,13 +58,19 @@ pub fn of<B>(req: &axum::http::Request<B>) -> String {
 /// secrets), Locksmith's request id and the caller's, if any.
 pub fn make_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     let ids = req.extensions().get::<RequestIds>();
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
+        // The method alone: paths hold ids, and span names must stay few.
+        otel.name = %req.method(),
+        otel.kind = "server",
         method = %req.method(),
         path = %req.uri().path(),
         request_id = %ids.map_or("", |ids| ids.server.as_str()),
         client_request_id = ids.and_then(|ids| ids.client.as_deref()),
-    )
+    );
+    // A caller's `traceparent` makes this request a part of its trace.
+    crate::telemetry::join_caller_trace(&span, req.headers());
+    span
 }
 
 #[cfg(test)]

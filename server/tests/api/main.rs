@@ -26,6 +26,7 @@ mod proxies;
 mod request_ids;
 mod security_headers;
 mod sessions;
+mod tracing_export;
 mod users;
 mod verification_log;
 mod verify;

@@ -18,6 +18,7 @@ use crate::keys::store::{self, KeyRow};
 
 impl KeyService {
     /// Applies `patch`. A revoked key cannot be changed.
+    #[tracing::instrument(name = "keys.update", skip_all, fields(db.system = "postgresql"))]
     pub async fn update(
         &self,
         actor: Actor,
@@ -95,6 +96,7 @@ impl KeyService {
 
     /// Ends the grace period of the old key of a rotation now: calls with it are refused
     /// from this moment. Audited as `key.grace_end`.
+    #[tracing::instrument(name = "keys.end_grace", skip_all, fields(db.system = "postgresql"))]
     pub async fn end_grace(&self, actor: Actor, id: Uuid, origin: &Origin) -> Result<KeyView> {
         self.move_grace_end(actor, id, None, origin).await
     }
@@ -102,6 +104,7 @@ impl KeyService {
     /// Moves the end of a running grace period `seconds` later (1 to
     /// [`MAX_GRACE_SECONDS`]), but never beyond [`MAX_GRACE_SECONDS`] from now; the key's
     /// own expiry still applies. Audited as `key.grace_extend`.
+    #[tracing::instrument(name = "keys.extend_grace", skip_all, fields(db.system = "postgresql"))]
     pub async fn extend_grace(
         &self,
         actor: Actor,
@@ -181,6 +184,7 @@ impl KeyService {
     /// reported at once. A revoked key cannot change and is left as it is (as a bulk
     /// revocation leaves one); each changed key gets its `key.update` row and the batch
     /// one `key.bulk_update`.
+    #[tracing::instrument(name = "keys.change_batch", skip_all, fields(db.system = "postgresql"))]
     pub async fn change_batch(
         &self,
         actor: Actor,

@@ -19,6 +19,7 @@ use crate::keys::store::{self, KeyRow, NewKeyRow};
 
 impl KeyService {
     /// Creates one key.
+    #[tracing::instrument(name = "keys.create", skip_all, fields(db.system = "postgresql"))]
     pub async fn create(
         &self,
         actor: Actor,
@@ -37,6 +38,7 @@ impl KeyService {
 
     /// Creates up to [`MAX_BATCH`] keys in one transaction: all or none. Invalid items are
     /// all reported at once ([`Error::Batch`]).
+    #[tracing::instrument(name = "keys.create_batch", skip_all, fields(db.system = "postgresql"))]
     pub async fn create_batch(
         &self,
         actor: Actor,

@@ -13,6 +13,7 @@ use crate::keys::store;
 
 impl KeyService {
     /// One key, if the caller may see it.
+    #[tracing::instrument(name = "keys.get", skip_all, fields(db.system = "postgresql"))]
     pub async fn get(&self, actor: Actor, id: Uuid) -> Result<KeyView> {
         let row = store::find(&self.pool, id).await?.ok_or(Error::NotFound)?;
         actor.check_visible(row.owner_id)?;
@@ -37,6 +38,7 @@ impl KeyService {
     }
 
     /// Verifications of a key the caller may see, bucket by bucket over `range`.
+    #[tracing::instrument(name = "keys.usage", skip_all, fields(db.system = "postgresql"))]
     pub async fn usage(
         &self,
         actor: Actor,
@@ -50,6 +52,7 @@ impl KeyService {
 
     /// A page of the log of a key the caller may see: its latest verifications, newest
     /// first, with every kept entry counted by answer.
+    #[tracing::instrument(name = "keys.verifications", skip_all, fields(db.system = "postgresql"))]
     pub async fn verifications(
         &self,
         actor: Actor,
@@ -99,6 +102,7 @@ impl KeyService {
 
     /// A page of the keys the caller may see, in `filter.sort` order. A cursor from a
     /// list in another order is refused, naming `cursor`.
+    #[tracing::instrument(name = "keys.list", skip_all, fields(db.system = "postgresql"))]
     pub async fn list(
         &self,
         actor: Actor,

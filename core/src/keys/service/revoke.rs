@@ -17,6 +17,7 @@ use crate::keys::store::{self, KeyRow};
 impl KeyService {
     /// Revokes a key for good. Revoking a revoked key changes nothing (and keeps the first
     /// reason).
+    #[tracing::instrument(name = "keys.revoke", skip_all, fields(db.system = "postgresql"))]
     pub async fn revoke(
         &self,
         actor: Actor,
@@ -39,6 +40,7 @@ impl KeyService {
 
     /// Revokes up to [`MAX_BATCH`] keys in one transaction: all or none. Ids that do not
     /// exist, are not visible to the caller or are listed twice are all reported at once.
+    #[tracing::instrument(name = "keys.revoke_batch", skip_all, fields(db.system = "postgresql"))]
     pub async fn revoke_batch(
         &self,
         actor: Actor,

@@ -19,6 +19,7 @@ impl KeyService {
     /// Replaces a key by a new one that inherits everything but the secret (and its quota
     /// usage carries over). The old key keeps working for `grace_seconds` (0 ends it now),
     /// then is expired; the two link to each other.
+    #[tracing::instrument(name = "keys.rotate", skip_all, fields(db.system = "postgresql"))]
     pub async fn rotate(
         &self,
         actor: Actor,
