@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::commands::CommandError;
+use crate::command_error::CommandError;
 use crate::config::{SecretSource, Settings};
 use crate::secrets;
 use crate::startup::{Database, StartupError};

@@ -11,24 +11,7 @@ use secrecy::SecretString;
 use crate::config::Settings;
 use crate::startup::{Database, StartupError};
 
-/// Why a subcommand failed; the message is for the person at the terminal.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The database could not be opened.
-    #[error(transparent)]
-    Startup(#[from] StartupError),
-    /// Bad input (invalid email, weak password, taken email…).
-    #[error("{0}")]
-    Input(String),
-    /// The audit chain is broken.
-    #[error("audit chain broken at row {row} ({checked} rows before it are intact)")]
-    ChainBroken {
-        /// The first row that does not match.
-        row: i64,
-        /// Rows verified before it.
-        checked: u64,
-    },
-}
+pub use crate::command_error::CommandError;
 
 fn read_password() -> Result<SecretString, CommandError> {
     let mut line = String::new();

@@ -7,6 +7,7 @@ pub mod audit_export;
 pub mod auth;
 pub mod backup;
 pub mod cli;
+pub mod command_error;
 pub mod commands;
 pub mod config;
 pub mod embedded_pg;

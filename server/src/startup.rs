@@ -222,7 +222,7 @@ impl Application {
                 disable_after: settings.webhooks.disable_after,
                 concurrency: settings.webhooks.concurrency,
                 retries: settings.webhooks.retries.clone(),
-                trace_headers: TraceHeaders::new(crate::telemetry::trace_headers),
+                trace_headers: TraceHeaders::new(http::trace_context::trace_headers),
             },
         );
         let verify_config = verify_config(settings).await?;

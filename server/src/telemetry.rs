@@ -1,16 +1,13 @@
 //! Logging and tracing: human-readable lines by default, JSON lines on request, and, when
 //! `LOCKSMITH_OTEL_ENDPOINT` is set, the spans exported over OTLP (HTTP/protobuf) to an
-//! OpenTelemetry collector. W3C `traceparent` is read from requests (a request joins its
-//! caller's trace) and written into webhook deliveries. The log filter can be replaced
-//! while running (`SIGHUP` with a new `log` setting).
+//! OpenTelemetry collector (`http::trace_context` carries W3C `traceparent` across
+//! requests and webhook deliveries). The log filter can be replaced while running
+//! (`SIGHUP` with a new `log` setting).
 
 use std::sync::OnceLock;
 
-use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -94,27 +91,6 @@ pub fn init(format: LogFormat, filter: &str, telemetry: &TelemetrySettings) -> T
         let _ = FILTER.set(handle);
     }
     TelemetryGuard(provider)
-}
-
-/// The caller's trace context from W3C `traceparent` / `tracestate`, made the parent of
-/// `span` (nothing happens without them, or without an exporter).
-pub fn join_caller_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    if !headers.contains_key("traceparent") {
-        return;
-    }
-    let context =
-        TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(headers));
-    let _ = span.set_parent(context);
-}
-
-/// `traceparent` (and `tracestate`) of the current span, for an outgoing request.
-pub fn trace_headers() -> Vec<(&'static str, String)> {
-    let mut carrier = std::collections::HashMap::new();
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    ["traceparent", "tracestate"]
-        .into_iter()
-        .filter_map(|name| carrier.remove(name).map(|v| (name, v)))
-        .collect()
 }
 
 /// Replaces the filter of the subscriber [`init`] installed (validated at load time).

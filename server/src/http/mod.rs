@@ -12,6 +12,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
 pub mod settle;
+pub mod trace_context;
 
 use std::time::Duration;
 

@@ -69,7 +69,7 @@ pub fn make_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         client_request_id = ids.and_then(|ids| ids.client.as_deref()),
     );
     // A caller's `traceparent` makes this request a part of its trace.
-    crate::telemetry::join_caller_trace(&span, req.headers());
+    super::trace_context::join_caller_trace(&span, req.headers());
     span
 }
 
