@@ -57,12 +57,14 @@ impl Raw {
                  or set LOCKSMITH_ALLOW_INSECURE_COOKIES=true to accept the risk",
             ));
         }
-        let trusted_proxies = self
-            .trusted_proxies
-            .as_deref()
-            .map(parse_networks)
-            .transpose()?
-            .unwrap_or_default();
+        let trusted_proxies = TrustedProxies::new(
+            self.trusted_proxies
+                .as_deref()
+                .map(parse_networks)
+                .transpose()?
+                .unwrap_or_default(),
+            self.forwarded_header,
+        );
         Ok(HttpSettings {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             cors_allowed_origins,
@@ -100,7 +102,7 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 /// `10.0.0.0/8, 192.168.1.10, ::1`: networks, a bare address being a network of one.
-fn parse_networks(raw: &str) -> Result<TrustedProxies, ConfigError> {
+fn parse_networks(raw: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -115,6 +117,5 @@ fn parse_networks(raw: &str) -> Result<TrustedProxies, ConfigError> {
                     )
                 })
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(TrustedProxies::new)
+        .collect()
 }

@@ -134,7 +134,9 @@ pub struct HttpSettings {
     /// Whether cookies carry the `Secure` attribute.
     pub cookie_secure: bool,
     /// `LOCKSMITH_TRUSTED_PROXIES`: comma-separated networks (`10.0.0.0/8`, `::1`) whose
-    /// `Forwarded` / `X-Forwarded-*` headers name the client; empty: nobody's.
+    /// forwarded headers name the client (empty: nobody's), and
+    /// `LOCKSMITH_FORWARDED_HEADER`: `x-forwarded-for` (default, with
+    /// `X-Forwarded-Proto`/`-Host`) or `forwarded` (RFC 7239), the one they write.
     pub trusted_proxies: TrustedProxies,
 }
 

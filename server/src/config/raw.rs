@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, LogFormat, Profile, Settings};
+use crate::http::client_address::ForwardedHeader;
 
 /// The raw shape read from the file and the environment, before validation.
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ pub(super) struct Raw {
     pub(super) request_timeout_secs: u64,
     pub(super) cors_allowed_origins: Option<String>,
     pub(super) trusted_proxies: Option<String>,
+    pub(super) forwarded_header: ForwardedHeader,
     pub(super) cookie_secure: Option<bool>,
     pub(super) allow_insecure_cookies: bool,
     pub(super) jwt_secret: Option<String>,
@@ -95,6 +97,7 @@ impl Default for Raw {
             request_timeout_secs: 30,
             cors_allowed_origins: None,
             trusted_proxies: None,
+            forwarded_header: ForwardedHeader::XForwardedFor,
             cookie_secure: None,
             allow_insecure_cookies: false,
             jwt_secret: None,

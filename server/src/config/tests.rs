@@ -224,6 +224,21 @@ fn trusted_proxies_are_networks_or_addresses() {
             .networks()
             .is_empty()
     );
+    use crate::http::client_address::ForwardedHeader;
+    assert_eq!(
+        s.http.trusted_proxies.header(),
+        ForwardedHeader::XForwardedFor
+    );
+    let forwarded = load(&[("LOCKSMITH_FORWARDED_HEADER", "forwarded")]).expect("loads");
+    assert_eq!(
+        forwarded.http.trusted_proxies.header(),
+        ForwardedHeader::Forwarded
+    );
+    let msg = err(&[("LOCKSMITH_FORWARDED_HEADER", "x-real-ip")]);
+    assert!(
+        msg.contains("LOCKSMITH_FORWARDED_HEADER") && msg.contains("x-forwarded-for"),
+        "{msg}"
+    );
     let msg = err(&[("LOCKSMITH_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")]);
     assert!(
         msg.contains("LOCKSMITH_TRUSTED_PROXIES") && msg.contains("proxy.local"),

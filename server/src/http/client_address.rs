@@ -1,6 +1,8 @@
 //! Who sent a request: the TCP peer, or, when that peer is one of
-//! `LOCKSMITH_TRUSTED_PROXIES`, the client the proxies name in `Forwarded` (RFC 7239) or
-//! `X-Forwarded-For`, with the scheme and host the client used.
+//! `LOCKSMITH_TRUSTED_PROXIES`, the client the proxies name in `X-Forwarded-For` (or, as
+//! `LOCKSMITH_FORWARDED_HEADER` says, `Forwarded`, RFC 7239), with the scheme and host
+//! the client used. Only the configured header is read: a proxy that writes one passes
+//! the other on as the client wrote it.
 //!
 //! A forwarded header is a list that every hop appends to, so its left part is whatever
 //! the client chose to send. Only the right part, written by proxies we trust, is
@@ -23,24 +25,46 @@ use axum::response::Response;
 use forwarded_header_value::{ForwardedStanza, Identifier, Protocol};
 use ipnet::IpNet;
 
-/// The proxies whose forwarded headers are believed (`LOCKSMITH_TRUSTED_PROXIES`).
+/// Which header the trusted proxies write (`LOCKSMITH_FORWARDED_HEADER`). Only that one is
+/// read: a proxy passes the other on untouched, as the client wrote it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` with `X-Forwarded-Proto` and `X-Forwarded-Host` (nginx, HAProxy,
+    /// Traefik, Envoy, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239) with its `for`, `proto` and `host`.
+    Forwarded,
+}
+
+/// The proxies whose forwarded headers are believed (`LOCKSMITH_TRUSTED_PROXIES`), and
+/// the header they write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    /// Trusts the given networks; an empty list trusts nobody.
-    pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+    /// Trusts the given networks' `header`; an empty list trusts nobody.
+    pub fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { networks, header }
     }
 
     /// The networks, for logs.
     pub fn networks(&self) -> &[IpNet] {
-        &self.0
+        &self.networks
+    }
+
+    /// The header read from them.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
-        self.0.iter().any(|net| net.contains(&address))
+        self.networks.iter().any(|net| net.contains(&address))
     }
 }
 
@@ -77,11 +101,15 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> R
     }
     // Each element is parsed alone: a client that prepends garbage must not make the
     // whole list unreadable, which would leave the proxy's address as everyone's.
-    let hops: Vec<Option<ForwardedStanza>> = match joined(headers, "forwarded") {
-        Some(value) => elements(&value)
-            .map(|e| e.parse::<ForwardedStanza>().ok())
-            .collect(),
-        None => joined(headers, "x-forwarded-for")
+    let hops: Vec<Option<ForwardedStanza>> = match trusted.header {
+        ForwardedHeader::Forwarded => joined(headers, "forwarded")
+            .map(|value| {
+                elements(&value)
+                    .map(|e| e.parse::<ForwardedStanza>().ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ForwardedHeader::XForwardedFor => joined(headers, "x-forwarded-for")
             .map(|value| {
                 elements(&value)
                     .map(|e| {
@@ -111,19 +139,21 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> R
         }
     }
     // The nearest proxy saw the request as the client sent it to the installation.
-    let nearest = hops.last().and_then(Option::as_ref);
-    let mut origin = ForwardedOrigin {
-        scheme: nearest.and_then(|s| s.forwarded_proto).map(|p| match p {
-            Protocol::Http => "http",
-            Protocol::Https => "https",
-        }),
-        host: nearest
-            .and_then(|s| s.forwarded_host.clone())
-            .filter(|h| is_host(h)),
+    let origin = match trusted.header {
+        ForwardedHeader::Forwarded => {
+            let nearest = hops.last().and_then(Option::as_ref);
+            ForwardedOrigin {
+                scheme: nearest.and_then(|s| s.forwarded_proto).map(|p| match p {
+                    Protocol::Http => "http",
+                    Protocol::Https => "https",
+                }),
+                host: nearest
+                    .and_then(|s| s.forwarded_host.clone())
+                    .filter(|h| is_host(h)),
+            }
+        }
+        ForwardedHeader::XForwardedFor => x_forwarded_origin(headers),
     };
-    if origin.scheme.is_none() && origin.host.is_none() {
-        origin = x_forwarded_origin(headers);
-    }
     Resolved {
         client,
         origin: Some(origin),
@@ -208,7 +238,17 @@ mod tests {
     use super::*;
 
     fn trusted(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies::new(nets.iter().map(|n| n.parse().expect("cidr")).collect())
+        TrustedProxies::new(
+            nets.iter().map(|n| n.parse().expect("cidr")).collect(),
+            ForwardedHeader::XForwardedFor,
+        )
+    }
+
+    fn trusted_forwarded(nets: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(
+            nets.iter().map(|n| n.parse().expect("cidr")).collect(),
+            ForwardedHeader::Forwarded,
+        )
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -269,8 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for_and_carries_scheme_and_host() {
-        let proxies = trusted(&["10.0.0.0/8", "::1/128"]);
+    fn only_the_configured_header_is_read() {
         let h = headers(&[
             (
                 "forwarded",
@@ -278,7 +317,11 @@ mod tests {
             ),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
-        let r = resolve(ip("::1"), &h, &proxies);
+        let r = resolve(
+            ip("::1"),
+            &h,
+            &trusted_forwarded(&["10.0.0.0/8", "::1/128"]),
+        );
         assert_eq!(r.client, ip("2001:db8::7"));
         assert_eq!(
             r.origin,
@@ -287,6 +330,10 @@ mod tests {
                 host: Some("keys.example.com".into()),
             })
         );
+        // A proxy that writes X-Forwarded-For passes the client's own Forwarded on.
+        let r = resolve(ip("::1"), &h, &trusted(&["10.0.0.0/8", "::1/128"]));
+        assert_eq!(r.client, ip("198.51.100.1"));
+        assert_eq!(r.origin, Some(ForwardedOrigin::default()));
     }
 
     #[test]
@@ -313,7 +360,10 @@ mod tests {
     fn an_unknown_hop_stops_the_walk_and_garbage_is_ignored() {
         let proxies = trusted(&["10.0.0.0/8"]);
         let h = headers(&[("forwarded", "for=203.0.113.9, for=unknown, for=10.0.0.5")]);
-        assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies).client, ip("10.0.0.5"));
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &h, &trusted_forwarded(&["10.0.0.0/8"])).client,
+            ip("10.0.0.5")
+        );
         let h = headers(&[("x-forwarded-for", "not an address at all")]);
         assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies).client, ip("10.0.0.2"));
         // Garbage the client prepended does not hide the address the proxy appended.
@@ -323,7 +373,7 @@ mod tests {
             ip("203.0.113.9")
         );
         let h = headers(&[("forwarded", "for=<script>, for=203.0.113.9;proto=https")]);
-        let r = resolve(ip("10.0.0.2"), &h, &proxies);
+        let r = resolve(ip("10.0.0.2"), &h, &trusted_forwarded(&["10.0.0.0/8"]));
         assert_eq!(r.client, ip("203.0.113.9"));
         assert_eq!(r.origin.and_then(|o| o.scheme), Some("https"));
     }
