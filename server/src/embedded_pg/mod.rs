@@ -205,7 +205,7 @@ impl EmbeddedPostgres {
     }
 
     /// A PostgreSQL client tool (`pg_dump`, `pg_restore`) of the cluster's own version,
-    /// with the libpq environment that reaches the `locksmith` database.
+    /// with the libpq environment (and `--dbname`) that reach the `locksmith` database.
     pub fn client_tool(&self, tool: &str) -> (PathBuf, Vec<(&'static str, String)>) {
         (
             self.cluster.bin_dir.join(tool),
@@ -214,7 +214,8 @@ impl EmbeddedPostgres {
                 ("PGPORT", PORT.to_string()),
                 ("PGUSER", ROLE.to_owned()),
                 ("PGPASSWORD", self.password.clone()),
-                ("PGDATABASE", DATABASE.to_owned()),
+                // An argument (see `Database::client_tool`): pg_restore needs one.
+                ("--dbname", DATABASE.to_owned()),
             ],
         )
     }

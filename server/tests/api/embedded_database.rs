@@ -228,3 +228,84 @@ async fn a_killed_embedded_postmaster_is_restarted_by_the_server() {
     );
     server.terminate();
 }
+
+/// Backup and restore with the embedded cluster, as a new user would: `locksmith backup`
+/// beside a running `serve` (sharing its cluster), then `locksmith restore` into a new
+/// data dir, whose new cluster and generated secrets make the same installation: the
+/// first admin signs in there.
+#[tokio::test]
+async fn the_embedded_cluster_is_backed_up_while_serving_and_restored_into_a_new_data_dir() {
+    let first = data_dir();
+    let first_dir = first.path().to_str().expect("utf-8 path").to_owned();
+    let server = embedded(first.path());
+    let env = [("LOCKSMITH_DATA_DIR", first_dir.as_str())];
+    let out = crate::process::run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "first@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &env,
+        &["DATABASE_URL"],
+        &format!("{}\n", crate::helpers::PASSWORD),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backups = data_dir();
+    let backup = backups.path().join("nightly");
+    let backup_arg = backup.to_str().expect("utf-8 path").to_owned();
+    let out = crate::process::run(
+        &["backup", "--to", &backup_arg],
+        &env,
+        &["DATABASE_URL"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.terminate();
+
+    let second = data_dir();
+    let second_dir = second.path().to_str().expect("utf-8 path").to_owned();
+    let out = crate::process::run(
+        &["restore", "--from", &backup_arg],
+        &[("LOCKSMITH_DATA_DIR", second_dir.as_str())],
+        &["DATABASE_URL"],
+        "",
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("secrets written to"), "{said}");
+    let pepper = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("secrets/key_pepper")).expect("a pepper")
+    };
+    assert_eq!(pepper(second.path()), pepper(first.path()));
+
+    let server = embedded(second.path());
+    let signed_in = reqwest::Client::new()
+        .post(server.url("/v1/auth/token"))
+        .json(&serde_json::json!({
+            "email": "first@example.com",
+            "password": crate::helpers::PASSWORD,
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(signed_in.status(), 200);
+    tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("stopped");
+}
