@@ -203,9 +203,9 @@ fn read_backed_up_secrets(dir: &Path) -> Result<Vec<SecretString>, CommandError>
         .collect()
 }
 
-/// Generated secrets are written where this installation reads them (refusing to
-/// replace different ones); configured secrets must be the backed-up ones, or the
-/// restored keys, tokens and webhook secrets would not work.
+/// Generated secrets are written where this installation reads them. The pepper must be
+/// the backed-up one, configured or generated, or no restored key and no webhook secret
+/// would work; another JWT or session secret only signs everyone out, so it is kept.
 fn place_secrets(
     settings: &Settings,
     backed_up: &[SecretString],
@@ -218,13 +218,11 @@ fn place_secrets(
     let dir = settings.data_dir.join("secrets");
     let mut written = None;
     for (((setting, source), name), saved) in sources.iter().zip(SECRETS).zip(backed_up) {
+        let essential = name == "key_pepper";
+        let same = |value: &str| subtle_eq(value.as_bytes(), saved.expose_secret().as_bytes());
         match source {
             SecretSource::Provided(value) => {
-                let same: bool = subtle_eq(
-                    value.expose_secret().as_bytes(),
-                    saved.expose_secret().as_bytes(),
-                );
-                if !same {
+                if essential && !same(value.expose_secret()) {
                     return Err(CommandError::Input(format!(
                         "{setting} is not the backed-up one: set it to the value in \
                          secrets/{name} of the backup (nothing was changed)"
@@ -234,12 +232,7 @@ fn place_secrets(
             SecretSource::Generate => {
                 let path = dir.join(name);
                 match std::fs::read_to_string(&path) {
-                    Ok(existing)
-                        if !subtle_eq(
-                            existing.trim().as_bytes(),
-                            saved.expose_secret().as_bytes(),
-                        ) =>
-                    {
+                    Ok(existing) if essential && !same(existing.trim()) => {
                         return Err(CommandError::Input(format!(
                             "{} holds another {name}: restore into a new data directory \
                              (nothing was changed)",
