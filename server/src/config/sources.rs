@@ -77,7 +77,7 @@ pub(super) fn refuse_unknown_env<'a>(
             continue;
         }
         let hint = nearest(&key, &known).map_or_else(
-            || " (the README's settings table lists them all)".to_owned(),
+            || " (.env.example lists every setting)".to_owned(),
             |k| format!("; did you mean {}?", super::env_name(k)),
         );
         return Err(ConfigError(format!("{name} is not a setting{hint}")));
@@ -98,7 +98,7 @@ fn refuse_unknown_file_keys(
             continue;
         }
         let hint = nearest(key, &known).map_or_else(
-            || " (the README's settings table lists them all)".to_owned(),
+            || " (.env.example lists every setting)".to_owned(),
             |k| format!("; did you mean `{k}`?"),
         );
         return Err(ConfigError(format!(
