@@ -32,6 +32,11 @@ const MANIFEST: &str = "manifest.json";
 /// The secrets a restored database needs, by file name under `secrets/`.
 const SECRETS: [&str; 3] = ["key_pepper", "jwt_secret", "session_secret"];
 
+/// Every file of a backup but the manifest, relative to its directory.
+fn backed_up_files() -> impl Iterator<Item = String> {
+    std::iter::once(DUMP.to_owned()).chain(SECRETS.iter().map(|s| format!("secrets/{s}")))
+}
+
 /// `manifest.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Manifest {
@@ -99,9 +104,7 @@ pub async fn backup(settings: &Settings, dir: &Path) -> Result<BackupDone, Comma
         write_private(&secrets_dir.join(name), value.expose_secret())?;
     }
     let mut files = std::collections::BTreeMap::new();
-    let mut listed: Vec<String> = vec![DUMP.to_owned()];
-    listed.extend(SECRETS.iter().map(|s| format!("secrets/{s}")));
-    for rel in listed {
+    for rel in backed_up_files() {
         files.insert(rel.clone(), checksum(&dir.join(&rel))?);
     }
     let dump_bytes = files.get(DUMP).map_or(0, |f| f.bytes);
@@ -186,7 +189,7 @@ pub async fn restore(settings: &Settings, dir: &Path) -> Result<RestoreDone, Com
 
 /// The secrets to back up, in [`SECRETS`] order.
 fn resolve_secrets(settings: &Settings) -> Result<Vec<SecretString>, CommandError> {
-    let s = secrets::resolve(&settings.secrets, &settings.data_dir)
+    let s = secrets::resolve_existing(&settings.secrets, &settings.data_dir)
         .map_err(|e| CommandError::Input(format!("reading the secrets: {e}")))?;
     Ok(vec![s.key_pepper, s.jwt, s.session])
 }
@@ -231,16 +234,16 @@ fn place_secrets(
             }
             SecretSource::Generate => {
                 let path = dir.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(existing) if essential && !same(existing.trim()) => {
+                match secrets::stored(&settings.data_dir, name).map_err(file_error(&path))? {
+                    Some(existing) if essential && !same(existing.expose_secret()) => {
                         return Err(CommandError::Input(format!(
                             "{} holds another {name}: restore into a new data directory \
                              (nothing was changed)",
                             path.display()
                         )));
                     }
-                    Ok(_) => {}
-                    Err(_) => {
+                    Some(_) => {}
+                    None => {
                         std::fs::create_dir_all(&dir).map_err(file_error(&dir))?;
                         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                             .map_err(file_error(&dir))?;
@@ -271,9 +274,7 @@ fn check_manifest(dir: &Path) -> Result<Manifest, CommandError> {
             path.display()
         )));
     }
-    let mut needed: Vec<String> = vec![DUMP.to_owned()];
-    needed.extend(SECRETS.iter().map(|s| format!("secrets/{s}")));
-    for rel in needed {
+    for rel in backed_up_files() {
         let expected = manifest
             .files
             .get(&rel)

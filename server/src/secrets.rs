@@ -31,6 +31,44 @@ pub fn resolve(settings: &SecretSettings, data_dir: &Path) -> std::io::Result<Se
     })
 }
 
+/// Resolves every secret without generating any: a generated one missing from the data
+/// dir is an error naming it. A backup must carry the installation's secrets, never new
+/// ones.
+pub fn resolve_existing(settings: &SecretSettings, data_dir: &Path) -> std::io::Result<Secrets> {
+    let one = |source: &SecretSource, name: &str| match source {
+        SecretSource::Provided(secret) => Ok(secret.clone()),
+        SecretSource::Generate => stored(data_dir, name)?.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "no {name} in {}: set LOCKSMITH_{} or the server's LOCKSMITH_DATA_DIR",
+                    data_dir.join("secrets").display(),
+                    name.to_uppercase()
+                ),
+            )
+        }),
+    };
+    // The pepper first: the one that cannot be replaced.
+    let key_pepper = one(&settings.key_pepper, "key_pepper")?;
+    Ok(Secrets {
+        jwt: one(&settings.jwt_secret, "jwt_secret")?,
+        session: one(&settings.session_secret, "session_secret")?,
+        key_pepper,
+    })
+}
+
+/// The generated secret `name` stored in `data_dir`, if there is one.
+pub fn stored(data_dir: &Path, name: &str) -> std::io::Result<Option<SecretString>> {
+    match std::fs::read_to_string(data_dir.join("secrets").join(name)) {
+        Ok(existing) if !existing.trim().is_empty() => {
+            Ok(Some(SecretString::from(existing.trim().to_owned())))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn resolve_one(
     source: &SecretSource,
     data_dir: &Path,
@@ -38,20 +76,16 @@ fn resolve_one(
 ) -> std::io::Result<SecretString> {
     match source {
         SecretSource::Provided(secret) => Ok(secret.clone()),
-        SecretSource::Generate => load_or_generate(&data_dir.join("secrets"), name),
+        SecretSource::Generate => load_or_generate(data_dir, name),
     }
 }
 
-fn load_or_generate(dir: &Path, name: &str) -> std::io::Result<SecretString> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(existing) if !existing.trim().is_empty() => {
-            return Ok(SecretString::from(existing.trim().to_owned()));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+fn load_or_generate(data_dir: &Path, name: &str) -> std::io::Result<SecretString> {
+    if let Some(existing) = stored(data_dir, name)? {
+        return Ok(existing);
     }
+    let dir = &data_dir.join("secrets");
+    let path = dir.join(name);
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let mut bytes = [0u8; 32];
@@ -87,7 +121,7 @@ mod tests {
         let second = load_or_generate(dir.path(), "jwt_secret").expect("reload");
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert!(first.expose_secret().len() >= crate::config::MIN_SECRET_LEN);
-        let mode = std::fs::metadata(dir.path().join("jwt_secret"))
+        let mode = std::fs::metadata(dir.path().join("secrets/jwt_secret"))
             .expect("file")
             .permissions()
             .mode();

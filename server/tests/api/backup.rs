@@ -276,3 +276,28 @@ async fn a_live_installation_backed_up_under_load_restores_elsewhere_intact(pool
     assert_eq!(tables, 0, "a refused restore changes nothing");
     drop_database(&pool, &empty).await;
 }
+
+/// A backup carries the installation's secrets, never new ones: run where the data dir
+/// holds no generated pepper and none is configured, it refuses instead of inventing one.
+#[test]
+fn a_backup_without_the_installations_pepper_is_refused() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let to = data.path().join("backup");
+    let out = crate::process::run(
+        &["backup", "--to", to.to_str().expect("utf-8")],
+        &[("LOCKSMITH_DATA_DIR", data.path().to_str().expect("utf-8"))],
+        &[
+            "LOCKSMITH_KEY_PEPPER",
+            "LOCKSMITH_JWT_SECRET",
+            "LOCKSMITH_SESSION_SECRET",
+        ],
+        "",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("no key_pepper in"), "{said}");
+    assert!(
+        !data.path().join("secrets/key_pepper").exists(),
+        "no pepper was generated"
+    );
+}
