@@ -296,18 +296,16 @@ async fn run_tool(
     tool: &str,
     args: &[&str],
 ) -> Result<(), CommandError> {
-    let (program, pairs) = database.client_tool(settings, tool);
+    let client = database.client_tool(settings, tool);
+    let program = client.program;
     let mut cmd = tokio::process::Command::new(&program);
     cmd.env_remove("PGPASSWORD")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (name, value) in &pairs {
-        if name.starts_with("--") {
-            cmd.arg(format!("{name}={value}"));
-        } else {
-            cmd.env(name, value);
-        }
+        .stderr(Stdio::piped())
+        .envs(client.env);
+    if let Some(dbname) = client.dbname {
+        cmd.arg(format!("--dbname={dbname}"));
     }
     cmd.args(args);
     let out = cmd.output().await.map_err(|e| {

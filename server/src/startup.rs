@@ -13,7 +13,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 
 use crate::config::{Profile, Settings};
-use crate::embedded_pg::{EmbeddedPgError, EmbeddedPostgres};
+use crate::embedded_pg::{ClientTool, EmbeddedPgError, EmbeddedPostgres};
 use locksmith_core::audit::AuditService;
 use locksmith_core::db::Schema;
 use locksmith_core::identity::gate::SignInGate;
@@ -98,18 +98,17 @@ impl Database {
     }
 
     /// A PostgreSQL client tool and how it reaches this database: the embedded cluster's
-    /// own binaries and libpq environment, or the tool on `PATH` with `DATABASE_URL`
-    /// (its password in `PGPASSWORD`, never on a command line). Pairs whose name starts
-    /// with `--` are arguments, the others environment variables.
-    pub fn client_tool(
-        &self,
-        settings: &Settings,
-        tool: &str,
-    ) -> (std::path::PathBuf, Vec<(&'static str, String)>) {
+    /// own binaries and socket, or the tool on `PATH` with `DATABASE_URL` (its password
+    /// in `PGPASSWORD`, the rest as `--dbname`).
+    pub fn client_tool(&self, settings: &Settings, tool: &str) -> ClientTool {
         if let Some(pg) = &self.embedded {
             return pg.client_tool(tool);
         }
-        let mut env = Vec::new();
+        let mut client = ClientTool {
+            program: PathBuf::from(tool),
+            env: Vec::new(),
+            dbname: None,
+        };
         if let Some(Ok(mut url)) = settings
             .database
             .url
@@ -120,13 +119,13 @@ impl Database {
                 let password = percent_encoding::percent_decode_str(password)
                     .decode_utf8_lossy()
                     .into_owned();
-                env.push(("PGPASSWORD", password));
+                client.env.push(("PGPASSWORD", password));
             }
             let _ = url.set_password(None);
             // libpq reads a connection URI from `--dbname` (not from `PGDATABASE`).
-            env.push(("--dbname", url.to_string()));
+            client.dbname = Some(url.to_string());
         }
-        (std::path::PathBuf::from(tool), env)
+        client
     }
 
     /// Closes the pool, then leaves the embedded cluster, which stops it unless another
@@ -273,9 +272,9 @@ impl Application {
                 pool_for_lifecycle.clone(),
                 &settings.webhooks.expiry_reminders,
             ),
-            retention: Retention::new(pool_for_lifecycle.clone(), settings.retention),
-            schema: Schema::new(pool_for_lifecycle.clone()),
-            audit: AuditService::new(pool_for_lifecycle),
+            retention: Retention::new(pool_for_lifecycle, settings.retention),
+            schema: state.schema.clone(),
+            audit: state.audit.clone(),
             deliveries,
             verify: state.verify.clone(),
             sessions: state.sessions.clone(),

@@ -103,6 +103,18 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> E
     }
 }
 
+/// How to run a PostgreSQL client tool against a database.
+#[derive(Debug)]
+pub struct ClientTool {
+    /// The binary.
+    pub program: PathBuf,
+    /// libpq's environment (`PGHOST`, `PGPASSWORD`, …): a password never goes on a
+    /// command line, where other users of the machine could read it.
+    pub env: Vec<(&'static str, String)>,
+    /// `--dbname`: a database name or a connection URI without its password.
+    pub dbname: Option<String>,
+}
+
 /// A running private cluster, claimed by this process. Call [`EmbeddedPostgres::release`]
 /// when done with it: it stops the cluster unless another Locksmith process still uses
 /// it. A cluster left running by a crash is found and reused by the next start.
@@ -205,19 +217,19 @@ impl EmbeddedPostgres {
     }
 
     /// A PostgreSQL client tool (`pg_dump`, `pg_restore`) of the cluster's own version,
-    /// with the libpq environment (and `--dbname`) that reach the `locksmith` database.
-    pub fn client_tool(&self, tool: &str) -> (PathBuf, Vec<(&'static str, String)>) {
-        (
-            self.cluster.bin_dir.join(tool),
-            vec![
+    /// with the libpq environment and `--dbname` that reach the `locksmith` database.
+    pub fn client_tool(&self, tool: &str) -> ClientTool {
+        ClientTool {
+            program: self.cluster.bin_dir.join(tool),
+            env: vec![
                 ("PGHOST", self.cluster.socket_dir.display().to_string()),
                 ("PGPORT", PORT.to_string()),
                 ("PGUSER", ROLE.to_owned()),
                 ("PGPASSWORD", self.password.clone()),
-                // An argument (see `Database::client_tool`): pg_restore needs one.
-                ("--dbname", DATABASE.to_owned()),
             ],
-        )
+            // pg_restore needs it as an argument; PGDATABASE does not do.
+            dbname: Some(DATABASE.to_owned()),
+        }
     }
 
     /// Connect options for the `locksmith` database over the private socket.
