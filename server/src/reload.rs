@@ -282,21 +282,24 @@ mod tests {
         )
     }
 
+    /// An edited file: four settings that apply at once, two that need a restart.
+    const EDITED: [(&str, &str); 6] = [
+        ("LOCKSMITH_CORS_ALLOWED_ORIGINS", "https://b.example"),
+        ("LOCKSMITH_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ("LOCKSMITH_RETENTION_HISTORY_DAYS", "30"),
+        ("LOCKSMITH_API_RATE_LIMIT_PER_MINUTE", "60"),
+        ("LOCKSMITH_PORT", "4000"),
+        (
+            "LOCKSMITH_KEY_PEPPER",
+            "another-pepper-0123456789abcdefghijkl",
+        ),
+    ];
+
     #[tokio::test]
     async fn what_can_change_changes_and_the_rest_is_named_and_kept() {
         let start = settings(&[("LOCKSMITH_CORS_ALLOWED_ORIGINS", "https://a.example")]);
         let mut r = reloader(start);
-        let done = r.apply(settings(&[
-            ("LOCKSMITH_CORS_ALLOWED_ORIGINS", "https://b.example"),
-            ("LOCKSMITH_TRUSTED_PROXIES", "10.0.0.0/8"),
-            ("LOCKSMITH_RETENTION_HISTORY_DAYS", "30"),
-            ("LOCKSMITH_API_RATE_LIMIT_PER_MINUTE", "60"),
-            ("LOCKSMITH_PORT", "4000"),
-            (
-                "LOCKSMITH_KEY_PEPPER",
-                "another-pepper-0123456789abcdefghijkl",
-            ),
-        ]));
+        let done = r.apply(settings(&EDITED));
         assert_eq!(
             done.changed,
             [
@@ -327,17 +330,7 @@ mod tests {
         );
 
         // The same file again: nothing to apply, the restart still pending.
-        let again = r.apply(settings(&[
-            ("LOCKSMITH_CORS_ALLOWED_ORIGINS", "https://b.example"),
-            ("LOCKSMITH_TRUSTED_PROXIES", "10.0.0.0/8"),
-            ("LOCKSMITH_RETENTION_HISTORY_DAYS", "30"),
-            ("LOCKSMITH_API_RATE_LIMIT_PER_MINUTE", "60"),
-            ("LOCKSMITH_PORT", "4000"),
-            (
-                "LOCKSMITH_KEY_PEPPER",
-                "another-pepper-0123456789abcdefghijkl",
-            ),
-        ]));
+        let again = r.apply(settings(&EDITED));
         assert!(again.changed.is_empty(), "{again:?}");
         assert_eq!(again.need_restart.len(), 2);
     }

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, create_user};
+use crate::helpers::{PASSWORD, TestApp, create_user, database_url};
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn every_user_mutation_is_audited_with_the_responses_request_id(pool: PgPool) {
@@ -142,17 +142,6 @@ async fn verification_finds_the_first_row_edited_behind_the_applications_back(po
         .await
         .expect("verify");
     assert_eq!((report.checked, report.first_broken), (2, Some(third)));
-}
-
-/// The test database's URL, for running the binary against it.
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
-    format!("{server}/{name}")
 }
 
 fn locksmith(url: &str, args: &[&str], stdin: &str) -> std::process::Output {

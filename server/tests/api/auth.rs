@@ -6,7 +6,7 @@ use locksmith_core::identity::Role;
 use reqwest::Method;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TEST_JWT_SECRET, TestApp, create_user, problem};
+use crate::helpers::{PASSWORD, TEST_JWT_SECRET, TestApp, client_from, create_user, problem};
 
 /// How many `user.lock` rows name this user.
 async fn user_locks(pool: &PgPool, id: uuid::Uuid) -> i64 {
@@ -274,14 +274,6 @@ async fn forged_tokens_are_refused(pool: PgPool) {
 
 /// A client whose requests come from `ip` (any 127.0.0.0/8 address is this machine);
 /// it does not follow redirects, as a browser's form post is seen here.
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 async fn sign_in_from(app: &TestApp, client: &reqwest::Client, password: &str) -> u16 {
     client
         .post(app.url("/v1/auth/token"))

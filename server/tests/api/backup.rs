@@ -8,29 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{KeyWorld, TestApp};
+use crate::helpers::{KeyWorld, TEST_SECRETS, TestApp, server_url};
 use crate::verify::{secret, verifier, verify};
-
-/// The secrets every test instance uses (see `TestApp::spawn_with`).
-const SECRETS: [(&str, &str); 3] = [
-    ("LOCKSMITH_JWT_SECRET", crate::helpers::TEST_JWT_SECRET),
-    (
-        "LOCKSMITH_SESSION_SECRET",
-        "test-session-secret-0123456789abcdef",
-    ),
-    (
-        "LOCKSMITH_KEY_PEPPER",
-        "test-key-pepper-0123456789abcdefghijk",
-    ),
-];
-
-fn server_url() -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    base.rsplit_once('/')
-        .expect("a URL with a database")
-        .0
-        .to_owned()
-}
 
 async fn current_database(pool: &PgPool) -> String {
     sqlx::query_scalar("SELECT current_database()")
@@ -63,7 +42,7 @@ async fn drop_database(pool: &PgPool, name: &str) {
 fn locksmith(database: &str, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
     let url = format!("{}/{database}", server_url());
     let mut env: Vec<(&str, &str)> = vec![("DATABASE_URL", url.as_str())];
-    env.extend_from_slice(&SECRETS);
+    env.extend_from_slice(&TEST_SECRETS);
     env.extend_from_slice(extra);
     let out = crate::process::run(args, &env, &[], "");
     (
@@ -171,7 +150,7 @@ async fn a_live_installation_backed_up_under_load_restores_elsewhere_intact(pool
     assert!(out.contains("backup written to"), "{out}");
     assert!(sent > 0, "verifications ran during the backup");
     let pepper = std::fs::read_to_string(backup_dir.join("secrets/key_pepper")).expect("pepper");
-    assert_eq!(pepper, SECRETS[2].1, "the pepper is in the backup");
+    assert_eq!(pepper, TEST_SECRETS[2].1, "the pepper is in the backup");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(backup_dir.join("manifest.json")).expect("manifest"),
     )

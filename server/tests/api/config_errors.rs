@@ -82,30 +82,20 @@ async fn sighup_reloads_what_it_can_and_names_the_rest(pool: sqlx::PgPool) {
     use crate::process::Server;
 
     create_user(&pool, "ada@example.com", Role::Owner).await;
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .expect("name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let url = format!("{}/{name}", base.rsplit_once('/').expect("url").0);
+    let url = crate::helpers::database_url(&pool).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("locksmith.toml");
     std::fs::write(&file, "request_timeout_secs = 30\n").expect("written");
     let file_arg = file.display().to_string();
     let server = Server::start(
         &[
-            ("DATABASE_URL", &url),
-            ("LOCKSMITH_CONFIG", &file_arg),
-            ("LOCKSMITH_JWT_SECRET", crate::helpers::TEST_JWT_SECRET),
-            (
-                "LOCKSMITH_SESSION_SECRET",
-                "test-session-secret-0123456789abcdef",
-            ),
-            (
-                "LOCKSMITH_KEY_PEPPER",
-                "test-key-pepper-0123456789abcdefghijk",
-            ),
-        ],
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("LOCKSMITH_CONFIG", file_arg.as_str()),
+            ][..],
+            &crate::helpers::TEST_SECRETS,
+        ]
+        .concat(),
         &[],
     );
     let sign_in = || async {

@@ -10,6 +10,48 @@ use tokio::sync::oneshot;
 /// The JWT signing secret of every test instance.
 pub const TEST_JWT_SECRET: &str = "test-jwt-secret-0123456789abcdefghijkl";
 
+/// The secrets of every test instance, in-process or a `locksmith` process: any of them
+/// accepts another's tokens and verifies another's keys.
+pub const TEST_SECRETS: [(&str, &str); 3] = [
+    ("LOCKSMITH_JWT_SECRET", TEST_JWT_SECRET),
+    (
+        "LOCKSMITH_SESSION_SECRET",
+        "test-session-secret-0123456789abcdef",
+    ),
+    (
+        "LOCKSMITH_KEY_PEPPER",
+        "test-key-pepper-0123456789abcdefghijk",
+    ),
+];
+
+/// The URL of the PostgreSQL server the tests use, without a database.
+pub fn server_url() -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    base.rsplit_once('/')
+        .expect("a URL with a database")
+        .0
+        .to_owned()
+}
+
+/// The URL of the test's own database, for running a `locksmith` process against it.
+pub async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("name");
+    format!("{}/{name}", server_url())
+}
+
+/// A client whose connections leave from `ip` (127.0.0.0/8 is all this machine's), as a
+/// proxy or another user would connect.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -151,17 +193,9 @@ impl TestApp {
             ("LOCKSMITH_PORT", "0"),
             ("LOCKSMITH_SITE_ROOT", site_root),
             ("LOCKSMITH_LOG", "warn"),
-            // Shared by every instance, so a second instance accepts the first one's tokens.
-            ("LOCKSMITH_JWT_SECRET", TEST_JWT_SECRET),
-            (
-                "LOCKSMITH_SESSION_SECRET",
-                "test-session-secret-0123456789abcdef",
-            ),
-            (
-                "LOCKSMITH_KEY_PEPPER",
-                "test-key-pepper-0123456789abcdefghijk",
-            ),
         ];
+        // Shared by every instance, so a second instance accepts the first one's tokens.
+        pairs.extend_from_slice(&TEST_SECRETS);
         pairs.extend_from_slice(extra);
         let _ = tracing_subscriber::fmt()
             .with_test_writer()

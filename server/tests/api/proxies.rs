@@ -5,16 +5,7 @@
 use locksmith_core::identity::Role;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, create_user};
-
-/// A client bound to `ip`, as a proxy or an attacker would connect.
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
+use crate::helpers::{PASSWORD, TestApp, client_from, create_user};
 
 async fn sign_in(
     app: &TestApp,

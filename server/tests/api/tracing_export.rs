@@ -99,30 +99,20 @@ async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Str
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn spans_are_exported_over_otlp_and_traces_cross_requests_and_webhooks(pool: PgPool) {
     create_user(&pool, "admin@example.com", Role::Admin).await;
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .expect("name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let url = format!("{}/{name}", base.rsplit_once('/').expect("url").0);
+    let url = crate::helpers::database_url(&pool).await;
     let (otlp, spans) = otlp_receiver().await;
     let (hook, mut hooked) = webhook_receiver().await;
     let server = Server::start(
         &[
-            ("DATABASE_URL", &url),
-            ("LOCKSMITH_OTEL_ENDPOINT", &otlp),
-            ("LOCKSMITH_OTEL_SERVICE_NAME", "locksmith-test"),
-            ("LOCKSMITH_WEBHOOK_ALLOW_PRIVATE", "true"),
-            ("LOCKSMITH_JWT_SECRET", crate::helpers::TEST_JWT_SECRET),
-            (
-                "LOCKSMITH_SESSION_SECRET",
-                "test-session-secret-0123456789abcdef",
-            ),
-            (
-                "LOCKSMITH_KEY_PEPPER",
-                "test-key-pepper-0123456789abcdefghijk",
-            ),
-        ],
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("LOCKSMITH_OTEL_ENDPOINT", otlp.as_str()),
+                ("LOCKSMITH_OTEL_SERVICE_NAME", "locksmith-test"),
+                ("LOCKSMITH_WEBHOOK_ALLOW_PRIVATE", "true"),
+            ][..],
+            &crate::helpers::TEST_SECRETS,
+        ]
+        .concat(),
         &[],
     );
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";

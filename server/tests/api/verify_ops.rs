@@ -537,19 +537,14 @@ async fn with_redis_a_rate_limit_holds_across_instances(pool: PgPool) {
 
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
 async fn an_unreachable_redis_stops_start_up_naming_the_setting(pool: PgPool) {
-    let settings = locksmith_server::config::Settings::from_env_pairs([
-        ("LOCKSMITH_PORT", "0"),
-        ("LOCKSMITH_REDIS_URL", "redis://127.0.0.1:1"),
-        ("LOCKSMITH_JWT_SECRET", crate::helpers::TEST_JWT_SECRET),
-        (
-            "LOCKSMITH_SESSION_SECRET",
-            "test-session-secret-0123456789abcdef",
-        ),
-        (
-            "LOCKSMITH_KEY_PEPPER",
-            "test-key-pepper-0123456789abcdefghijk",
-        ),
-    ])
+    let settings = locksmith_server::config::Settings::from_env_pairs(
+        [
+            ("LOCKSMITH_PORT", "0"),
+            ("LOCKSMITH_REDIS_URL", "redis://127.0.0.1:1"),
+        ]
+        .into_iter()
+        .chain(crate::helpers::TEST_SECRETS),
+    )
     .expect("settings");
     let err = locksmith_server::startup::Application::build(&settings, pool)
         .await
