@@ -34,6 +34,8 @@ pub struct KeyspaceRow {
     pub name: String,
     /// Every key of it starts with `<prefix>_`.
     pub prefix: String,
+    /// The header a proxy finds its keys in (`authorization`: `Bearer <key>`).
+    pub key_header: String,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Its verifiers, newest first.
@@ -74,6 +76,17 @@ pub async fn create_keyspace(name: String, prefix: String) -> Result<KeyspaceRow
         .map_err(AppError::respond)
 }
 
+/// Sets the header proxies find a keyspace's keys in (admin).
+#[server(prefix = "/api", endpoint = "set_key_header")]
+pub async fn set_key_header(
+    keyspace_id: String,
+    key_header: String,
+) -> Result<KeyspaceRow, AppError> {
+    server::set_key_header(keyspace_id, key_header)
+        .await
+        .map_err(AppError::respond)
+}
+
 /// Issues a verifier token for a keyspace (admin); the answer holds the token, once.
 #[server(prefix = "/api", endpoint = "create_verifier")]
 pub async fn create_verifier(keyspace_id: String, name: String) -> Result<NewVerifier, AppError> {
@@ -93,7 +106,7 @@ pub async fn revoke_verifier(keyspace_id: String, id: String) -> Result<Verifier
 #[cfg(feature = "ssr")]
 mod server {
     use locksmith_core::identity::Role;
-    use locksmith_core::keys::{Actor, Keyspace, KeyspaceService, VerifierView};
+    use locksmith_core::keys::{Actor, Keyspace, KeyspaceChanges, KeyspaceService, VerifierView};
 
     use super::{KeyspaceRow, KeyspacesView, NewVerifier, VerifierRow};
     use crate::auth::server::{origin, require, service};
@@ -122,6 +135,7 @@ mod server {
             id: k.id.to_string(),
             name: k.name,
             prefix: k.prefix,
+            key_header: k.key_header,
             created_at: k.created_at,
             verifiers,
         }
@@ -150,10 +164,33 @@ mod server {
                 Actor::from(&user),
                 name.trim(),
                 prefix.trim(),
+                None,
                 &origin().await,
             )
             .await?;
         Ok(keyspace_row(keyspace, Vec::new()))
+    }
+
+    pub(super) async fn set_key_header(
+        keyspace_id: String,
+        key_header: String,
+    ) -> Result<KeyspaceRow, AppError> {
+        let user = require(&[Role::Admin]).await?;
+        let service: KeyspaceService = service()?;
+        let actor = Actor::from(&user);
+        let changes = KeyspaceChanges {
+            key_header: Some(key_header),
+        };
+        let keyspace = service
+            .update(
+                actor,
+                id("keyspace_id", &keyspace_id)?,
+                &changes,
+                &origin().await,
+            )
+            .await?;
+        let verifiers = service.list_verifiers(actor, keyspace.id).await?;
+        Ok(keyspace_row(keyspace, verifiers))
     }
 
     pub(super) async fn create_verifier(

@@ -46,6 +46,9 @@ struct Args {
     /// `authorization: Bearer <token>`.
     #[arg(long)]
     bearer: Option<String>,
+    /// Another request header, `name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
     /// A label for the output line.
     #[arg(long, default_value = "run")]
     label: String,
@@ -96,6 +99,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bodies.clone(),
             args.bearer.clone(),
         );
+        let headers: Vec<(String, String)> = args
+            .headers
+            .iter()
+            .filter_map(|h| h.split_once(':'))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect();
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(authority.as_str()).await?;
             stream.set_nodelay(true)?;
@@ -128,6 +137,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .header("host", authority.as_str());
                 if let Some(token) = &bearer {
                     request = request.header("authorization", format!("Bearer {token}"));
+                }
+                for (name, value) in &headers {
+                    request = request.header(name.as_str(), value.as_str());
                 }
                 let request = if bodies.is_empty() {
                     request.method("GET").body(Full::new(Bytes::new()))?

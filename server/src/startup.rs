@@ -346,7 +346,14 @@ impl Application {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown({
+            // Invalidation streams never end by themselves: they end as shutdown starts.
+            let verify = self.verify.clone();
+            async move {
+                shutdown.await;
+                verify.changes().close();
+            }
+        })
         .await;
         // Stopped between two flushes, never in the middle of one.
         let _ = stop_flusher.send(());

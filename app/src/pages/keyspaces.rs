@@ -14,8 +14,8 @@ use crate::components::ui::{
 };
 use crate::error::AppError;
 use crate::keyspaces::{
-    CreateKeyspace, CreateVerifier, KeyspaceRow, KeyspacesView, RevokeVerifier, VerifierRow,
-    list_keyspaces,
+    CreateKeyspace, CreateVerifier, KeyspaceRow, KeyspacesView, RevokeVerifier, SetKeyHeader,
+    VerifierRow, list_keyspaces,
 };
 
 /// The keyspaces page.
@@ -28,6 +28,7 @@ pub fn KeyspacesPage() -> impl IntoView {
         create: ServerAction::new(),
         issue: ServerAction::new(),
         revoke: ServerAction::new(),
+        key_header: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -35,6 +36,7 @@ pub fn KeyspacesPage() -> impl IntoView {
                 actions.create.version().get(),
                 actions.issue.version().get(),
                 actions.revoke.version().get(),
+                actions.key_header.version().get(),
             )
         },
         move |_| crate::auth::for_roles(user, &["admin", "auditor"], list_keyspaces()),
@@ -51,6 +53,7 @@ struct Actions {
     create: ServerAction<CreateKeyspace>,
     issue: ServerAction<CreateVerifier>,
     revoke: ServerAction<RevokeVerifier>,
+    key_header: ServerAction<SetKeyHeader>,
 }
 
 #[component]
@@ -67,6 +70,7 @@ fn Keyspaces(actions: Actions, data: Resource<Result<KeyspacesView, AppError>>) 
         <Title text="Keyspaces" />
         <PageHeading class="text-2xl font-bold tracking-tight">"Keyspaces"</PageHeading>
         <p class="mt-1 text-sm text-slate-600">"A keyspace groups keys under one prefix. Services verify its keys with a verifier token, which can verify this keyspace's keys and nothing else."</p>
+        {move || actions.key_header.value().get().and_then(Result::err).map(|e| view! { <div class="mt-6"><ErrorNote message=format!("The key header was not changed: {e}") /></div> })}
         {move || actions.issue.value().get().and_then(Result::ok).map(|v| view! {
             <div class="mt-6" data-testid="new-verifier">
                 <ShowOnce secret=v.token what="verifier token" />
@@ -136,6 +140,7 @@ fn KeyspaceCard(
         prefix = keyspace.prefix
     );
     let name_id = format!("verifier-name-{}", keyspace.id);
+    let proxy_keyspace = keyspace.id.clone();
     let testid = format!("keyspace-{}", keyspace.prefix);
     let heading = format!("ks-title-{}", keyspace.id);
     let labelled_by = heading.clone();
@@ -173,12 +178,58 @@ fn KeyspaceCard(
                     <button type="submit" class=SECONDARY>"Issue token"</button>
                 </ActionForm>
             })}
+            <ProxySetup keyspace_id=proxy_keyspace key_header=keyspace.key_header.clone() may_change actions />
             <details class="mt-4">
                 <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"Call /v1/verify from a service"</summary>
                 <pre class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" data-testid="curl-example">{curl}</pre>
                 <p class="mt-1 text-xs text-slate-500">"Every processed verification answers 200 with {\"valid\", \"code\", …}; only VALID spends quota. Add \"scopes\": [...] to require scopes, and \"client_ip\" (the caller's address) for keys with an IP allowlist."</p>
             </details>
         </section>
+    }
+}
+
+/// Where proxies (`GET /v1/authz`) find this keyspace's keys, changeable by admins, with
+/// the nginx lines that protect a service.
+#[component]
+fn ProxySetup(
+    keyspace_id: String,
+    key_header: String,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let input_id = format!("key-header-{keyspace_id}");
+    let shown = if key_header == "authorization" {
+        "Authorization: Bearer <key>".to_owned()
+    } else {
+        format!("{key_header}: <key>")
+    };
+    let nginx = "include /etc/nginx/locksmith/locksmith-authz.conf;   # once per server {}
+                 location /orders/ {
+                     set $locksmith_scopes \"orders:read\";   # optional
+                     include /etc/nginx/locksmith/locksmith-protect.conf;
+                     proxy_pass http://orders;
+                 }";
+    view! {
+        <details class="mt-4" data-testid="proxy-setup">
+            <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"Protect a service with nginx or Envoy"</summary>
+            <p class="mt-2 text-sm text-slate-700">
+                "Proxies ask GET /v1/authz, and find the key in "
+                <code class="rounded bg-slate-100 px-1 font-mono text-xs" data-testid="key-header">{shown}</code>
+                ". The files are in deploy/nginx; docs/proxy-auth.md explains them and has an Envoy snippet."
+            </p>
+            <pre class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{nginx}</pre>
+            {may_change.then(|| view! {
+                <ActionForm action=actions.key_header attr:class="mt-3 flex flex-wrap items-end gap-2">
+                    <input type="hidden" name="keyspace_id" value=keyspace_id.clone() />
+                    <div>
+                        <label for=input_id.clone() class=LABEL>"Header that carries keys"</label>
+                        <input id=input_id name="key_header" required maxlength="64" class=INPUT value=key_header.clone() aria-describedby="key-header-hint" />
+                        <p id="key-header-hint" class="mt-1 text-xs text-slate-500">"x-api-key, authorization (Bearer), or a header of your own"</p>
+                    </div>
+                    <button type="submit" class=SECONDARY>"Save header"</button>
+                </ActionForm>
+            })}
+        </details>
     }
 }
 

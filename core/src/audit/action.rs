@@ -58,6 +58,7 @@ actions! {
     KeyBulkUpdate => "key.bulk_update" on "key_batch",
     KeyPurge => "key.purge" on "key_batch",
     KeyspaceCreate => "keyspace.create" on "keyspace",
+    KeyspaceUpdate => "keyspace.update" on "keyspace",
     VerifierCreate => "verifier.create" on "verifier",
     VerifierRevoke => "verifier.revoke" on "verifier",
     UserCreate => "user.create" on "user",

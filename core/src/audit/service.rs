@@ -249,7 +249,7 @@ mod tests {
             client_request_id: None,
         };
         let keyspace = KeyspaceService::new(pool.clone(), hasher())
-            .create(admin, "Payments", "pay", &from(1))
+            .create(admin, "Payments", "pay", None, &from(1))
             .await
             .expect("keyspace");
         let keys = KeyService::new(pool.clone(), hasher());

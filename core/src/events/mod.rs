@@ -173,6 +173,14 @@ pub enum Event {
         name: String,
         prefix: String,
     },
+    /// A keyspace's settings changed (`changed` names them).
+    #[serde(rename = "keyspace.updated")]
+    KeyspaceUpdated {
+        keyspace_id: Uuid,
+        name: String,
+        prefix: String,
+        changed: Vec<String>,
+    },
     /// A verifier token was issued.
     #[serde(rename = "verifier.issued")]
     VerifierIssued {
@@ -296,6 +304,7 @@ pub const TYPES: &[&str] = &[
     "key.grace_ending",
     "key.quota_threshold",
     "keyspace.created",
+    "keyspace.updated",
     "verifier.issued",
     "verifier.revoked",
     "user.created",
@@ -326,6 +335,7 @@ impl Event {
             Event::KeyGraceChanged { .. } => "key.grace_changed",
             Event::KeyRevoked { .. } => "key.revoked",
             Event::KeyspaceCreated { .. } => "keyspace.created",
+            Event::KeyspaceUpdated { .. } => "keyspace.updated",
             Event::VerifierIssued { .. } => "verifier.issued",
             Event::VerifierRevoked { .. } => "verifier.revoked",
             Event::UserCreated { .. } => "user.created",
@@ -374,7 +384,8 @@ impl Event {
     /// The keyspace the event belongs to, if any.
     pub fn keyspace_id(&self) -> Option<Uuid> {
         match self {
-            Event::KeyspaceCreated { keyspace_id, .. } => Some(*keyspace_id),
+            Event::KeyspaceCreated { keyspace_id, .. }
+            | Event::KeyspaceUpdated { keyspace_id, .. } => Some(*keyspace_id),
             Event::VerifierIssued { verifier } | Event::VerifierRevoked { verifier } => {
                 Some(verifier.keyspace_id)
             }

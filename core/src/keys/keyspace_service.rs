@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::digest::KeyHasher;
 use super::format::{self, Prefix, Secret, VERIFIER_PREFIX};
+use super::key_header;
 use super::keyspace_store::{self, Keyspace, Verifier};
 use super::policy::Actor;
 use crate::audit::{self, Action, NewEntry, Origin};
@@ -49,27 +50,77 @@ impl KeyspaceService {
         Self { pool, hasher }
     }
 
-    /// Creates a keyspace (admin). A taken name or prefix is a `Conflict`.
+    /// Creates a keyspace (admin), its keys read from `key_header` by proxies
+    /// ([`key_header::DEFAULT`] when `None`). A taken name or prefix is a `Conflict`.
     #[tracing::instrument(name = "keyspaces.create", skip_all, fields(db.system = "postgresql"))]
     pub async fn create(
         &self,
         actor: Actor,
         name: &str,
         prefix: &str,
+        key_header: Option<&str>,
         origin: &Origin,
     ) -> Result<Keyspace> {
         actor.check_admin()?;
         let name = parse_name(name)?;
         let prefix = Prefix::parse(prefix)?;
+        let key_header =
+            key_header.map_or(Ok(key_header::DEFAULT.to_owned()), key_header::parse)?;
         let mut tx = self.pool.begin().await?;
-        let keyspace =
-            keyspace_store::insert(&mut tx, &name, prefix.as_str(), actor.recorded_id()).await?;
+        let keyspace = keyspace_store::insert(
+            &mut tx,
+            &name,
+            prefix.as_str(),
+            &key_header,
+            actor.recorded_id(),
+        )
+        .await?;
         let entry = NewEntry::of(actor, Action::KeyspaceCreate, keyspace.id, origin)
             .after(snapshot(&keyspace))
             .events([Event::from(&keyspace)]);
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(keyspace)
+    }
+
+    /// Changes a keyspace's settings (admin). Every instance's verifiers of the keyspace
+    /// are read again (the database announces them). Changing nothing records nothing.
+    #[tracing::instrument(name = "keyspaces.update", skip_all, fields(db.system = "postgresql"))]
+    pub async fn update(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        changes: &KeyspaceChanges,
+        origin: &Origin,
+    ) -> Result<Keyspace> {
+        actor.check_admin()?;
+        let header = changes
+            .key_header
+            .as_deref()
+            .map(key_header::parse)
+            .transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let before = keyspace_store::lock(&mut tx, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let after = match header {
+            Some(header) if header != before.key_header => {
+                keyspace_store::set_key_header(&mut tx, id, &header).await?
+            }
+            _ => return Ok(before),
+        };
+        let entry = NewEntry::of(actor, Action::KeyspaceUpdate, id, origin)
+            .before(snapshot(&before))
+            .after(snapshot(&after))
+            .events([Event::KeyspaceUpdated {
+                keyspace_id: after.id,
+                name: after.name.clone(),
+                prefix: after.prefix.clone(),
+                changed: vec!["key_header".to_owned()],
+            }]);
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// One keyspace (any signed-in user).
@@ -175,6 +226,13 @@ impl KeyspaceService {
     }
 }
 
+/// What [`KeyspaceService::update`] changes; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct KeyspaceChanges {
+    /// The header proxies find keys in ([`key_header::parse`]).
+    pub key_header: Option<String>,
+}
+
 /// A new verifier with its token, shown this once.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -215,9 +273,10 @@ mod tests {
         let owner = Actor::from(&user(&pool, "owner@example.com", Role::Owner).await);
         let start = head(&pool).await;
         let keyspace = service
-            .create(admin, "Payments", "pay", &origin)
+            .create(admin, "Payments", "pay", None, &origin)
             .await
             .expect("keyspace");
+        assert_eq!(keyspace.key_header, key_header::DEFAULT);
         let verifier = service
             .create_verifier(admin, keyspace.id, "checkout", &origin)
             .await
@@ -230,16 +289,40 @@ mod tests {
             .revoke_verifier(admin, keyspace.id, verifier.verifier.id, &origin)
             .await
             .expect("again: nothing to do");
+        let bearer = KeyspaceChanges {
+            key_header: Some("Authorization".into()),
+        };
+        let updated = service
+            .update(admin, keyspace.id, &bearer, &origin)
+            .await
+            .expect("updated");
+        assert_eq!(updated.key_header, key_header::AUTHORIZATION);
+        service
+            .update(admin, keyspace.id, &bearer, &origin)
+            .await
+            .expect("again: nothing to do");
         assert_eq!(
             kinds_after(&pool, start).await,
-            ["keyspace.created", "verifier.issued", "verifier.revoked"]
+            [
+                "keyspace.created",
+                "verifier.issued",
+                "verifier.revoked",
+                "keyspace.updated"
+            ]
         );
 
         let start = head(&pool).await;
         let rows = trail(&pool).await.len();
-        let refused = service.create(owner, "Mine", "mine", &origin).await;
+        let refused = service.create(owner, "Mine", "mine", None, &origin).await;
         assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
-        let taken = service.create(admin, "Other", "pay", &origin).await;
+        let refused = service.update(owner, keyspace.id, &bearer, &origin).await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+        let cookie = KeyspaceChanges {
+            key_header: Some("cookie".into()),
+        };
+        let invalid = service.update(admin, keyspace.id, &cookie, &origin).await;
+        assert!(matches!(invalid, Err(Error::Invalid { .. })), "{invalid:?}");
+        let taken = service.create(admin, "Other", "pay", None, &origin).await;
         assert!(matches!(taken, Err(Error::Conflict(_))), "{taken:?}");
         let listed = service.list_verifiers(owner, keyspace.id).await;
         assert!(matches!(listed, Err(Error::Forbidden(_))), "{listed:?}");

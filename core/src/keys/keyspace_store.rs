@@ -21,6 +21,9 @@ pub struct Keyspace {
     pub created_at: DateTime<Utc>,
     /// Who created it.
     pub created_by: Option<Uuid>,
+    /// The request header a proxy in front of the keyspace's service finds keys in
+    /// (`GET /v1/authz`); `authorization` means `Authorization: Bearer <key>`.
+    pub key_header: String,
 }
 
 /// A verifier as listed (never the token or its digest).
@@ -49,14 +52,16 @@ pub(crate) async fn insert(
     conn: &mut PgConnection,
     name: &str,
     prefix: &str,
+    key_header: &str,
     created_by: Option<Uuid>,
 ) -> Result<Keyspace> {
     sqlx::query_as!(
         Keyspace,
-        r#"INSERT INTO keyspaces (name, prefix, created_by) VALUES ($1, $2, $3)
-           RETURNING id, name, prefix, created_at, created_by"#,
+        r#"INSERT INTO keyspaces (name, prefix, key_header, created_by) VALUES ($1, $2, $3, $4)
+           RETURNING id, name, prefix, created_at, created_by, key_header"#,
         name,
         prefix,
+        key_header,
         created_by
     )
     .fetch_one(conn)
@@ -76,10 +81,39 @@ pub(crate) async fn insert(
 pub(crate) async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
-        "SELECT id, name, prefix, created_at, created_by FROM keyspaces WHERE id = $1",
+        "SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces WHERE id = $1",
         id
     )
     .fetch_optional(db)
+    .await?)
+}
+
+/// One keyspace, locked for a change until the transaction ends.
+pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Keyspace>> {
+    Ok(sqlx::query_as!(
+        Keyspace,
+        r#"SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces
+           WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Sets the header a keyspace's keys arrive in.
+pub(crate) async fn set_key_header(
+    conn: &mut PgConnection,
+    id: Uuid,
+    key_header: &str,
+) -> Result<Keyspace> {
+    Ok(sqlx::query_as!(
+        Keyspace,
+        r#"UPDATE keyspaces SET key_header = $2 WHERE id = $1
+           RETURNING id, name, prefix, created_at, created_by, key_header"#,
+        id,
+        key_header
+    )
+    .fetch_one(conn)
     .await?)
 }
 
@@ -87,7 +121,7 @@ pub(crate) async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<
 pub(crate) async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
-        r#"SELECT id, name, prefix, created_at, created_by FROM keyspaces
+        r#"SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces
            WHERE $1::uuid IS NULL
               OR (created_at, id) > (SELECT created_at, id FROM keyspaces WHERE id = $1)
            ORDER BY created_at, id
@@ -108,6 +142,8 @@ pub struct VerifierAuth {
     pub keyspace_id: Uuid,
     /// The keyspace's prefix (a key with another prefix cannot be of this keyspace).
     pub prefix: String,
+    /// The header a proxy finds the keyspace's keys in ([`Keyspace::key_header`]).
+    pub key_header: String,
 }
 
 /// The unrevoked verifier whose token has `digest`.
@@ -117,7 +153,7 @@ pub(crate) async fn verifier_by_digest(
 ) -> Result<Option<VerifierAuth>> {
     Ok(sqlx::query_as!(
         VerifierAuth,
-        r#"SELECT v.id, v.keyspace_id, k.prefix
+        r#"SELECT v.id, v.keyspace_id, k.prefix, k.key_header
            FROM verifiers v JOIN keyspaces k ON k.id = v.keyspace_id
            WHERE v.digest = $1 AND v.revoked_at IS NULL"#,
         &digest[..]

@@ -4,6 +4,7 @@
 
 pub mod digest;
 pub mod format;
+pub mod key_header;
 mod keyspace_service;
 pub(crate) mod keyspace_store;
 #[cfg(test)]
@@ -15,7 +16,7 @@ pub mod service;
 pub(crate) mod store;
 
 pub use digest::KeyHasher;
-pub use keyspace_service::{CreatedVerifier, KeyspaceService, VerifierView};
+pub use keyspace_service::{CreatedVerifier, KeyspaceChanges, KeyspaceService, VerifierView};
 pub use keyspace_store::{Keyspace, Verifier, VerifierAuth};
 pub use listing::{KeyCursor, KeyFilter, KeySort, SortColumn};
 pub use model::{KeyStatus, KeyView, QuotaPeriod, QuotaSpec, RateLimit};

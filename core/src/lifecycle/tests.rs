@@ -13,7 +13,7 @@ use crate::test_support::{events, hasher, head, user};
 async fn setup(pool: &PgPool) -> (KeyService, Actor, Uuid) {
     let admin = Actor::from(&user(pool, "admin@example.com", Role::Admin).await);
     let keyspace = KeyspaceService::new(pool.clone(), hasher())
-        .create(admin, "Payments", "pay", &Origin::default())
+        .create(admin, "Payments", "pay", None, &Origin::default())
         .await
         .expect("keyspace");
     (KeyService::new(pool.clone(), hasher()), admin, keyspace.id)

@@ -27,7 +27,7 @@ async fn months_of_usage(pool: &PgPool, now: DateTime<Utc>, n: usize) -> Vec<Uui
     let admin = Actor::from(&user(pool, "admin@example.com", Role::Admin).await);
     let owner = user(pool, "owner@example.com", Role::Owner).await;
     let keyspace = KeyspaceService::new(pool.clone(), hasher())
-        .create(admin, "Payments", "pay", &Origin::default())
+        .create(admin, "Payments", "pay", None, &Origin::default())
         .await
         .expect("keyspace");
     let service = KeyService::new(pool.clone(), hasher());

@@ -1,8 +1,10 @@
 //! What instances hear on the invalidation channel, in one place: the channel's name and
-//! the three kinds of message. The database announces `key:<digest hex>` and
-//! `verifier:<digest hex>` when a cached row changes (the triggers of migrations 5 and
-//! 13); an instance announces `sync:<instance>:<n>` to learn that its listener has caught
-//! up ([`super::barrier::Barrier`]). Anything else means "drop everything".
+//! the three kinds of message. The database announces `key:<digest hex>:<keyspace
+//! id>:<key id>` and `verifier:<digest hex>` when a cached row changes (the triggers of
+//! migrations 5, 13 and 19; before migration 19 a key was announced by its digest
+//! alone, which still reads); an instance announces `sync:<instance>:<n>` to learn that
+//! its listener has caught up ([`super::barrier::Barrier`]). Anything else means "drop
+//! everything".
 
 use uuid::Uuid;
 
@@ -15,11 +17,21 @@ const KEY: &str = "key:";
 const VERIFIER: &str = "verifier:";
 const SYNC: &str = "sync:";
 
+/// Which key an announcement names, for those outside the instance (services' clients
+/// know a key by its id, never by its digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRef {
+    /// The key's keyspace.
+    pub keyspace_id: Uuid,
+    /// The key.
+    pub key_id: Uuid,
+}
+
 /// One announcement, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announcement {
-    /// The key with this digest changed.
-    Key(Digest),
+    /// The key with this digest changed (and which key it is, when announced).
+    Key(Digest, Option<KeyRef>),
     /// The verifier with this digest changed.
     Verifier(Digest),
     /// An instance's barrier message: its `n`-th.
@@ -36,8 +48,15 @@ pub enum Announcement {
 impl Announcement {
     /// Reads a payload as the channel delivers it.
     pub fn parse(payload: &str) -> Self {
-        if let Some(hex) = payload.strip_prefix(KEY) {
-            return parse_hex(hex).map_or(Self::Unknown, Self::Key);
+        if let Some(rest) = payload.strip_prefix(KEY) {
+            let (hex, ids) = match rest.split_once(':') {
+                None => (rest, None),
+                Some((hex, ids)) => match parse_ids(ids) {
+                    Some(ids) => (hex, Some(ids)),
+                    None => return Self::Unknown,
+                },
+            };
+            return parse_hex(hex).map_or(Self::Unknown, |digest| Self::Key(digest, ids));
         }
         if let Some(hex) = payload.strip_prefix(VERIFIER) {
             return parse_hex(hex).map_or(Self::Unknown, Self::Verifier);
@@ -62,7 +81,10 @@ impl Announcement {
     /// The payload of this announcement.
     pub fn payload(&self) -> String {
         match self {
-            Self::Key(digest) => format!("{KEY}{}", hex(digest)),
+            Self::Key(digest, None) => format!("{KEY}{}", hex(digest)),
+            Self::Key(digest, Some(ids)) => {
+                format!("{KEY}{}:{}:{}", hex(digest), ids.keyspace_id, ids.key_id)
+            }
             Self::Verifier(digest) => format!("{VERIFIER}{}", hex(digest)),
             Self::Sync { instance, n } => format!("{SYNC}{instance}:{n}"),
             Self::Unknown => String::new(),
@@ -72,6 +94,14 @@ impl Announcement {
 
 fn hex(digest: &Digest) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_ids(ids: &str) -> Option<KeyRef> {
+    let (keyspace, key) = ids.split_once(':')?;
+    Some(KeyRef {
+        keyspace_id: Uuid::parse_str(keyspace).ok()?,
+        key_id: Uuid::parse_str(key).ok()?,
+    })
 }
 
 fn parse_hex(hex: &str) -> Option<Digest> {
@@ -93,20 +123,36 @@ mod tests {
     fn every_kind_reads_back_and_anything_else_is_unknown() {
         let digest = [0xab; 32];
         let instance = Uuid::new_v4();
+        let ids = KeyRef {
+            keyspace_id: Uuid::new_v4(),
+            key_id: Uuid::new_v4(),
+        };
         for a in [
-            Announcement::Key(digest),
+            Announcement::Key(digest, None),
+            Announcement::Key(digest, Some(ids)),
             Announcement::Verifier(digest),
             Announcement::Sync { instance, n: 7 },
         ] {
             assert_eq!(Announcement::parse(&a.payload()), a);
         }
-        // As the database's trigger writes it (lower-case hex).
+        // As the database's trigger writes it (lower-case hex, then the ids), and as it
+        // wrote it before migration 19.
+        assert_eq!(
+            Announcement::parse(&format!(
+                "key:{}:{}:{}",
+                "ab".repeat(32),
+                ids.keyspace_id,
+                ids.key_id
+            )),
+            Announcement::Key(digest, Some(ids))
+        );
         assert_eq!(
             Announcement::parse(&format!("key:{}", "ab".repeat(32))),
-            Announcement::Key(digest)
+            Announcement::Key(digest, None)
         );
         let g = format!("key:{}", "g".repeat(64));
-        for other in ["", "key:00ff", "verifier:zz", "flush", g.as_str()] {
+        let bad_ids = format!("key:{}:{}:nope", "ab".repeat(32), ids.keyspace_id);
+        for other in ["", "key:00ff", "verifier:zz", "flush", &g, &bad_ids] {
             assert_eq!(Announcement::parse(other), Announcement::Unknown, "{other}");
         }
         assert_eq!(

@@ -110,6 +110,7 @@ mod tests {
         let listener = tokio::spawn(crate::verify::listener::listen(
             pool.clone(),
             Arc::clone(&cache),
+            Arc::default(),
         ));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !cache.barrier().settle(&pool).await {

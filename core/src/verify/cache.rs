@@ -289,20 +289,27 @@ impl VerifyCache {
     /// Applies an announcement (`key:<hex digest>` or `verifier:<hex digest>`); a barrier
     /// message changes nothing cached; anything unreadable flushes everything, to be safe.
     pub fn announce(&self, payload: &str) {
-        let announcement = Announcement::parse(payload);
+        self.apply(&Announcement::parse(payload));
+    }
+
+    /// Applies a parsed announcement; `false` for a barrier message, which changes
+    /// nothing cached.
+    pub fn apply(&self, announcement: &Announcement) -> bool {
+        let announcement = *announcement;
         if self.barrier.observe(&announcement) {
-            return;
+            return false;
         }
         let _guard = self.lock_fills();
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match announcement {
-            Announcement::Key(digest) => {
+            Announcement::Key(digest, _) => {
                 self.keys.invalidate(&digest);
                 self.unknown_keys.invalidate(&digest);
             }
             Announcement::Verifier(digest) => self.verifiers.invalidate(&digest),
             Announcement::Sync { .. } | Announcement::Unknown => self.flush_locked(),
         }
+        true
     }
 
     /// The listener is listening (again): drops everything it may have missed and
@@ -353,6 +360,7 @@ mod tests {
             id: Uuid::new_v4(),
             keyspace_id: Uuid::new_v4(),
             prefix: "pay".into(),
+            key_header: "x-api-key".into(),
         })
     }
 
@@ -362,14 +370,14 @@ mod tests {
         let digest = [7u8; 32];
         let before = cache.epoch();
         // The key changes while the read is in flight...
-        cache.announce(&Announcement::Key(digest).payload());
+        cache.announce(&Announcement::Key(digest, None).payload());
         // ...so what the read found is not kept.
         cache.fill_key(digest, None, before);
         assert_eq!(cache.key(&digest), Lookup::Miss);
         let now = cache.epoch();
         cache.fill_key(digest, None, now);
         assert_eq!(cache.key(&digest), Lookup::Unknown);
-        cache.announce(&Announcement::Key(digest).payload());
+        cache.announce(&Announcement::Key(digest, None).payload());
         assert_eq!(
             cache.key(&digest),
             Lookup::Miss,

@@ -5,6 +5,7 @@
 pub mod announcement;
 pub(crate) mod barrier;
 pub mod cache;
+pub mod changes;
 pub mod decision;
 mod keyed;
 mod listener;

@@ -21,6 +21,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::cache::{CachedKey, Lookup, Stale, VerifyCache};
+use super::changes::ChangeFeed;
 use super::decision::{Code, LimitState, QuotaOutcome, Request, decide};
 use super::quota::{QuotaLedger, Spend};
 use super::rate::{RateCheck, RateLimits};
@@ -81,6 +82,19 @@ pub struct VerifyInput {
     pub client_ip: Option<IpAddr>,
 }
 
+impl VerifyInput {
+    /// Refuses what no verification may ask: a cost over [`MAX_COST`].
+    pub fn check(&self) -> Result<()> {
+        if self.cost > MAX_COST {
+            return Err(Error::invalid(
+                "cost",
+                format!("must be between 0 and {MAX_COST}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The outcome, with the key and its limits for a `VALID` answer.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -92,6 +106,10 @@ pub struct Verdict {
     pub quota: Option<QuotaAfter>,
     /// The rate limit state, for `VALID` keys that have one.
     pub rate: Option<(RateLimit, RateCheck)>,
+    /// For `RATE_LIMITED`, and `QUOTA_EXCEEDED` of a quota by period: when the key may
+    /// be answered `VALID` again (for a proxy's `retry-after`). Says nothing else about
+    /// the key.
+    pub retry_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Verdict {
@@ -101,6 +119,7 @@ impl Verdict {
             key: None,
             quota: None,
             rate: None,
+            retry_at: None,
         }
     }
 }
@@ -125,6 +144,7 @@ struct Inner {
     hasher: KeyHasher,
     rates: RateLimits,
     cache: Arc<VerifyCache>,
+    changes: Arc<ChangeFeed>,
     quotas: QuotaLedger,
     usage: UsageBuffer,
     throttle: UnknownKeyThrottle,
@@ -177,6 +197,7 @@ impl VerifyService {
             hasher,
             rates: config.rates,
             cache: Arc::new(VerifyCache::new(config.degraded_for)),
+            changes: Arc::default(),
             usage: UsageBuffer::new(config.log_per_key),
             throttle: UnknownKeyThrottle::new(config.unknown_keys),
             breaker: Breaker::default(),
@@ -212,7 +233,18 @@ impl VerifyService {
     /// long as the future runs (spawn it; abort it at shut-down). See
     /// [`super::listener`].
     pub async fn listen_for_invalidations(&self) {
-        super::listener::listen(self.inner.pool.clone(), Arc::clone(&self.inner.cache)).await;
+        super::listener::listen(
+            self.inner.pool.clone(),
+            Arc::clone(&self.inner.cache),
+            Arc::clone(&self.inner.changes),
+        )
+        .await;
+    }
+
+    /// The changes this instance's caches apply, for services that cache answers
+    /// themselves (see [`super::changes`]).
+    pub fn changes(&self) -> &ChangeFeed {
+        &self.inner.changes
     }
 
     /// Waits until this instance's caches have applied every change committed before
@@ -325,12 +357,7 @@ impl VerifyService {
         // The verifier is in use whatever the answer: recorded in memory, written with
         // the usage (an admin pruning "unused" verifiers must not cut off a live service).
         self.inner.usage.record_verifier(verifier.id, Utc::now());
-        if input.cost > MAX_COST {
-            return Err(Error::invalid(
-                "cost",
-                format!("must be between 0 and {MAX_COST}"),
-            ));
-        }
+        input.check()?;
         // Malformed keys, and keys of another keyspace's prefix, never reach the cache
         // or the database.
         if format::parse(&input.key).is_none_or(|k| k.prefix != verifier.prefix) {
@@ -412,7 +439,15 @@ impl VerifyService {
         let code = decide(Some(&key.record), &request, limits, now);
         self.count(&key, code, now, verifier, input);
         if !code.is_valid() {
-            return Ok(Verdict::refused(code));
+            let retry_at = match code {
+                Code::RateLimited => rate.map(|(_, check)| check.reset_at),
+                Code::QuotaExceeded => row.quota.and_then(|q| q.period.resets_at(now)),
+                _ => None,
+            };
+            return Ok(Verdict {
+                retry_at,
+                ..Verdict::refused(code)
+            });
         }
         Ok(Verdict {
             code,
@@ -422,6 +457,7 @@ impl VerifyService {
             },
             rate,
             key: Some(key),
+            retry_at: None,
         })
     }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use locksmith_core::keys::{CreatedVerifier, Keyspace, VerifierView};
+use locksmith_core::keys::{CreatedVerifier, Keyspace, KeyspaceChanges, VerifierView};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -27,6 +27,21 @@ pub struct CreateKeyspace {
     /// 2 to 12 characters of `[a-z0-9]`, unique; every key starts with `<prefix>_`.
     #[schema(pattern = "^[a-z0-9]{2,12}$")]
     prefix: String,
+    /// The request header a proxy in front of the keyspace's service finds keys in
+    /// (`GET /v1/authz`), `x-api-key` when absent; `authorization` means
+    /// `Authorization: Bearer <key>`.
+    #[schema(min_length = 1, max_length = 64, example = "x-api-key")]
+    key_header: Option<String>,
+}
+
+/// `PATCH /v1/keyspaces/{id}` body: the settings to change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyspace {
+    /// The request header a proxy finds keys in (`GET /v1/authz`); `authorization`
+    /// means `Authorization: Bearer <key>`.
+    #[schema(min_length = 1, max_length = 64, example = "authorization")]
+    key_header: Option<String>,
 }
 
 /// `POST /v1/keyspaces/{id}/verifiers` body.
@@ -61,7 +76,13 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Keyspace>), Problem> {
     let keyspace = state
         .keyspaces
-        .create(caller.actor(), &body.name, &body.prefix, &origin)
+        .create(
+            caller.actor(),
+            &body.name,
+            &body.prefix,
+            body.key_header.as_deref(),
+            &origin,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(keyspace)))
 }
@@ -100,6 +121,35 @@ pub async fn get(
     Ok(Json(
         state.keyspaces.get(caller.actor(), path_id(&id)?).await?,
     ))
+}
+
+/// Changes a keyspace's settings (admin). Proxies use the new header from the next
+/// request on, on every instance.
+#[utoipa::path(patch, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "updateKeyspace",
+    params(("id" = Uuid, Path, description = "Keyspace id")),
+    request_body = UpdateKeyspace,
+    responses(
+        (status = 200, description = "The keyspace as it is now", body = Keyspace),
+        (status = 400, description = "Invalid field", body = crate::http::problem::ProblemBody),
+        (status = 403, description = "Not an admin", body = crate::http::problem::ProblemBody),
+        (status = 404, description = "No such keyspace", body = crate::http::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateKeyspace>,
+) -> Result<Json<Keyspace>, Problem> {
+    let changes = KeyspaceChanges {
+        key_header: body.key_header,
+    };
+    let keyspace = state
+        .keyspaces
+        .update(caller.actor(), path_id(&id)?, &changes, &origin)
+        .await?;
+    Ok(Json(keyspace))
 }
 
 /// Issues a verifier token for this keyspace (admin). The token is shown only here.

@@ -34,7 +34,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/audit", get(audit::list))
         .route("/keyspaces", post(keyspaces::create).get(keyspaces::list))
-        .route("/keyspaces/{id}", get(keyspaces::get))
+        .route(
+            "/keyspaces/{id}",
+            get(keyspaces::get).patch(keyspaces::update),
+        )
         .route(
             "/keyspaces/{id}/verifiers",
             post(keyspaces::create_verifier).get(keyspaces::list_verifiers),

@@ -26,11 +26,12 @@ use crate::http::ops;
         auth::token, auth::refresh, auth::logout,
         users::create, users::list, users::get, users::update, users::me,
         users::my_notifications, users::set_my_notifications,
-        keyspaces::create, keyspaces::list, keyspaces::get,
+        keyspaces::create, keyspaces::list, keyspaces::get, keyspaces::update,
         keyspaces::create_verifier, keyspaces::list_verifiers, keyspaces::revoke_verifier,
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::end_grace, keys::extend_grace, keys::lookup, keys::verifications, keys::bulk,
         keys::usage,
-        verify::verify_key,
+        verify::verify_key, verify::batch::verify_batch, verify::authz::authorize,
+        verify::invalidations::stream,
         audit::list,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::test, webhooks::replay, webhooks::deliveries,
@@ -42,7 +43,9 @@ use crate::http::ops;
         super::schema::ScopeName,
         super::schema::EventType,
         locksmith_core::audit::Action,
-        locksmith_core::events::Event
+        locksmith_core::events::Event,
+        verify::invalidations::Ready,
+        verify::invalidations::KeyChanged
     )),
     modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(

@@ -37,9 +37,12 @@ impl AuthUser {
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
+    bearer(parts.headers.get(header::AUTHORIZATION))
+}
+
+/// The credential of an `Authorization`-style value `Bearer <credential>`.
+pub fn bearer(value: Option<&header::HeaderValue>) -> Option<&str> {
+    value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)

@@ -3,5 +3,5 @@
 pub mod extractor;
 pub mod jwt;
 
-pub use extractor::{AuthUser, bearer_token};
+pub use extractor::{AuthUser, bearer, bearer_token};
 pub use jwt::{Claims, JwtKeys};

@@ -119,7 +119,7 @@ impl Problem {
         Self::new(status, code, detail)
     }
 
-    fn body(&self, request_id: &str) -> ProblemBody {
+    pub fn body(&self, request_id: &str) -> ProblemBody {
         ProblemBody {
             r#type: format!("urn:locksmith:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),

@@ -2,16 +2,20 @@
 //! database per test (`#[sqlx::test]`, which reads `DATABASE_URL`).
 
 mod helpers;
+mod nginx;
 mod process;
 
 mod audit;
 mod auth;
+mod authz;
 mod backup;
 mod chaos;
+mod client;
 mod config_errors;
 mod dashboard;
 mod embedded_database;
 mod errors;
+mod invalidations;
 mod key_list_and_bulk;
 mod keys;
 mod keyspaces;
@@ -30,5 +34,6 @@ mod tracing_export;
 mod users;
 mod verification_log;
 mod verify;
+mod verify_batch;
 mod verify_ops;
 mod webhooks;

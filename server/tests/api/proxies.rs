@@ -6,6 +6,7 @@ use locksmith_core::identity::Role;
 use sqlx::PgPool;
 
 use crate::helpers::{PASSWORD, TestApp, client_from, create_user};
+use crate::nginx::{Nginx, deploy_file};
 
 async fn sign_in(
     app: &TestApp,
@@ -143,96 +144,6 @@ async fn the_portal_origin_check_uses_the_scheme_and_host_a_trusted_proxy_report
     app.shutdown().await;
 }
 
-/// A real nginx on a free port in front of `app`, with the deployment's proxy settings
-/// (`deploy/nginx/locksmith-proxy.conf`); stopped when dropped.
-struct Nginx {
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(app: &TestApp) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let include = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/nginx/locksmith-proxy.conf"
-        );
-        let prefix = dir.path().display().to_string();
-        // As root, nginx's workers would switch to `nobody`, who cannot use the tempdir.
-        let user = if nix::unistd::geteuid().is_root() {
-            "user root;"
-        } else {
-            ""
-        };
-        let conf = format!(
-            "{user}
-            daemon off;
-            worker_processes 1;
-            pid {prefix}/nginx.pid;
-            error_log {prefix}/error.log warn;
-            events {{ worker_connections 64; }}
-            http {{
-                access_log off;
-                client_body_temp_path {prefix}/body;
-                proxy_temp_path {prefix}/proxy;
-                fastcgi_temp_path {prefix}/fastcgi;
-                uwsgi_temp_path {prefix}/uwsgi;
-                scgi_temp_path {prefix}/scgi;
-                upstream locksmith {{ server {upstream}; keepalive 4; }}
-                server {{
-                    listen 127.0.0.1:{port};
-                    location / {{
-                        proxy_pass http://locksmith;
-                        include {include};
-                    }}
-                }}
-            }}",
-            upstream = app.addr,
-        );
-        let path = dir.path().join("nginx.conf");
-        std::fs::write(&path, conf).expect("config written");
-        let child = std::process::Command::new("nginx")
-            .arg("-c")
-            .arg(&path)
-            .arg("-p")
-            .arg(dir.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx runs (Debian's nginx-light; scripts/bootstrap.sh installs it)");
-        let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(10),
-                "nginx did not listen: {}",
-                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Self {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Nginx {
-    /// SIGTERM, not SIGKILL: the master stops its workers (a killed master would leave
-    /// them running, holding the test's output open).
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
 /// Through the deployment's own nginx configuration: each client is itself, whatever it
 /// writes into X-Forwarded-For, so one attacker's guesses lock only the attacker.
 #[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
@@ -243,7 +154,20 @@ async fn through_the_deployments_nginx_each_client_is_itself(pool: PgPool) {
         &[("LOCKSMITH_TRUSTED_PROXIES", "127.0.0.1/32")],
     )
     .await;
-    let nginx = Nginx::start(&app);
+    let include = deploy_file("nginx/locksmith-proxy.conf")
+        .display()
+        .to_string();
+    let nginx = Nginx::start(&format!(
+        "upstream locksmith {{ server {}; keepalive 4; }}
+        server {{
+            listen 127.0.0.1:{{port}};
+            location / {{
+                proxy_pass http://locksmith;
+                include {include};
+            }}
+        }}",
+        app.addr
+    ));
     let sign_in = |from: &'static str, forged: &'static str, password: &'static str| {
         let port = nginx.port;
         async move {

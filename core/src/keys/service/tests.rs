@@ -13,7 +13,7 @@ async fn setup(pool: &PgPool) -> (KeyService, Actor, Actor, Uuid) {
     let admin = Actor::from(&user(pool, "admin@example.com", Role::Admin).await);
     let owner = Actor::from(&user(pool, "owner@example.com", Role::Owner).await);
     let keyspace = KeyspaceService::new(pool.clone(), hasher())
-        .create(admin, "Payments", "pay", &Origin::default())
+        .create(admin, "Payments", "pay", None, &Origin::default())
         .await
         .expect("keyspace");
     (

@@ -1,15 +1,25 @@
-//! `POST /v1/verify`: a service asks whether a key may be used. Every processed
-//! verification answers 200, valid or not. Errors: a bad verifier token (401), a
-//! malformed body (400, 413, 415, or 408 for a body that does not arrive), a verifier
-//! throttled for sending too many unknown keys (429), and degraded mode without the
-//! database for what this instance does not know (503).
+//! The verification routes, for services (verifier tokens):
+//! - `POST /v1/verify`: whether a key may be used. Every processed verification answers
+//!   200, valid or not. Errors: a bad verifier token (401), a malformed body (400, 413,
+//!   415, or 408 for a body that does not arrive), a verifier throttled for sending too
+//!   many unknown keys (429), and degraded mode without the database for what this
+//!   instance does not know (503).
+//! - `POST /v1/verify/batch` ([`batch`]): up to 100 of those in one request.
+//! - `GET /v1/authz` ([`authz`]): the same decision for a proxy (nginx `auth_request`,
+//!   Envoy `ext_authz`), as a status and headers.
+//! - `GET /v1/verify/invalidations` ([`invalidations`]): the changes of the keyspace's
+//!   keys, as server-sent events, for services that cache answers themselves.
 //!
-//! This is the hot path, so the route is lean: it is mounted beside `/v1` rather than
-//! inside it (one route lookup, no prefix stripping), its state is the verification
-//! service alone (one reference count to clone, where the application state has
-//! several), and it sets no timer for a body that arrived with the headers. It still
-//! passes through every layer of `http::router`: request id, tracing, metrics, security
-//! headers and problem details.
+//! This is the hot path, so the routes are lean: they are mounted beside `/v1` rather
+//! than inside it (one route lookup, no prefix stripping), their state is the
+//! verification service alone (one reference count to clone, where the application
+//! state has several), and they set no timer for a body that arrived with the headers.
+//! They still pass through every layer of `http::router`: request id, tracing, metrics,
+//! security headers and problem details.
+
+pub mod authz;
+pub mod batch;
+pub mod invalidations;
 
 use std::net::IpAddr;
 use std::pin::pin;
@@ -25,6 +35,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use locksmith_core::keys::VerifierAuth;
 use locksmith_core::scope::Scope;
 use locksmith_core::verify::{Code, Verdict, VerifyInput, VerifyService};
 use serde::{Deserialize, Serialize};
@@ -38,6 +49,9 @@ use crate::http::problem::{Problem, ProblemBody};
 /// Request bodies above this are refused with 413 (the contract's limit for `/v1/verify`).
 pub const BODY_LIMIT: usize = 8 * 1024;
 
+/// The limit for a batch: the general limit of the API, which 100 items fit in.
+pub const BATCH_BODY_LIMIT: usize = crate::http::body::BODY_LIMIT;
+
 /// What the route needs: the service, and how long a body may take to arrive.
 #[derive(Clone)]
 pub struct VerifyRoute {
@@ -45,10 +59,18 @@ pub struct VerifyRoute {
     body_timeout: Duration,
 }
 
-/// The `/v1/verify` route, with its own state (see the module's documentation).
+/// The verification routes, with their own state (see the module's documentation).
 pub fn route(verify: VerifyService, body_timeout: Duration) -> Router {
     Router::new()
         .route("/v1/verify", axum::routing::post(verify_key))
+        .route("/v1/verify/batch", axum::routing::post(batch::verify_batch))
+        .route(
+            "/v1/verify/invalidations",
+            axum::routing::get(invalidations::stream),
+        )
+        // Envoy's `ext_authz` sends the original method and path after its prefix.
+        .route("/v1/authz", axum::routing::any(authz::authorize))
+        .route("/v1/authz/{*path}", axum::routing::any(authz::authorize))
         .with_state(VerifyRoute {
             verify,
             body_timeout,
@@ -76,6 +98,29 @@ pub struct VerifyRequest {
 
 fn one() -> u32 {
     1
+}
+
+impl VerifyRequest {
+    /// The verification the service asked for; a malformed field is `Invalid`, named.
+    fn into_input(self) -> Result<VerifyInput, locksmith_core::Error> {
+        let client_ip = self
+            .client_ip
+            .as_deref()
+            .map(|raw| {
+                raw.parse::<IpAddr>().map_err(|_| {
+                    locksmith_core::Error::invalid("client_ip", "is not an IPv4 or IPv6 address")
+                })
+            })
+            .transpose()?;
+        let input = VerifyInput {
+            scopes: Scope::parse_list("scopes", &self.scopes)?,
+            key: self.key,
+            cost: self.cost,
+            client_ip,
+        };
+        input.check()?;
+        Ok(input)
+    }
 }
 
 /// The quota after this verification.
@@ -194,6 +239,19 @@ pub async fn verify_key(
     request: Request,
 ) -> Result<Response, Problem> {
     let (parts, body) = request.into_parts();
+    let verifier = verifier(&route.verify, bearer_token(&parts)).await?;
+    let body: VerifyRequest = json_body(&parts, body, route.body_timeout, BODY_LIMIT).await?;
+    let input = body.into_input()?;
+    let verdict = route.verify.verify(&verifier, &input).await?;
+    count(verdict.code);
+    Ok(json_response(&VerifyResponse::from(&verdict)))
+}
+
+/// The verifier presenting `token`; 401 when there is none or it is not valid.
+async fn verifier(
+    verify: &VerifyService,
+    token: Option<&str>,
+) -> Result<std::sync::Arc<VerifierAuth>, Problem> {
     let refused = || {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -201,57 +259,34 @@ pub async fn verify_key(
             "Missing or invalid verifier token.",
         )
     };
-    let token = bearer_token(&parts).ok_or_else(refused)?;
-    let verifier = route
-        .verify
-        .authenticate(token)
-        .await?
-        .ok_or_else(refused)?;
-    let body: VerifyRequest = json_body(&parts, body, route.body_timeout).await?;
-    let client_ip = body
-        .client_ip
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<IpAddr>().map_err(|_| {
-                locksmith_core::Error::invalid("client_ip", "is not an IPv4 or IPv6 address")
-            })
-        })
-        .transpose()?;
-    let scopes = Scope::parse_list("scopes", &body.scopes)?;
-    let input = VerifyInput {
-        key: body.key,
-        scopes,
-        cost: body.cost,
-        client_ip,
-    };
-    let verdict = route.verify.verify(&verifier, &input).await?;
-    count(verdict.code);
-    Ok(json_response(&VerifyResponse::from(&verdict)))
+    let token = token.ok_or_else(refused)?;
+    verify.authenticate(token).await?.ok_or_else(refused)
 }
 
 /// The body as JSON, with the contract's errors: 415 without a JSON content type, 413
-/// over [`BODY_LIMIT`], 408 when it has not arrived within `timeout`, 400 naming the
-/// field otherwise.
+/// over `limit` bytes, 408 when it has not arrived within `timeout`, 400 naming the field
+/// otherwise.
 async fn json_body<T: serde::de::DeserializeOwned>(
     parts: &Parts,
     body: Body,
     timeout: Duration,
+    limit: usize,
 ) -> Result<T, Problem> {
     if !is_json(parts.headers.get(header::CONTENT_TYPE)) {
         return Err(not_json());
     }
-    let bytes = read_body(body, timeout).await?;
+    let bytes = read_body(body, timeout, limit).await?;
     json_object(&bytes)
 }
 
-/// Reads the whole body, at most [`BODY_LIMIT`] bytes. A body almost always arrives with
-/// its headers, and then no timer is set; only one still on its way is given `timeout`.
-async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Problem> {
+/// Reads the whole body, at most `limit` bytes. A body almost always arrives with its
+/// headers, and then no timer is set; only one still on its way is given `timeout`.
+async fn read_body(body: Body, timeout: Duration, limit: usize) -> Result<Bytes, Problem> {
     use axum::body::HttpBody as _;
-    if body.size_hint().lower() > BODY_LIMIT as u64 {
+    if body.size_hint().lower() > limit as u64 {
         return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
     }
-    let mut collect = pin!(Limited::new(body, BODY_LIMIT).collect());
+    let mut collect = pin!(Limited::new(body, limit).collect());
     let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
     let collected = match first {
         Poll::Ready(collected) => collected,
