@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cache::{CacheConfig, FailOpenConfig, Stores};
-use crate::client::{Client, Endpoints, Inner};
+use crate::client::{Client, Endpoints, Inner, report_periodically};
 use crate::error::Error;
 use crate::invalidations::InvalidationTask;
 use crate::retry::Backoff;
@@ -212,7 +212,10 @@ impl ClientBuilder {
                 (Some(receiver), Some(runtime.spawn(task.run())))
             }
         };
-        Ok(Client::from_inner(Inner {
+        let reports = (self.cache.is_some() || fail_open.is_some())
+            .then(|| tokio::runtime::Handle::try_current().ok())
+            .flatten();
+        let client = Client::from_inner(Inner {
             base_url,
             endpoints,
             transport: Transport {
@@ -227,9 +230,19 @@ impl ClientBuilder {
             policy: self.policy,
             live,
             task,
-        }))
+        });
+        // What the client answers itself is reported, so that the keys' usage counts it;
+        // the task ends once the last clone is gone.
+        if let Some(runtime) = reports {
+            runtime.spawn(report_periodically(client.downgrade(), REPORT_EVERY));
+        }
+        Ok(client)
     }
 }
+
+/// How often a client with the cache or fail-open on reports the verifications it
+/// answered itself (`POST /v1/verify/usage`).
+pub const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// The base URL, checked, with a path ending in `/` so the API's paths join under it.
 fn base_url(raw: &str) -> Result<Url, Error> {

@@ -164,6 +164,34 @@ impl RecentInvalidations {
     }
 }
 
+/// The most keys whose self-answered verifications wait for a report; beyond, a new
+/// key's are not counted (the server is away for long, and usage is history, not a
+/// decision).
+pub(crate) const MAX_UNREPORTED_KEYS: usize = 100_000;
+
+/// The verifications the client answered itself (cache hits, fail-open answers) since
+/// they were last reported, by key: how many, and when the last one was.
+#[derive(Debug, Default)]
+pub(crate) struct Served {
+    pub(crate) keys: HashMap<Uuid, (u64, DateTime<Utc>)>,
+}
+
+impl Served {
+    fn add(&mut self, key_id: Uuid, count: u64, at: DateTime<Utc>) {
+        if self.keys.len() >= MAX_UNREPORTED_KEYS && !self.keys.contains_key(&key_id) {
+            return;
+        }
+        let (n, last) = self.keys.entry(key_id).or_insert((0, at));
+        *n = n.saturating_add(count);
+        *last = (*last).max(at);
+    }
+}
+
+/// A mutex's data, whatever a panicking holder left (counters stay usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A stored `VALID` answer.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -252,6 +280,7 @@ pub(crate) struct Stores {
     recent: Mutex<RecentInvalidations>,
     live: AtomicBool,
     hits: AtomicU64,
+    served: Mutex<Served>,
     misses: AtomicU64,
     invalidations: AtomicU64,
     fail_open_served: AtomicU64,
@@ -266,6 +295,7 @@ impl Stores {
             recent: Mutex::new(RecentInvalidations::new(RECENT_INVALIDATION)),
             live: AtomicBool::new(false),
             hits: AtomicU64::new(0),
+            served: Mutex::default(),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             fail_open_served: AtomicU64::new(0),
@@ -295,6 +325,9 @@ impl Stores {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(verdict) = &hit {
+            self.note_served(verdict);
+        }
         hit
     }
 
@@ -305,6 +338,7 @@ impl Stores {
             .as_ref()?
             .get(fingerprint, now, Source::FailOpen)?;
         self.fail_open_served.fetch_add(1, Ordering::Relaxed);
+        self.note_served(&verdict);
         Some(verdict)
     }
 
@@ -388,6 +422,26 @@ impl Stores {
         }
     }
 
+    /// Counts an answer the client gave itself, for the next usage report.
+    fn note_served(&self, verdict: &Verdict) {
+        if let Some(key_id) = verdict.key_id {
+            lock(&self.served).add(key_id, 1, Utc::now());
+        }
+    }
+
+    /// Takes what the client answered itself since the last report.
+    pub(crate) fn take_served(&self) -> Served {
+        std::mem::take(&mut *lock(&self.served))
+    }
+
+    /// Puts back what could not be reported, merged with what was served meanwhile.
+    pub(crate) fn restore_served(&self, unreported: Served) {
+        let mut served = lock(&self.served);
+        for (key_id, (count, last_at)) in unreported.keys {
+            served.add(key_id, count, last_at);
+        }
+    }
+
     /// `n` verifications were sent without looking at the cache (a batch): counts them
     /// as misses.
     pub(crate) fn count_misses(&self, n: u64) {
@@ -421,7 +475,7 @@ impl Stores {
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, RecentInvalidations> {
-        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.recent)
     }
 }
 

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::builder::{ClientBuilder, UnavailablePolicy};
 use crate::cache::{Fingerprint, Stats, Stores};
@@ -49,6 +50,7 @@ pub struct Client {
 pub(crate) struct Endpoints {
     verify: Url,
     batch: Url,
+    usage: Url,
     pub(crate) invalidations: Url,
 }
 
@@ -61,6 +63,7 @@ impl Endpoints {
         Ok(Self {
             verify: join("v1/verify")?,
             batch: join("v1/verify/batch")?,
+            usage: join("v1/verify/usage")?,
             invalidations: join("v1/verify/invalidations")?,
         })
     }
@@ -96,6 +99,47 @@ enum WireItem {
     Undecided(Problem),
 }
 
+/// The most keys one usage report names (the server's limit).
+const REPORT_CHUNK: usize = 500;
+
+/// The most verifications one report item counts (the server's limit).
+const MAX_REPORTED_COUNT: u32 = 10_000_000;
+
+/// The body of a usage report.
+#[derive(Debug, serde::Serialize)]
+struct WireUsage {
+    items: Vec<WireUsed>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct WireUsed {
+    key_id: Uuid,
+    count: u32,
+    last_at: chrono::DateTime<Utc>,
+}
+
+/// The answer to a usage report.
+#[derive(Debug, Deserialize)]
+struct WireUsageAccepted {
+    accepted: usize,
+}
+
+/// Reports usage every `every` for as long as a clone of the client lives.
+pub(crate) async fn report_periodically(client: std::sync::Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        if let Err(error) = (Client { inner }).flush_usage().await {
+            tracing::debug!(%error, "could not report the verifications answered locally; kept for the next report");
+        }
+    }
+}
+
 /// The body of a batch answer.
 #[derive(Debug, Deserialize)]
 struct WireBatchAnswer {
@@ -119,6 +163,11 @@ impl Client {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// A handle that does not keep the client alive.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
     }
 
     /// Verifies `key` for `request`.
@@ -268,6 +317,59 @@ impl Client {
             )
             .await;
         became_live.unwrap_or(false)
+    }
+
+    /// Reports the verifications this client answered itself (from its cache, or failing
+    /// open) since the last report to `POST /v1/verify/usage`, so that the keys' usage
+    /// and `last_used_at` count them; returns how many keys' counts were accepted.
+    ///
+    /// A client with the cache or fail-open on reports by itself every
+    /// [`REPORT_EVERY`](crate::REPORT_EVERY) (5 s); call this at shutdown so that the last
+    /// seconds are counted too.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify); what could not be reported is kept for the next
+    /// report (up to 100 000 keys).
+    pub async fn flush_usage(&self) -> Result<usize, Error> {
+        let served = self.inner.stores.take_served();
+        let mut items: Vec<(Uuid, (u64, chrono::DateTime<Utc>))> =
+            served.keys.into_iter().collect();
+        let mut accepted = 0;
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(REPORT_CHUNK));
+            let body = json(&WireUsage {
+                items: items
+                    .iter()
+                    .map(|(key_id, (count, last_at))| WireUsed {
+                        key_id: *key_id,
+                        count: u32::try_from(*count)
+                            .unwrap_or(MAX_REPORTED_COUNT)
+                            .min(MAX_REPORTED_COUNT),
+                        last_at: *last_at,
+                    })
+                    .collect(),
+            })?;
+            let sent: Result<WireUsageAccepted, Error> = self
+                .inner
+                .transport
+                .post(&self.inner.endpoints.usage, body)
+                .await;
+            match sent {
+                Ok(answer) => accepted += answer.accepted,
+                Err(error) => {
+                    // Refused outright (a bad token): reporting again will not help.
+                    if error.is_unavailable() {
+                        let mut unreported = crate::cache::Served::default();
+                        unreported.keys.extend(items.into_iter().chain(rest));
+                        self.inner.stores.restore_served(unreported);
+                    }
+                    return Err(error);
+                }
+            }
+            items = rest;
+        }
+        Ok(accepted)
     }
 
     /// Counters of what the client answered and heard since it was built.

@@ -18,7 +18,7 @@ mod transport;
 mod verdict;
 
 pub use breaker::BreakerConfig;
-pub use builder::{ClientBuilder, UnavailablePolicy};
+pub use builder::{ClientBuilder, REPORT_EVERY, UnavailablePolicy};
 pub use cache::{CacheConfig, Stats};
 pub use client::Client;
 pub use error::{Error, Problem, UnavailableReason};

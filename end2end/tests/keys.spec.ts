@@ -23,6 +23,12 @@ test.describe("keys (admin)", () => {
     await card.getByText("Call /v1/verify from a service").click();
     await expect(card.getByTestId("curl-example")).toContainText("/v1/verify");
     await expect(card.getByTestId("curl-example")).toContainText(`${prefix}_`);
+    // Proxies find keys in X-API-Key until the admin chooses Authorization: Bearer.
+    await card.getByText("Protect a service with nginx or Envoy").click();
+    await expect(card.getByTestId("key-header")).toHaveText("x-api-key: <key>");
+    await card.getByLabel("Header that carries keys").fill("Authorization");
+    await card.getByRole("button", { name: "Save header" }).click();
+    await expect(card.getByTestId("key-header")).toHaveText("Authorization: Bearer <key>");
     await page.screenshot({ path: testInfo.outputPath("keyspaces.png"), fullPage: true });
 
     // Journey 3: the form names the field in error, then shows the secret once.
@@ -61,14 +67,20 @@ test.describe("keys (admin)", () => {
     await expect(page.getByTestId("key-name")).toHaveText("Checkout service");
     await expect(page.getByTestId("quota-text")).toContainText("0 used");
 
-    // A service verifies with it; the key's page shows the traffic and the spent quota.
-    for (let i = 0; i < 3; i++) {
+    // A service verifies with it, and a proxy asks about it (the key in Authorization,
+    // as the keyspace now says); the key's page shows the traffic and the spent quota.
+    for (let i = 0; i < 2; i++) {
       const answer = await page.request.post("/v1/verify", {
         headers: { Authorization: `Bearer ${token}` },
         data: { key: secret, scopes: ["read:orders"] },
       });
       expect((await answer.json()).code).toBe("VALID");
     }
+    const proxied = await page.request.get("/v1/authz", {
+      headers: { "X-Locksmith-Verifier": token, Authorization: `Bearer ${secret}`, "X-Locksmith-Scopes": "read:orders" },
+    });
+    expect(proxied.status()).toBe(200);
+    expect(proxied.headers()["x-locksmith-scopes"]).toBe("read:orders,write:orders");
     await expect(async () => {
       await page.reload();
       await expect(page.getByTestId("key-usage-chart").getByTestId("chart-readout")).toHaveText("3 verifications in all", { timeout: 1_000 });

@@ -397,6 +397,21 @@ pub(crate) async fn find_by_digest(pool: &PgPool, digest: &Digest) -> Result<Opt
     .map(KeyRow::from))
 }
 
+/// Which of `ids` are keys of `keyspace_id` (usage a service's client reports).
+pub(crate) async fn ids_in_keyspace(
+    pool: &PgPool,
+    keyspace_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM keys WHERE keyspace_id = $1 AND id = ANY($2)",
+        keyspace_id,
+        ids
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Credit leased by [`lease_quota`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaGrant {

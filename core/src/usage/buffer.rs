@@ -161,6 +161,16 @@ impl UsageBuffer {
         }
     }
 
+    /// Counts `count` `VALID` verifications of `key` up to `at` that a service's client
+    /// answered itself (from its cache, or failing open) and reported afterwards. They
+    /// join the key's counts and `last_used_at`, not its log, which holds what this
+    /// server answered.
+    pub fn record_reported(&self, key: Uuid, at: DateTime<Utc>, count: i64) {
+        let mut pending = self.lock(shard_of_this_thread());
+        pending.counts.entry((key, hour_of(at))).or_default()[Outcome::Valid.index()] += count;
+        keep_latest(&mut pending.last_used, key, at);
+    }
+
     /// Notes that `verifier` asked for a verification at `at`.
     pub fn record_verifier(&self, verifier: Uuid, at: DateTime<Utc>) {
         let mut pending = self.lock(shard_of_this_thread());

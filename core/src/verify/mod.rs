@@ -15,4 +15,6 @@ pub mod service;
 pub mod throttle;
 
 pub use decision::{Code, KeyRecord, LimitState, QuotaOutcome, Request, covers, decide};
-pub use service::{DEFAULT_LOG_PER_KEY, Verdict, VerifyConfig, VerifyInput, VerifyService};
+pub use service::{
+    DEFAULT_LOG_PER_KEY, ReportedUse, Verdict, VerifyConfig, VerifyInput, VerifyService,
+};

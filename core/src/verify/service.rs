@@ -95,6 +95,24 @@ impl VerifyInput {
     }
 }
 
+/// Verifications of one key that a service's client answered itself (from its cache, or
+/// failing open) and reports afterwards, so that the key's usage counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedUse {
+    /// The key.
+    pub key_id: uuid::Uuid,
+    /// How many `VALID` answers (1 to [`MAX_REPORTED_COUNT`]).
+    pub count: u32,
+    /// When the last of them was given.
+    pub last_at: chrono::DateTime<Utc>,
+}
+
+/// The most verifications one report item may count.
+pub const MAX_REPORTED_COUNT: u32 = 10_000_000;
+
+/// Reports older than this are ignored: usage that old is history already written.
+pub const REPORT_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// The outcome, with the key and its limits for a `VALID` answer.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -459,6 +477,42 @@ impl VerifyService {
             key: Some(key),
             retry_at: None,
         })
+    }
+
+    /// Counts the verifications a service's client answered itself for `verifier`'s
+    /// keys; returns how many items were counted. Items about keys of other keyspaces
+    /// (or of none) and items older than [`REPORT_WINDOW`] are left out; a time in the
+    /// future counts as now. Written with the rest of the usage, at the next flush.
+    pub async fn record_reported(
+        &self,
+        verifier: &VerifierAuth,
+        items: &[ReportedUse],
+    ) -> Result<usize> {
+        if let Some(i) = items
+            .iter()
+            .position(|item| item.count == 0 || item.count > MAX_REPORTED_COUNT)
+        {
+            return Err(Error::invalid(
+                format!("items[{i}].count"),
+                format!("must be between 1 and {MAX_REPORTED_COUNT}"),
+            ));
+        }
+        let ids: Vec<uuid::Uuid> = items.iter().map(|item| item.key_id).collect();
+        let known = store::ids_in_keyspace(&self.inner.pool, verifier.keyspace_id, &ids).await?;
+        let now = Utc::now();
+        self.inner.usage.record_verifier(verifier.id, now);
+        let mut counted = 0;
+        for item in items {
+            let at = item.last_at.min(now);
+            if known.contains(&item.key_id) && now - at <= REPORT_WINDOW {
+                self.inner
+                    .usage
+                    .record_reported(item.key_id, at, i64::from(item.count));
+                counted += 1;
+            }
+        }
+        metrics::counter!("verify_reported_total").increment(counted as u64);
+        Ok(counted)
     }
 
     fn count(

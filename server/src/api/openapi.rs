@@ -31,7 +31,7 @@ use crate::http::ops;
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::end_grace, keys::extend_grace, keys::lookup, keys::verifications, keys::bulk,
         keys::usage,
         verify::verify_key, verify::batch::verify_batch, verify::authz::authorize,
-        verify::invalidations::stream,
+        verify::invalidations::stream, verify::usage::report,
         audit::list,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::test, webhooks::replay, webhooks::deliveries,

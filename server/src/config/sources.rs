@@ -27,11 +27,13 @@ pub(super) fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError
 
 /// `LOCKSMITH_*` names that are not settings of the server: the shell variables the
 /// portal's examples use, and those of the test, benchmark and fuzzing scripts.
-const NOT_SETTINGS: [&str; 4] = [
+const NOT_SETTINGS: [&str; 5] = [
     "LOCKSMITH_CONFIG",
     "LOCKSMITH_API_KEY",
     "LOCKSMITH_VERIFIER_TOKEN",
     "LOCKSMITH_UPDATE_OPENAPI",
+    // Where a service finds Locksmith (the locksmith-client examples).
+    "LOCKSMITH_URL",
 ];
 const NOT_SETTINGS_PREFIXES: [&str; 5] = [
     "LOCKSMITH_TEST_",

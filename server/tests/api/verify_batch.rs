@@ -169,3 +169,85 @@ async fn a_malformed_batch_is_refused_whole_and_spends_nothing(pool: PgPool) {
         .status();
     assert_eq!(status, 415);
 }
+
+/// `POST /v1/verify/usage`: counts only keys of the verifier's keyspace, from the last
+/// day; refuses malformed reports naming the item.
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn reported_usage_counts_only_the_verifiers_own_recent_keys(pool: PgPool) {
+    let w = KeyWorld::new(pool).await;
+    let token = verifier(&w).await;
+    let key = w.key(&w.admin, json!({})).await;
+    let (status, other) = w
+        .app
+        .post_json(
+            "/v1/keyspaces",
+            &w.admin,
+            &json!({ "name": "Search", "prefix": "srch" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, theirs) = w
+        .app
+        .post_json(
+            "/v1/keys",
+            &w.admin,
+            &json!({ "keyspace_id": other["id"], "name": "theirs" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let now = chrono::Utc::now();
+    let report = json!({ "items": [
+        { "key_id": key["id"], "count": 40, "last_at": now },
+        { "key_id": theirs["id"], "count": 5, "last_at": now },
+        { "key_id": key["id"], "count": 2, "last_at": now - chrono::Duration::days(2) },
+        { "key_id": uuid::Uuid::new_v4(), "count": 1, "last_at": now },
+    ] });
+    let (status, answer) = w.app.post_json("/v1/verify/usage", &token, &report).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 1);
+    w.app.verify.flush().await.expect("usage written");
+    let sum = |id: &Value| {
+        let (app, admin) = (&w.app, &w.admin);
+        let path = format!("/v1/keys/{}/usage", id.as_str().expect("id"));
+        async move {
+            let usage = app.get_json(&path, admin).await;
+            usage["series"]
+                .as_array()
+                .expect("series")
+                .iter()
+                .map(|b| b["valid"].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        }
+    };
+    assert_eq!(sum(&key["id"]).await, 40);
+    assert_eq!(
+        sum(&theirs["id"]).await,
+        0,
+        "another keyspace's key is not the verifier's to count"
+    );
+    let got = w
+        .app
+        .get_json(
+            &format!("/v1/keys/{}", key["id"].as_str().expect("id")),
+            &w.admin,
+        )
+        .await;
+    assert!(got["last_used_at"].is_string(), "{got}");
+    let res = w
+        .app
+        .with(reqwest::Method::POST, "/v1/verify/usage", &token)
+        .json(&json!({ "items": [{ "key_id": key["id"], "count": 0, "last_at": now }] }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(problem(res, 400).await["field"], "items[0].count");
+    let res = w
+        .app
+        .client
+        .post(w.app.url("/v1/verify/usage"))
+        .json(&report)
+        .send()
+        .await
+        .expect("sent");
+    problem(res, 401).await;
+}

@@ -8,7 +8,8 @@
 //! - `GET /v1/authz` ([`authz`]): the same decision for a proxy (nginx `auth_request`,
 //!   Envoy `ext_authz`), as a status and headers.
 //! - `GET /v1/verify/invalidations` ([`invalidations`]): the changes of the keyspace's
-//!   keys, as server-sent events, for services that cache answers themselves.
+//!   keys, as server-sent events, for services that cache answers themselves, and
+//!   `POST /v1/verify/usage` ([`usage`]), where they report what they answered.
 //!
 //! This is the hot path, so the routes are lean: they are mounted beside `/v1` rather
 //! than inside it (one route lookup, no prefix stripping), their state is the
@@ -20,6 +21,7 @@
 pub mod authz;
 pub mod batch;
 pub mod invalidations;
+pub mod usage;
 
 use std::net::IpAddr;
 use std::pin::pin;
@@ -64,6 +66,7 @@ pub fn route(verify: VerifyService, body_timeout: Duration) -> Router {
     Router::new()
         .route("/v1/verify", axum::routing::post(verify_key))
         .route("/v1/verify/batch", axum::routing::post(batch::verify_batch))
+        .route("/v1/verify/usage", axum::routing::post(usage::report))
         .route(
             "/v1/verify/invalidations",
             axum::routing::get(invalidations::stream),
