@@ -7,11 +7,13 @@
 #   (d) nginx -> auth_request through Locksmith (GET /v1/authz) -> upstream, with the
 #       deployment's own deploy/nginx files (loadgen through nginx);
 #   (e) Client::verify of locksmith-client, cache off (clientload);
-#   (f) Client::verify with the local cache on (clientload).
+#   (f) Client::verify with the local cache on (clientload);
+#   (g) GET /v1/authz straight to Locksmith, the key in X-API-Key (loadgen).
 # Scenarios run in BENCH_ROUNDS interleaved rounds (default 3) so that a noisy moment of
 # the machine hits a round rather than a scenario; the ratios are medians of the
-# rounds' ratios: (d)/(c) is what proxy authentication costs, (e)/(b) what the client
-# adds, and (f)/(e) what its cache saves. nginx runs one worker; the upstream is a
+# rounds' ratios: (d)/(c) is what proxy authentication costs, (g)/(b) whether the
+# proxy's endpoint is as fast as /v1/verify, (e)/(b) what the client adds, and (f)/(e)
+# what its cache saves. nginx runs one worker; the upstream is a
 # second nginx server answering 200 from memory. BENCH_SECONDS (default 8) sets each
 # run's length. Needs PostgreSQL like the test suite, and nginx (scripts/bootstrap.sh).
 set -euo pipefail
@@ -28,7 +30,7 @@ echo "[bench] building locksmith, loadgen and clientload (release)" >&2
 cargo build --release --quiet -p locksmith-server --bin locksmith -p locksmith-bench --bin loadgen --bin clientload
 bin=target/release
 # Seeding makes management calls; the benchmark measures verification, not throttles.
-export LOCKSMITH_API_RATE_LIMIT_PER_MINUTE=0 LOCKSMITH_LOG=warn
+export LOCKSMITH_API_RATE_LIMIT_PER_MINUTE=0
 start_scratch_server "$bin/locksmith" benchint
 base=$SCRATCH_BASE
 key=$(scratch_api -X POST "$base/v1/keys" -H "authorization: Bearer $SCRATCH_TOKEN" \
@@ -49,13 +51,16 @@ error_log $nginx_dir/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    # nginx closes a client connection after 1000 requests by default; the load
+    # generator keeps its connections for the whole run.
+    keepalive_requests 100000000;
     client_body_temp_path $nginx_dir/body;
     proxy_temp_path $nginx_dir/proxy;
     fastcgi_temp_path $nginx_dir/fastcgi;
     uwsgi_temp_path $nginx_dir/uwsgi;
     scgi_temp_path $nginx_dir/scgi;
-    upstream locksmith { server ${base#http://}; keepalive 64; }
-    upstream service { server 127.0.0.1:$upstream; keepalive 64; }
+    upstream locksmith { server ${base#http://}; keepalive 64; keepalive_requests 100000000; }
+    upstream service { server 127.0.0.1:$upstream; keepalive 64; keepalive_requests 100000000; }
     server {
         listen 127.0.0.1:$upstream;
         location / { return 200 "upstream answered\n"; }
@@ -88,7 +93,7 @@ test "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$front/protect
 
 load() { "$bin/loadgen" --seconds "$seconds" --connections "$connections" "$@"; }
 client() { "$bin/clientload" --seconds "$seconds" --tasks "$connections" --url "$base" --verifier "$SCRATCH_VERIFIER" --key "$key" "$@"; }
-echo "[bench] $rounds rounds of (a)..(f), ${seconds}s each, $connections connections" >&2
+echo "[bench] $rounds rounds of (a)..(g), ${seconds}s each, $connections connections" >&2
 results=()
 for _ in $(seq 1 "$rounds"); do
     results+=("$(load --label a --url "$base/healthz")")
@@ -97,6 +102,7 @@ for _ in $(seq 1 "$rounds"); do
     results+=("$(load --label d --url "http://127.0.0.1:$front/protected/" --header "x-api-key: $key")")
     results+=("$(client --label e)")
     results+=("$(client --label f --cache)")
+    results+=("$(load --label g --url "$base/v1/authz" --header "x-locksmith-verifier: $SCRATCH_VERIFIER" --header "x-api-key: $key")")
 done
 printf '%s\n' "${results[@]}" >"$scratch_work/results.jsonl"
 python3 - "$scratch_work/results.jsonl" <<'PY'
@@ -114,6 +120,7 @@ names = {
     "d": "(d) nginx -> auth_request via /v1/authz -> upstream",
     "e": "(e) locksmith-client, cache off",
     "f": "(f) locksmith-client, cache on",
+    "g": "(g) GET /v1/authz, valid key",
 }
 print("| scenario | requests/s | p50 ms | p99 ms | answers |")
 print("|---|---|---|---|---|")
@@ -132,6 +139,7 @@ def ratio(x, y):
 print()
 print(f"(d)/(c) = {ratio('d', 'c'):.2f}: nginx with proxy authentication through Locksmith, against nginx alone")
 print(f"(b)/(a) = {ratio('b', 'a'):.2f}: /v1/verify against the bare route")
+print(f"(g)/(b) = {ratio('g', 'b'):.2f}: /v1/authz against /v1/verify")
 print(f"(e)/(b) = {ratio('e', 'b'):.2f}: the client without its cache, against loadgen on /v1/verify")
 print(f"(f)/(e) = {ratio('f', 'e'):.2f}: the client with its cache, against without")
 print(f"(f)/(a) = {ratio('f', 'a'):.2f}: the cached client, against the bare route over HTTP")

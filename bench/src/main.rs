@@ -110,7 +110,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream.set_nodelay(true)?;
             let (mut sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    eprintln!("[loadgen] connection: {error}");
+                }
+            });
             let mut out = Outcome {
                 latencies_us: Vec::with_capacity(1 << 16),
                 service_us: Vec::with_capacity(1 << 16),
@@ -200,7 +204,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 errors += out.errors;
             }
-            Err(_) => errors += 1,
+            Err(error) => {
+                eprintln!("[loadgen] a connection failed: {error}");
+                errors += 1;
+            }
         }
     }
     latencies.sort_unstable();

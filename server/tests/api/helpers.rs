@@ -154,6 +154,42 @@ impl KeyWorld {
         key
     }
 
+    /// A key of another keyspace (created with it, as the admin): not the world
+    /// verifiers' business.
+    pub async fn foreign_key(&self) -> serde_json::Value {
+        let (status, other) = self
+            .app
+            .post_json(
+                "/v1/keyspaces",
+                &self.admin,
+                &serde_json::json!({ "name": "Search", "prefix": "srch" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{other}");
+        let (status, key) = self
+            .app
+            .post_json(
+                "/v1/keys",
+                &self.admin,
+                &serde_json::json!({ "keyspace_id": other["id"], "name": "theirs" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        key
+    }
+
+    /// The `VALID` verifications of `key` in its usage of the last 24 hours.
+    pub async fn valid_usage(&self, key: &serde_json::Value) -> i64 {
+        let path = format!("/v1/keys/{}/usage", key["id"].as_str().expect("id"));
+        let usage = self.app.get_json(&path, &self.admin).await;
+        usage["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|bucket| bucket["valid"].as_i64().unwrap_or(0))
+            .sum()
+    }
+
     /// Sets Alice's owner policy as the admin; asserts 200 and returns her user.
     pub async fn set_policy(&self, policy: serde_json::Value) -> serde_json::Value {
         let (status, user) = self

@@ -11,6 +11,17 @@ use sqlx::PgPool;
 use crate::helpers::{DbProxy, KeyWorld, TestApp, problem};
 use crate::verify::verifier;
 
+/// Asks for the stream with `token`, whatever the answer.
+async fn subscribe(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/verify/invalidations"))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sent")
+}
+
 /// An open event stream, read event by event.
 pub struct Events {
     chunks: std::pin::Pin<
@@ -21,14 +32,7 @@ pub struct Events {
 
 impl Events {
     pub async fn open(app: &TestApp, token: &str) -> Self {
-        let res = app
-            .client
-            .get(app.url("/v1/verify/invalidations"))
-            .bearer_auth(token)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("sent");
+        let res = subscribe(app, token).await;
         assert_eq!(res.status(), 200);
         assert_eq!(
             res.headers()
@@ -93,24 +97,7 @@ async fn a_subscriber_hears_its_keyspaces_key_changes_and_the_stream_ends_with_i
     assert_eq!(ready["heartbeat_seconds"], 15);
 
     // A key of another keyspace changes: not this subscriber's business.
-    let (status, other) = w
-        .app
-        .post_json(
-            "/v1/keyspaces",
-            &w.admin,
-            &json!({ "name": "Search", "prefix": "srch" }),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, _) = w
-        .app
-        .post_json(
-            "/v1/keys",
-            &w.admin,
-            &json!({ "keyspace_id": other["id"], "name": "theirs" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    w.foreign_key().await;
     // Ours: created (nothing cached yet, but announced all the same), then revoked.
     let key = w.key(&w.admin, json!({})).await;
     let id = key["id"].as_str().expect("id");
@@ -176,14 +163,7 @@ async fn a_subscriber_hears_its_keyspaces_key_changes_and_the_stream_ends_with_i
         .await;
     assert_eq!(status, 204);
     assert_eq!(events.next().await, None, "the stream ended");
-    let res = w
-        .app
-        .client
-        .get(w.app.url("/v1/verify/invalidations"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
+    let res = subscribe(&w.app, &token).await;
     problem(res, 401).await;
 }
 
@@ -205,14 +185,7 @@ async fn while_the_instance_hears_nothing_there_is_no_stream(pool: PgPool) {
         None,
         "the stream ended with the listener"
     );
-    let res = w
-        .app
-        .client
-        .get(w.app.url("/v1/verify/invalidations"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
+    let res = subscribe(&w.app, &token).await;
     let retry = res.headers().get("retry-after").cloned();
     assert_eq!(problem(res, 503).await["code"], "unavailable");
     assert!(retry.is_some());
@@ -220,14 +193,7 @@ async fn while_the_instance_hears_nothing_there_is_no_stream(pool: PgPool) {
     // The listener reconnects within its back-off (at most 5 s).
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let res = w
-            .app
-            .client
-            .get(w.app.url("/v1/verify/invalidations"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("sent");
+        let res = subscribe(&w.app, &token).await;
         if res.status() == 200 {
             break;
         }

@@ -147,18 +147,5 @@ async fn the_log_can_be_switched_off(pool: PgPool) {
     assert_eq!(log["items"], json!([]));
     assert_eq!(log["kept_per_key"], 0);
     // Usage is still counted.
-    let usage = w
-        .app
-        .get_json(
-            &format!("/v1/keys/{}/usage", key["id"].as_str().expect("id")),
-            &w.admin,
-        )
-        .await;
-    let valid: i64 = usage["series"]
-        .as_array()
-        .expect("series")
-        .iter()
-        .map(|b| b["valid"].as_i64().unwrap_or(0))
-        .sum();
-    assert_eq!(valid, 1);
+    assert_eq!(w.valid_usage(&key).await, 1);
 }

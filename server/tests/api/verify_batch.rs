@@ -177,24 +177,7 @@ async fn reported_usage_counts_only_the_verifiers_own_recent_keys(pool: PgPool) 
     let w = KeyWorld::new(pool).await;
     let token = verifier(&w).await;
     let key = w.key(&w.admin, json!({})).await;
-    let (status, other) = w
-        .app
-        .post_json(
-            "/v1/keyspaces",
-            &w.admin,
-            &json!({ "name": "Search", "prefix": "srch" }),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, theirs) = w
-        .app
-        .post_json(
-            "/v1/keys",
-            &w.admin,
-            &json!({ "keyspace_id": other["id"], "name": "theirs" }),
-        )
-        .await;
-    assert_eq!(status, 201);
+    let theirs = w.foreign_key().await;
     let now = chrono::Utc::now();
     let report = json!({ "items": [
         { "key_id": key["id"], "count": 40, "last_at": now },
@@ -206,22 +189,9 @@ async fn reported_usage_counts_only_the_verifiers_own_recent_keys(pool: PgPool) 
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["accepted"], 1);
     w.app.verify.flush().await.expect("usage written");
-    let sum = |id: &Value| {
-        let (app, admin) = (&w.app, &w.admin);
-        let path = format!("/v1/keys/{}/usage", id.as_str().expect("id"));
-        async move {
-            let usage = app.get_json(&path, admin).await;
-            usage["series"]
-                .as_array()
-                .expect("series")
-                .iter()
-                .map(|b| b["valid"].as_i64().unwrap_or(0))
-                .sum::<i64>()
-        }
-    };
-    assert_eq!(sum(&key["id"]).await, 40);
+    assert_eq!(w.valid_usage(&key).await, 40);
     assert_eq!(
-        sum(&theirs["id"]).await,
+        w.valid_usage(&theirs).await,
         0,
         "another keyspace's key is not the verifier's to count"
     );
