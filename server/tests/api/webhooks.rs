@@ -794,6 +794,15 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 201, "{ks}");
+    let (status, ks) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/keyspaces/{}", ks["id"].as_str().expect("id")),
+            &w.admin,
+            &json!({ "key_header": "authorization" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{ks}");
     let (status, verifier) = app
         .post_json(
             &format!("/v1/keyspaces/{}/verifiers", w.keyspace),
