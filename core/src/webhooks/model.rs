@@ -181,6 +181,16 @@ impl WebhookPolicy {
             None => return Err(refuse("must name a host")),
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            // A name resolvers can look up (`url` lets `*` and the like through).
+            Some(Host::Domain(name))
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') =>
+            {
+                return Err(refuse(
+                    "must name a host of letters, digits, dots and hyphens",
+                ));
+            }
             Some(Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => {
                 Some(IpAddr::from([127, 0, 0, 1]))
             }
@@ -300,6 +310,7 @@ mod tests {
             "https://hooks.example.com/a\u{10}b",
             "https://hooks.example.com/a`b<c",
             "https://hooks.example.com/%zz",
+            "https://0.com*/",
             "not a url",
         ] {
             assert_eq!(field(PUBLIC.parse_url(bad).expect_err(bad)), "url", "{bad}");

@@ -43,7 +43,7 @@ pub struct CreateKey {
     owner_id: Option<Uuid>,
     /// At most 100 distinct scopes, each 1 to 64 characters of `[a-z0-9:._/*-]` starting
     /// with a letter or digit.
-    #[schema(max_items = 100, value_type = Option<Vec<crate::api::schema::ScopeName>>)]
+    #[schema(max_items = 100, value_type = Option<std::collections::BTreeSet<crate::api::schema::ScopeName>>)]
     scopes: Option<Vec<String>>,
     /// When the key stops working; must be in the future.
     expires_at: Option<DateTime<Utc>>,
@@ -123,7 +123,7 @@ pub struct UpdateKey {
     )]
     name: Option<String>,
     /// New scopes, replacing the old ones (at most 100).
-    #[schema(max_items = 100, value_type = Option<Vec<crate::api::schema::ScopeName>>)]
+    #[schema(max_items = 100, value_type = Option<std::collections::BTreeSet<crate::api::schema::ScopeName>>)]
     scopes: Option<Vec<String>>,
     /// New expiry (a past time expires the key at once), or `null` for none.
     #[serde(default, deserialize_with = "nullable")]

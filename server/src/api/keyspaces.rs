@@ -30,7 +30,7 @@ pub struct CreateKeyspace {
     /// The request header a proxy in front of the keyspace's service finds keys in
     /// (`GET /v1/authz`), `x-api-key` when absent; `authorization` means
     /// `Authorization: Bearer <key>`.
-    #[schema(min_length = 1, max_length = 64, example = "x-api-key")]
+    #[schema(value_type = Option<crate::api::schema::KeyHeader>)]
     key_header: Option<String>,
 }
 
@@ -40,7 +40,7 @@ pub struct CreateKeyspace {
 pub struct UpdateKeyspace {
     /// The request header a proxy finds keys in (`GET /v1/authz`); `authorization`
     /// means `Authorization: Bearer <key>`.
-    #[schema(min_length = 1, max_length = 64, example = "authorization")]
+    #[schema(value_type = Option<crate::api::schema::KeyHeader>)]
     key_header: Option<String>,
 }
 

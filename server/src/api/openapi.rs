@@ -42,12 +42,16 @@ use crate::http::ops;
         locksmith_core::usage::Granularity,
         super::schema::ScopeName,
         super::schema::EventType,
+        super::schema::ScopeList,
+        super::schema::IpAddress,
+        super::schema::Cost,
+        super::schema::KeyHeader,
         locksmith_core::audit::Action,
         locksmith_core::events::Event,
         verify::invalidations::Ready,
         verify::invalidations::KeyChanged
     )),
-    modifiers(&BearerAuth, &OptionalBodies, &CommonResponses, &Links, &ClosedBulkVariants),
+    modifiers(&BearerAuth, &OptionalBodies, &HeadersAreNeverNull, &CommonResponses, &Links, &ClosedBulkVariants),
     tags(
         (name = "auth", description = "Access and refresh tokens"),
         (name = "users", description = "Users and roles (admin)"),
@@ -92,6 +96,60 @@ impl Modify for ClosedBulkVariants {
             if let RefOr::T(Schema::Object(object)) = variant {
                 object.additional_properties =
                     Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+}
+
+/// A header is present or absent, never `null`: an optional header's schema (utoipa
+/// writes `Option<T>` as "T or null") is T.
+struct HeadersAreNeverNull;
+
+impl Modify for HeadersAreNeverNull {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for param in op.parameters.iter_mut().flatten() {
+                    if !matches!(param.parameter_in, ParameterIn::Header) {
+                        continue;
+                    }
+                    let Some(schema) = param.schema.as_mut() else {
+                        continue;
+                    };
+                    let replacement = match &*schema {
+                        RefOr::T(Schema::OneOf(one_of)) => one_of
+                            .items
+                            .iter()
+                            .find(|s| !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)))
+                            .cloned(),
+                        RefOr::T(Schema::Object(object)) => match &object.schema_type {
+                            SchemaType::Array(types) => {
+                                let kept: Vec<Type> = types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                                let mut object = object.clone();
+                                object.schema_type = match kept.as_slice() {
+                                    [only] => SchemaType::Type(only.clone()),
+                                    _ => SchemaType::Array(kept),
+                                };
+                                Some(RefOr::T(Schema::Object(object)))
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(replacement) = replacement {
+                        *schema = replacement;
+                    }
+                }
             }
         }
     }

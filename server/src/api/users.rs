@@ -38,7 +38,7 @@ pub struct CreateUser {
     #[schema(minimum = 0, maximum = 1000000)]
     max_keys: Option<i64>,
     /// Owner policy: scopes their keys may carry (absent or null: any).
-    #[schema(max_items = 100, value_type = Option<Vec<crate::api::schema::ScopeName>>)]
+    #[schema(max_items = 100, value_type = Option<std::collections::BTreeSet<crate::api::schema::ScopeName>>)]
     allowed_scopes: Option<Vec<String>>,
     /// Owner policy: whether the owner may set and change their keys' quota, rate limit
     /// and expiry, within the maxima (absent: false; an admin sets them).
@@ -77,7 +77,7 @@ pub struct UpdateUser {
     max_keys: Option<Option<i64>>,
     /// New allowed scopes, or null for any.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(nullable, max_items = 100, value_type = Option<Vec<crate::api::schema::ScopeName>>)]
+    #[schema(nullable, max_items = 100, value_type = Option<std::collections::BTreeSet<crate::api::schema::ScopeName>>)]
     allowed_scopes: Option<Option<Vec<String>>>,
     /// Whether the owner may change their keys' quota, rate limit and expiry.
     may_change_limits: Option<bool>,

@@ -56,9 +56,9 @@ const ENVOY_EXTERNAL_ADDRESS: &str = "x-envoy-external-address";
     params(
         ("x-locksmith-verifier" = Option<String>, Header, description = "The verifier token, when `Authorization` carries the key"),
         ("x-api-key" = Option<String>, Header, description = "The key, in the header the keyspace names (`key_header`)"),
-        ("x-locksmith-scopes" = Option<String>, Header, description = "Scopes the key must grant, separated by commas or spaces"),
-        ("x-locksmith-cost" = Option<u32>, Header, description = "Quota credits a VALID answer spends, 0 to 1000 (default 1)"),
-        ("x-locksmith-client-ip" = Option<String>, Header, description = "The end user's address (else `X-Envoy-External-Address`, else the right-most `X-Forwarded-For`)"),
+        ("x-locksmith-scopes" = Option<crate::api::schema::ScopeList>, Header, description = "Scopes the key must grant, separated by commas or spaces"),
+        ("x-locksmith-cost" = Option<crate::api::schema::Cost>, Header, description = "Quota credits a VALID answer spends, 0 to 1000 (default 1)"),
+        ("x-locksmith-client-ip" = Option<crate::api::schema::IpAddress>, Header, description = "The end user's address (else `X-Envoy-External-Address`, else the right-most `X-Forwarded-For`)"),
     ),
     responses(
         (status = 200, description = "The key may be used; `X-Locksmith-Key-Id`, `X-Locksmith-Owner-Id`, `X-Locksmith-Scopes` and the `RateLimit-*` headers describe it",
@@ -136,7 +136,14 @@ fn scopes(headers: &HeaderMap) -> Result<Vec<Scope>, Problem> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    Ok(Scope::parse_list(SCOPES_HEADER, &names)?)
+    // A proxy's configuration that names a scope twice asks for it once.
+    let mut unique: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    Ok(Scope::parse_list(SCOPES_HEADER, &unique)?)
 }
 
 /// `X-Locksmith-Cost`, 1 when absent.
@@ -312,6 +319,8 @@ mod tests {
             .map(|s| s.as_str().to_owned())
             .collect();
         assert_eq!(names, ["orders:read", "orders:write"]);
+        let twice = headers(&[("x-locksmith-scopes", "orders:read orders:read")]);
+        assert_eq!(scopes(&twice).expect("once").len(), 1);
         assert_eq!(cost(&h).expect("cost"), 5);
         assert_eq!(cost(&HeaderMap::new()).expect("default"), 1);
         assert!(cost(&headers(&[("x-locksmith-cost", "-1")])).is_err());

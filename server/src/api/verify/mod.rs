@@ -88,7 +88,7 @@ pub struct VerifyRequest {
     key: String,
     /// Scopes the key must grant (a granted `orders:*` covers `orders:read`).
     #[serde(default)]
-    #[schema(max_items = 100, value_type = Vec<crate::api::schema::ScopeName>)]
+    #[schema(max_items = 100, value_type = std::collections::BTreeSet<crate::api::schema::ScopeName>)]
     scopes: Vec<String>,
     /// Quota credits a `VALID` answer spends, 0 to 1000 (default 1).
     #[serde(default = "one")]
@@ -96,6 +96,7 @@ pub struct VerifyRequest {
     cost: u32,
     /// The end user's address as the calling service saw it; checked against the key's
     /// IP allowlist.
+    #[schema(value_type = Option<crate::api::schema::IpAddress>)]
     client_ip: Option<String>,
 }
 
