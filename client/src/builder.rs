@@ -13,30 +13,22 @@ use crate::cache::{CacheConfig, FailOpenConfig, Stores};
 use crate::client::{Client, Endpoints, Inner, report_periodically};
 use crate::error::Error;
 use crate::invalidations::InvalidationTask;
+use crate::policy::UnavailablePolicy;
 use crate::retry::Backoff;
 use crate::transport::Transport;
 
-/// What to answer when Locksmith cannot decide: it cannot be reached (after the
-/// retries), does not answer in time, is degraded (503), or the circuit breaker is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnavailablePolicy {
-    /// Fail with [`Error::Unavailable`]: no key is accepted that Locksmith did not
-    /// accept just now (the default).
-    #[default]
-    FailClosed,
-    /// Answer with the `VALID` answer recorded for the same request (the same key,
-    /// scopes and client address) within `max_age`, marked
-    /// [`Source::FailOpen`](crate::Source::FailOpen); fail with the error otherwise.
+impl Client {
+    /// Starts building a client for the Locksmith server at `base_url` (e.g.
+    /// `http://127.0.0.1:8080`, or with a path prefix behind a proxy), authenticating
+    /// with `verifier_token` (`lsv_...`).
     ///
-    /// Such an answer spends nothing from the key's quota or rate limit: they are counted
-    /// by the server, which is not there. A key changed since the answer was recorded
-    /// (revoked, say) is not answered from the store when the change was heard on the
-    /// invalidation stream, which needs the [cache](ClientBuilder::cache) on; otherwise,
-    /// and for changes made while the stream was down, `max_age` is the bound.
-    FailOpen {
-        /// How old a recorded answer may be.
-        max_age: Duration,
-    },
+    /// The token is kept out of `Debug` output and errors.
+    pub fn builder(
+        base_url: impl Into<String>,
+        verifier_token: impl Into<String>,
+    ) -> ClientBuilder {
+        ClientBuilder::new(base_url.into(), SecretString::from(verifier_token.into()))
+    }
 }
 
 /// Settings for a [`Client`], from [`Client::builder`].

@@ -7,15 +7,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use reqwest::Url;
-use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::builder::{ClientBuilder, UnavailablePolicy};
 use crate::cache::{Fingerprint, Stats, Stores};
 use crate::error::{Error, Problem};
+use crate::policy::UnavailablePolicy;
 use crate::request::{VerifyRequest, WireBatch, WireRequest};
 use crate::transport::Transport;
 use crate::verdict::Verdict;
@@ -147,18 +146,6 @@ struct WireBatchAnswer {
 }
 
 impl Client {
-    /// Starts building a client for the Locksmith server at `base_url` (e.g.
-    /// `http://127.0.0.1:8080`, or with a path prefix behind a proxy), authenticating
-    /// with `verifier_token` (`lsv_...`).
-    ///
-    /// The token is kept out of `Debug` output and errors.
-    pub fn builder(
-        base_url: impl Into<String>,
-        verifier_token: impl Into<String>,
-    ) -> ClientBuilder {
-        ClientBuilder::new(base_url.into(), SecretString::from(verifier_token.into()))
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         Self {
             inner: Arc::new(inner),

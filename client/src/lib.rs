@@ -11,6 +11,7 @@ mod extract;
 mod invalidations;
 #[cfg(feature = "axum")]
 mod layer;
+mod policy;
 mod request;
 mod retry;
 mod sse;
@@ -18,7 +19,7 @@ mod transport;
 mod verdict;
 
 pub use breaker::BreakerConfig;
-pub use builder::{ClientBuilder, REPORT_EVERY, UnavailablePolicy};
+pub use builder::{ClientBuilder, REPORT_EVERY};
 pub use cache::{CacheConfig, Stats};
 pub use client::Client;
 pub use error::{Error, Problem, UnavailableReason};
@@ -26,5 +27,6 @@ pub use error::{Error, Problem, UnavailableReason};
 pub use extract::MissingVerifiedKey;
 #[cfg(feature = "axum")]
 pub use layer::{ClientIp, Verify, VerifyLayer};
+pub use policy::UnavailablePolicy;
 pub use request::VerifyRequest;
 pub use verdict::{Code, QuotaState, RateLimitState, Source, Verdict, VerifiedKey};
