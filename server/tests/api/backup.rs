@@ -91,15 +91,7 @@ async fn a_live_installation_backed_up_under_load_restores_elsewhere_intact(pool
         )
         .await;
     let revoked = w.key(&w.admin, json!({ "name": "gone" })).await;
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{}/revoke", revoked["id"].as_str().expect("id")),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    w.revoke(&revoked).await;
     for _ in 0..10 {
         let (_, answer) = verify(&w.app, &token, &json!({ "key": secret(&quota) })).await;
         assert_eq!(answer["code"], "VALID");

@@ -36,8 +36,7 @@ async fn verdicts_match_the_verify_endpoint(pool: PgPool) {
         )
         .await;
     let revoked = w.key(&w.admin, json!({})).await;
-    let path = format!("/v1/keys/{}/revoke", revoked["id"].as_str().expect("id"));
-    assert_eq!(w.app.post_json(&path, &w.admin, &json!({})).await.0, 200);
+    w.revoke(&revoked).await;
     let client = client(&w.app, &token).build().expect("client");
     let ip = "203.0.113.5".parse().expect("ip");
     let cases = [
@@ -289,8 +288,7 @@ async fn the_cache_answers_without_a_round_trip_and_refuses_a_revoked_key_within
     }
     let hits = client.stats().hits;
 
-    let path = format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id"));
-    assert_eq!(w.app.post_json(&path, &w.admin, &json!({})).await.0, 200);
+    w.revoke(&key).await;
     let revoked = Instant::now();
     let mut verdict = client.verify(&secret(&key), &read).await.expect("decided");
     while verdict.code == Code::Valid && revoked.elapsed() < Duration::from_secs(1) {

@@ -39,17 +39,7 @@ async fn the_dashboard_counts_lists_and_charts_what_happened(pool: PgPool) {
     w.key(&w.admin, json!({ "name": "later", "expires_at": later }))
         .await;
     let revoked = w.key(&w.admin, json!({ "name": "gone" })).await;
-    assert_eq!(
-        w.app
-            .send_status(
-                reqwest::Method::POST,
-                &format!("/v1/keys/{}/revoke", revoked["id"].as_str().expect("id")),
-                &w.admin,
-                &json!({})
-            )
-            .await,
-        200
-    );
+    w.revoke(&revoked).await;
 
     let body = json!({ "key": secret(&busy) });
     for _ in 0..9 {

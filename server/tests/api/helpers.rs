@@ -154,6 +154,16 @@ impl KeyWorld {
         key
     }
 
+    /// Revokes `key` as the admin; asserts 200.
+    pub async fn revoke(&self, key: &serde_json::Value) {
+        let path = format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id"));
+        let (status, body) = self
+            .app
+            .post_json(&path, &self.admin, &serde_json::json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// A key of another keyspace (created with it, as the admin): not the world
     /// verifiers' business.
     pub async fn foreign_key(&self) -> serde_json::Value {

@@ -108,11 +108,7 @@ async fn a_subscriber_hears_its_keyspaces_key_changes_and_the_stream_ends_with_i
             json!({ "key_id": id, "keyspace_id": w.keyspace })
         ))
     );
-    let (status, _) = w
-        .app
-        .post_json(&format!("/v1/keys/{id}/revoke"), &w.admin, &json!({}))
-        .await;
-    assert_eq!(status, 200);
+    w.revoke(&key).await;
     assert_eq!(
         events.next().await,
         Some((

@@ -564,17 +564,7 @@ async fn a_revocation_on_one_instance_is_refused_on_another_within_a_second(pool
     for _ in 0..3 {
         assert_eq!(code(&b, &token, body.clone()).await, "VALID");
     }
-    assert_eq!(
-        w.app
-            .send_status(
-                Method::POST,
-                &format!("/v1/keys/{}/revoke", key["id"].as_str().expect("id")),
-                &w.admin,
-                &json!({})
-            )
-            .await,
-        200
-    );
+    w.revoke(&key).await;
     settles_to(&b, &token, &body, 200, Some("REVOKED"), second).await;
 
     // The same for a change that is not a revocation, and for the verifier itself.
@@ -645,13 +635,7 @@ async fn an_instance_that_loses_its_listener_reconnects_and_forgets_its_cache(po
     let other = w.key(&w.admin, json!({})).await;
     let other_body = json!({ "key": secret(&other) });
     assert_eq!(code(&w.app, &token, other_body.clone()).await, "VALID");
-    w.app
-        .post_json(
-            &format!("/v1/keys/{}/revoke", other["id"].as_str().expect("id")),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
+    w.revoke(&other).await;
     settles_to(
         &w.app,
         &token,

@@ -23,15 +23,7 @@ async fn a_batch_spends_exactly_as_its_items_one_by_one(pool: PgPool) {
         w.key(&w.admin, limits).await,
     );
     let revoked = w.key(&w.admin, json!({})).await;
-    let (status, _) = w
-        .app
-        .post_json(
-            &format!("/v1/keys/{}/revoke", revoked["id"].as_str().expect("id")),
-            &w.admin,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    w.revoke(&revoked).await;
     let items = |key: &str| -> Vec<Value> {
         vec![
             json!({ "key": key }),

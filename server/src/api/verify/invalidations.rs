@@ -75,9 +75,11 @@ pub async fn stream(
     request: Request,
 ) -> Result<Response, Problem> {
     let (parts, _body) = request.into_parts();
-    let token = bearer_token(&parts).map(|t| SecretString::from(t.to_owned()));
-    let verifier = verifier(&route.verify, token.as_ref().map(|t| t.expose_secret())).await?;
-    let Some((token, subscription)) = token.zip(route.verify.changes().subscribe()) else {
+    // Kept to check the verifier again when verifiers change; a missing token is an
+    // empty one, which no verifier has.
+    let token = SecretString::from(bearer_token(&parts).unwrap_or_default().to_owned());
+    let verifier = verifier(&route.verify, Some(token.expose_secret())).await?;
+    let Some(subscription) = route.verify.changes().subscribe() else {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
