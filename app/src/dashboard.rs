@@ -43,6 +43,12 @@ pub struct DashboardView {
     /// For admins of an installation not yet set up: its first steps, each ticked when
     /// done (`None` once all are done, and for everyone else).
     pub setup: Option<Vec<SetupStep>>,
+    /// Findings needing attention (leaks, unusual use), newest first (at most 10).
+    pub attention: Vec<crate::findings::FindingRow>,
+    /// How many findings need attention in all.
+    pub attention_total: i64,
+    /// Whether the viewer may acknowledge findings (admins, owners).
+    pub may_acknowledge: bool,
 }
 
 /// One step of the first-run checklist.
@@ -134,7 +140,24 @@ mod server {
                     ),
                 ]
             });
+        let attention = crate::findings::server::rows(
+            actor,
+            &locksmith_core::findings::FindingFilter {
+                open: Some(true),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?;
+        let attention_total =
+            crate::auth::server::service::<locksmith_core::findings::FindingService>()?
+                .open(actor)
+                .await?
+                .total();
         Ok(Some(DashboardView {
+            attention,
+            attention_total,
+            may_acknowledge: actor.check_may_change_keys().is_ok(),
             all_keys: actor.only_own().is_none(),
             counts: status_counts(o.counts),
             hours: o.hours.iter().map(usage_point).collect(),

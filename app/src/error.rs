@@ -145,6 +145,9 @@ impl From<locksmith_core::Error> for AppError {
             E::Conflict(m) => Self::Invalid(m),
             E::Forbidden(m) => Self::NotAllowed(m),
             E::NotFound => Self::NotFound,
+            E::Throttled(wait) => Self::RateLimited {
+                seconds: wait.as_secs().max(1),
+            },
             E::Batch(items) => Self::Invalid(
                 items
                     .iter()

@@ -36,6 +36,11 @@ pub struct KeyspaceRow {
     pub prefix: String,
     /// The header a proxy finds its keys in (`authorization`: `Bearer <key>`).
     pub key_header: String,
+    /// What happens to a key reported as leaked: `notify`, `disable`, `revoke`.
+    pub leak_action: String,
+    /// What happens to a key with a high-severity unusual-use finding: `notify`,
+    /// `disable`.
+    pub anomaly_action: String,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Its verifiers, newest first.
@@ -51,6 +56,8 @@ pub struct KeyspacesView {
     pub base_url: String,
     /// Whether the viewer may change them (admins).
     pub may_change: bool,
+    /// Leak-reporter tokens and GitHub secret scanning.
+    pub leaks: crate::leaks::LeakIntake,
 }
 
 /// A new verifier with its token, shown once.
@@ -83,6 +90,18 @@ pub async fn set_key_header(
     key_header: String,
 ) -> Result<KeyspaceRow, AppError> {
     server::set_key_header(keyspace_id, key_header)
+        .await
+        .map_err(AppError::respond)
+}
+
+/// Sets what happens to a keyspace's keys when they leak or are used unusually (admin).
+#[server(prefix = "/api", endpoint = "set_keyspace_policies")]
+pub async fn set_keyspace_policies(
+    keyspace_id: String,
+    leak_action: String,
+    anomaly_action: String,
+) -> Result<KeyspaceRow, AppError> {
+    server::set_policies(keyspace_id, leak_action, anomaly_action)
         .await
         .map_err(AppError::respond)
 }
@@ -136,6 +155,8 @@ mod server {
             name: k.name,
             prefix: k.prefix,
             key_header: k.key_header,
+            leak_action: k.leak_action.as_str().to_owned(),
+            anomaly_action: k.anomaly_action.as_str().to_owned(),
             created_at: k.created_at,
             verifiers,
         }
@@ -154,6 +175,7 @@ mod server {
             keyspaces,
             base_url: crate::auth::server::base_url(),
             may_change: user.role.is_admin(),
+            leaks: crate::leaks::server::intake(actor).await?,
         })
     }
 
@@ -175,12 +197,38 @@ mod server {
         keyspace_id: String,
         key_header: String,
     ) -> Result<KeyspaceRow, AppError> {
+        let changes = KeyspaceChanges {
+            key_header: Some(key_header),
+            ..KeyspaceChanges::default()
+        };
+        update(keyspace_id, changes).await
+    }
+
+    pub(super) async fn set_policies(
+        keyspace_id: String,
+        leak_action: String,
+        anomaly_action: String,
+    ) -> Result<KeyspaceRow, AppError> {
+        use locksmith_core::findings::{AnomalyAction, LeakAction};
+        let changes = KeyspaceChanges {
+            leak_action: Some(LeakAction::parse(leak_action.trim()).ok_or_else(|| {
+                AppError::Invalid("leak_action: must be notify, disable or revoke".into())
+            })?),
+            anomaly_action: Some(AnomalyAction::parse(anomaly_action.trim()).ok_or_else(|| {
+                AppError::Invalid("anomaly_action: must be notify or disable".into())
+            })?),
+            ..KeyspaceChanges::default()
+        };
+        update(keyspace_id, changes).await
+    }
+
+    async fn update(
+        keyspace_id: String,
+        changes: KeyspaceChanges,
+    ) -> Result<KeyspaceRow, AppError> {
         let user = require(&[Role::Admin]).await?;
         let service: KeyspaceService = service()?;
         let actor = Actor::from(&user);
-        let changes = KeyspaceChanges {
-            key_header: Some(key_header),
-        };
         let keyspace = service
             .update(
                 actor,

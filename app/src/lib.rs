@@ -9,10 +9,12 @@ pub mod auth;
 pub mod components;
 pub mod dashboard;
 pub mod error;
+pub mod findings;
 #[cfg(feature = "ssr")]
 mod form;
 pub mod keys;
 pub mod keyspaces;
+pub mod leaks;
 pub mod pages;
 pub mod status;
 pub mod users;
@@ -26,6 +28,7 @@ use leptos_router::{Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, lazy_
 use crate::auth::{UserResource, current_user};
 use crate::components::layout::Layout;
 use crate::pages::audit::AuditPage;
+use crate::pages::check_key::CheckKeyPage;
 use crate::pages::key::KeyPage;
 use crate::pages::keys::KeysPage;
 use crate::pages::keyspaces::KeyspacesPage;
@@ -92,6 +95,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("keys") view=KeysPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("keys"), StaticSegment("new")) view={Lazy::<NewKeyRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=(StaticSegment("keys"), StaticSegment("check")) view=CheckKeyPage ssr=SsrMode::Async />
                     <Route path=(StaticSegment("keys"), ParamSegment("id")) view={Lazy::<KeyRoute>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("keyspaces") view={Lazy::<KeyspacesRoute>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("webhooks") view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async />

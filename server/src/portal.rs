@@ -32,6 +32,8 @@ fn provide(state: &AppState) {
     provide_context(state.dashboard.clone());
     provide_context(state.webhooks.clone());
     provide_context(state.notifications.clone());
+    provide_context(state.leaks.clone());
+    provide_context(state.findings.clone());
 }
 
 /// The portal's routes. Sessions live in PostgreSQL (`tower_sessions.session`), behind a

@@ -239,6 +239,10 @@ fn fixed(s: &Settings) -> Vec<(&'static str, String)> {
             "LOCKSMITH_METRICS_TOKEN",
             optional(s.metrics_token.as_ref()),
         ),
+        (
+            "LOCKSMITH_GITHUB_SECRET_SCANNING_KEYS / LOCKSMITH_ANOMALY_*",
+            format!("{:?}", s.findings),
+        ),
     ]
 }
 

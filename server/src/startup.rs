@@ -16,9 +16,11 @@ use crate::config::{Profile, Settings};
 use crate::embedded_pg::{ClientTool, EmbeddedPgError, EmbeddedPostgres};
 use locksmith_core::audit::AuditService;
 use locksmith_core::db::Schema;
+use locksmith_core::findings::{Detector, FindingService};
 use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{Actor, SessionService, UserService};
 use locksmith_core::keys::{KeyHasher, KeyService, KeyspaceService};
+use locksmith_core::leaks::{GithubKeys, LeakService};
 use locksmith_core::lifecycle::Lifecycle;
 use locksmith_core::notify::{MailSettings, NotificationService, Notifier};
 use locksmith_core::retention::Retention;
@@ -149,6 +151,8 @@ pub struct Application {
     lifecycle: Lifecycle,
     notifier: Option<Notifier>,
     retention: Retention,
+    /// Unusual-use detection and how often it runs (`None`: off).
+    detector: Option<(Detector, Duration)>,
     audit: AuditService,
     schema: Schema,
     live: Live,
@@ -233,6 +237,12 @@ impl Application {
         let state = AppState {
             leptos_options: Arc::new(leptos_options),
             keys: KeyService::new(pool.clone(), hasher.clone()),
+            leaks: LeakService::new(
+                pool.clone(),
+                hasher.clone(),
+                settings.findings.github_keys.clone().map(GithubKeys::new),
+            ),
+            findings: FindingService::new(pool.clone()),
             keyspaces: KeyspaceService::new(pool.clone(), hasher.clone()),
             users: UserService::new(pool.clone()),
             audit: AuditService::new(pool.clone()),
@@ -272,6 +282,12 @@ impl Application {
                 pool_for_lifecycle.clone(),
                 &settings.webhooks.expiry_reminders,
             ),
+            detector: settings.findings.every.map(|every| {
+                (
+                    Detector::new(pool_for_lifecycle.clone(), settings.findings.rules),
+                    every,
+                )
+            }),
             retention: Retention::new(pool_for_lifecycle, settings.retention),
             schema: state.schema.clone(),
             audit: state.audit.clone(),
@@ -338,6 +354,11 @@ impl Application {
         // Expiry, grace and quota reminders, checked every minute.
         let (stop_lifecycle, lifecycle_stopped) = tokio::sync::oneshot::channel();
         let lifecycle = tokio::spawn(self.lifecycle.run(lifecycle_stopped));
+        // Unusual use, looked for every few minutes (when on).
+        let (stop_detector, detector_stopped) = tokio::sync::oneshot::channel();
+        let detector = self
+            .detector
+            .map(|(detector, every)| tokio::spawn(detector.run(every, detector_stopped)));
         // Email notifications, when SMTP is configured.
         let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel();
         let notifier = self.notifier.map(|n| tokio::spawn(n.run(notifier_stopped)));
@@ -373,6 +394,10 @@ impl Application {
         }
         let _ = stop_lifecycle.send(());
         let _ = lifecycle.await;
+        let _ = stop_detector.send(());
+        if let Some(detector) = detector {
+            let _ = detector.await;
+        }
         let _ = stop_deliveries.send(());
         let _ = deliveries.await;
         invalidations.abort();

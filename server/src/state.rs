@@ -7,9 +7,11 @@ use leptos::config::LeptosOptions;
 use locksmith_core::audit::AuditService;
 use locksmith_core::dashboard::Dashboard;
 use locksmith_core::db::Schema;
+use locksmith_core::findings::FindingService;
 use locksmith_core::identity::gate::SignInGate;
 use locksmith_core::identity::{SessionService, UserService};
 use locksmith_core::keys::{KeyService, KeyspaceService};
+use locksmith_core::leaks::LeakService;
 use locksmith_core::notify::NotificationService;
 use locksmith_core::verify::VerifyService;
 use locksmith_core::webhooks::WebhookService;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub notifications: NotificationService,
     /// The portal's dashboard queries (with its cache of the busiest keys).
     pub dashboard: Dashboard,
+    /// Leak reports and leak-reporter tokens.
+    pub leaks: LeakService,
+    /// Findings on keys (leaks, unusual use).
+    pub findings: FindingService,
 }
 
 /// Leptos' handlers take the options by value: copied only for portal requests.

@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod dialog;
+pub mod findings;
 pub mod layout;
 pub mod secret;
 pub mod status_page;

@@ -301,6 +301,8 @@ pub struct KeyDetails {
     pub viewer_is_owner: bool,
     /// The key this one replaced, while it is in its rotation grace.
     pub predecessor: Option<KeyRow>,
+    /// Leaks and unusual use found on it, newest first (at most 20).
+    pub findings: Vec<crate::findings::FindingRow>,
     /// When the page was rendered (grace and reset times are shown against it).
     pub now: DateTime<Utc>,
 }
@@ -434,6 +436,22 @@ pub async fn change_grace(id: String, extend_seconds: String) -> Result<KeyRow, 
 #[server(prefix = "/api", endpoint = "lookup_key")]
 pub async fn lookup_key(key: String) -> Result<Option<String>, AppError> {
     server::lookup(key).await.map_err(AppError::respond)
+}
+
+/// A key found by "Is this my key?".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMatch {
+    pub key: KeyRow,
+    /// Whether the viewer may revoke it (admins, its owner).
+    pub may_revoke: bool,
+}
+
+/// "Is this my key?": the key whose whole secret is `key`, if the caller may see it;
+/// `None` for anything else (another owner's key, an unknown key, a string that is no
+/// key), the same answer whatever it was. Rate-limited per user and audited.
+#[server(prefix = "/api", endpoint = "check_key")]
+pub async fn check_key(key: String) -> Result<Option<KeyMatch>, AppError> {
+    server::check(key).await.map_err(AppError::respond)
 }
 
 /// Whether a search looks like a whole key (a prefix, `_`, and more of the body than a

@@ -225,7 +225,7 @@ pub(super) async fn list(filters: KeyFilters) -> Result<Option<KeyPage>, AppErro
     // from the address bar.
     if super::looks_like_a_secret(&filters.q) {
         let found = service()?
-            .find_by_secret(Actor::from(&user), filters.q.trim())
+            .lookup(Actor::from(&user), filters.q.trim(), &origin().await)
             .await;
         let now = Utc::now();
         let counts = use_context::<Dashboard>()
@@ -372,8 +372,18 @@ pub(super) async fn detail(key_id: String) -> Result<Option<KeyDetails>, AppErro
         },
         None => None,
     };
+    let findings = crate::findings::server::rows(
+        actor,
+        &locksmith_core::findings::FindingFilter {
+            key_id: Some(key_id),
+            ..Default::default()
+        },
+        20,
+    )
+    .await?;
     Ok(Some(KeyDetails {
         predecessor,
+        findings,
         key: one_row(actor, view).await?,
         usage,
         audit,
@@ -457,10 +467,23 @@ pub(super) async fn verifications(
 pub(super) async fn lookup(key: String) -> Result<Option<String>, AppError> {
     let user = require(&[]).await?;
     match service()?
-        .find_by_secret(Actor::from(&user), key.trim())
+        .lookup(Actor::from(&user), key.trim(), &origin().await)
         .await
     {
         Ok(view) => Ok(Some(view.id.to_string())),
+        Err(locksmith_core::Error::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn check(key: String) -> Result<Option<super::KeyMatch>, AppError> {
+    let user = require(&[]).await?;
+    let actor = Actor::from(&user);
+    match service()?.lookup(actor, key.trim(), &origin().await).await {
+        Ok(view) => Ok(Some(super::KeyMatch {
+            key: one_row(actor, view).await?,
+            may_revoke: actor.check_may_change_keys().is_ok(),
+        })),
         Err(locksmith_core::Error::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }

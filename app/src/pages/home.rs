@@ -6,10 +6,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::chart::UsageChart;
+use crate::components::findings::FindingList;
 use crate::components::ui::PageHeading;
 use crate::components::ui::{CARD, ErrorNote, Field, Gauge, Loading, SECONDARY, count};
 use crate::dashboard::{DashboardView, KeyLine, dashboard};
 use crate::error::AppError;
+use crate::findings::AcknowledgeFinding;
 use crate::status::{SystemStatusView, system_status};
 
 /// The landing page of the portal, for every signed-in user.
@@ -19,7 +21,9 @@ pub fn HomePage() -> impl IntoView {
     // on the server, and a resource made inside would be fetched again. When the data
     // changed in between (another user's action), the HTML and the data sent with it
     // for hydration disagreed, and hydration failed.
-    let data = Resource::new(|| (), |()| dashboard());
+    // Acknowledging a finding reads the dashboard again.
+    let acknowledge = ServerAction::<AcknowledgeFinding>::new();
+    let data = Resource::new(move || acknowledge.version().get(), |_| dashboard());
     // The same for the system status. It asks the server only for an admin or auditor:
     // owners see their keys, not the installation's internals, and its server function
     // answers anyone else 401 or 403, which must not become this page's status (the guard
@@ -47,7 +51,7 @@ pub fn HomePage() -> impl IntoView {
     );
     view! {
         <crate::auth::Protected>
-            <Overview data checks status reader />
+            <Overview data checks status reader acknowledge />
         </crate::auth::Protected>
     }
 }
@@ -65,6 +69,7 @@ fn Overview(
     checks: RwSignal<u32>,
     status: StatusResource,
     reader: Signal<bool>,
+    acknowledge: ServerAction<AcknowledgeFinding>,
 ) -> impl IntoView {
     let intro = if reader.get_untracked() {
         "Your keys and their traffic at a glance, and the state of this installation."
@@ -82,7 +87,7 @@ fn Overview(
         <Transition fallback=|| view! { <div class="mt-6"><Loading label="Loading the dashboard…" /></div> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(Some(d)) => view! { <Dashboard data=d /> }.into_any(),
+                    Ok(Some(d)) => view! { <Dashboard data=d acknowledge /> }.into_any(),
                     Ok(None) => view! { <div class="mt-6"><ErrorNote message=AppError::Unauthorized.to_string() /></div> }.into_any(),
                     Err(e) => view! { <div class="mt-6"><ErrorNote message=e.to_string() /></div> }.into_any(),
                 }
@@ -93,7 +98,7 @@ fn Overview(
 }
 
 #[component]
-fn Dashboard(data: DashboardView) -> impl IntoView {
+fn Dashboard(data: DashboardView, acknowledge: ServerAction<AcknowledgeFinding>) -> impl IntoView {
     let c = data.counts;
     let scope = if data.all_keys {
         "All keys"
@@ -109,8 +114,23 @@ fn Dashboard(data: DashboardView) -> impl IntoView {
         }
     };
     let setup = data.setup.clone().map(|steps| view! { <FirstRun steps /> });
+    let attention = (!data.attention.is_empty()).then(|| {
+        let more = data.attention_total - data.attention.len() as i64;
+        view! {
+            <section aria-labelledby="attention-heading" class="mt-6 rounded-lg border border-amber-300 bg-amber-50 p-5" data-testid="needs-attention">
+                <h2 id="attention-heading" class="font-semibold text-amber-950">{format!("Needs attention: {}", count(data.attention_total))}</h2>
+                <p class="mt-1 text-sm text-amber-900">"Keys reported as leaked, and unusual use Locksmith noticed. Open a key to rotate or revoke it; acknowledge a finding once it is handled."</p>
+                {move || acknowledge.value().get().and_then(Result::err).map(|e| view! { <div class="mt-2"><ErrorNote message=e.to_string() /></div> })}
+                <div class=format!("mt-3 px-4 {CARD}")>
+                    <FindingList findings=data.attention.clone() may_acknowledge=data.may_acknowledge acknowledge show_key=true />
+                </div>
+                {(more > 0).then(|| view! { <p class="mt-2 text-xs text-amber-900">{format!("and {} more; GET /v1/findings lists them all.", count(more))}</p> })}
+            </section>
+        }
+    });
     view! {
         {setup}
+        {attention}
         <section aria-labelledby="keys-heading" class="mt-6">
             <h2 id="keys-heading" class="text-sm font-medium text-slate-700">{format!("{scope}: {}", count(c.total()))}</h2>
             <div class="mt-2 grid grid-cols-2 gap-3 sm:grid-cols-4" data-testid="status-tiles">

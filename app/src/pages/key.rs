@@ -56,6 +56,7 @@ struct Actions {
     revoke: ServerAction<RevokeKey>,
     rotate: ServerAction<RotateKey>,
     grace: ServerAction<ChangeGrace>,
+    acknowledge: ServerAction<crate::findings::AcknowledgeFinding>,
 }
 
 impl Actions {
@@ -66,6 +67,7 @@ impl Actions {
             revoke: ServerAction::new(),
             rotate: ServerAction::new(),
             grace: ServerAction::new(),
+            acknowledge: ServerAction::new(),
         }
     }
 
@@ -76,6 +78,7 @@ impl Actions {
         on_success(self.revoke, then);
         on_success(self.rotate, then);
         on_success(self.grace, then);
+        on_success(self.acknowledge, then);
     }
 }
 
@@ -140,6 +143,7 @@ fn Detail(
         base_url,
         viewer_is_owner,
         predecessor,
+        findings,
         now,
     } = detail;
     let grace = key.in_grace(now);
@@ -169,6 +173,14 @@ fn Detail(
             <p class="mt-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-900" data-testid="revoked-notice">
                 {format!("✕ Revoked {} · reason: {}", when(&at), key.revoked_reason.clone().unwrap_or_else(|| "none given".into()))}
             </p>
+        })}
+        {(!findings.is_empty()).then(|| view! {
+            <section class=format!("mt-6 p-5 {CARD}") aria-labelledby="findings-title" data-testid="key-findings">
+                <h2 id="findings-title" class="font-semibold">"Leaks and unusual use"</h2>
+                <p class="mt-1 text-sm text-slate-600">"What scanners reported and what Locksmith noticed in this key's traffic. Acknowledge a finding once it is handled."</p>
+                {move || actions.acknowledge.value().get().and_then(Result::err).map(|e| view! { <div class="mt-2"><ErrorNote message=e.to_string() /></div> })}
+                <crate::components::findings::FindingList findings=findings.clone() may_acknowledge=may_change acknowledge=actions.acknowledge />
+            </section>
         })}
         <Show when=move || editing.get()>
             <EditForm key=edit_key.get_value() actions editing fixed=limits_fixed />

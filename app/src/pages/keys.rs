@@ -127,13 +127,16 @@ fn KeysList(
                 <PageHeading class="text-2xl font-bold tracking-tight">"Keys"</PageHeading>
                 <p class="mt-1 text-sm text-slate-600">"Search, filter, sort and act on API keys."</p>
             </div>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    options.await.ok().filter(|o| o.may_change).map(|_| view! {
-                        <A href="/keys/new" attr:class=PRIMARY>"+ New key"</A>
-                    })
-                })}
-            </Transition>
+            <div class="flex flex-wrap items-center gap-3">
+                <A href="/keys/check" attr:class=SECONDARY attr:data-testid="check-key-link">"Is this my key?"</A>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        options.await.ok().filter(|o| o.may_change).map(|_| view! {
+                            <A href="/keys/new" attr:class=PRIMARY>"+ New key"</A>
+                        })
+                    })}
+                </Transition>
+            </div>
         </div>
         <Transition fallback=|| view! { <Loading label="Loading filters…" /> }>
             {move || Suspend::new(async move {

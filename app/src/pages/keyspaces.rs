@@ -15,8 +15,9 @@ use crate::components::ui::{
 use crate::error::AppError;
 use crate::keyspaces::{
     CreateKeyspace, CreateVerifier, KeyspaceRow, KeyspacesView, RevokeVerifier, SetKeyHeader,
-    VerifierRow, list_keyspaces,
+    SetKeyspacePolicies, VerifierRow, list_keyspaces,
 };
+use crate::leaks::{CreateLeakReporter, LeakIntake, LeakReporterRow, RevokeLeakReporter};
 
 /// The keyspaces page.
 #[component]
@@ -29,6 +30,9 @@ pub fn KeyspacesPage() -> impl IntoView {
         issue: ServerAction::new(),
         revoke: ServerAction::new(),
         key_header: ServerAction::new(),
+        policies: ServerAction::new(),
+        issue_reporter: ServerAction::new(),
+        revoke_reporter: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -37,6 +41,9 @@ pub fn KeyspacesPage() -> impl IntoView {
                 actions.issue.version().get(),
                 actions.revoke.version().get(),
                 actions.key_header.version().get(),
+                actions.policies.version().get(),
+                actions.issue_reporter.version().get(),
+                actions.revoke_reporter.version().get(),
             )
         },
         move |_| crate::auth::for_roles(user, &["admin", "auditor"], list_keyspaces()),
@@ -54,6 +61,9 @@ struct Actions {
     issue: ServerAction<CreateVerifier>,
     revoke: ServerAction<RevokeVerifier>,
     key_header: ServerAction<SetKeyHeader>,
+    policies: ServerAction<SetKeyspacePolicies>,
+    issue_reporter: ServerAction<CreateLeakReporter>,
+    revoke_reporter: ServerAction<RevokeLeakReporter>,
 }
 
 #[component]
@@ -71,6 +81,7 @@ fn Keyspaces(actions: Actions, data: Resource<Result<KeyspacesView, AppError>>) 
         <PageHeading class="text-2xl font-bold tracking-tight">"Keyspaces"</PageHeading>
         <p class="mt-1 text-sm text-slate-600">"A keyspace groups keys under one prefix. Services verify its keys with a verifier token, which can verify this keyspace's keys and nothing else."</p>
         {move || actions.key_header.value().get().and_then(Result::err).map(|e| view! { <div class="mt-6"><ErrorNote message=format!("The key header was not changed: {e}") /></div> })}
+        {move || actions.policies.value().get().and_then(Result::err).map(|e| view! { <div class="mt-6"><ErrorNote message=format!("The policies were not changed: {e}") /></div> })}
         {move || actions.issue.value().get().and_then(Result::ok).map(|v| view! {
             <div class="mt-6" data-testid="new-verifier">
                 <ShowOnce secret=v.token what="verifier token" />
@@ -112,6 +123,7 @@ fn Keyspaces(actions: Actions, data: Resource<Result<KeyspacesView, AppError>>) 
                                     </div>
                                 }.into_any()
                             }}
+                            <LeakReporters intake=view_data.leaks.clone() base=base.clone() may_change actions />
                         }.into_any()
                     }
                     Err(e) => view! { <div class="mt-6"><ErrorNote message=e.to_string() /></div> }.into_any(),
@@ -141,6 +153,7 @@ fn KeyspaceCard(
     );
     let name_id = format!("verifier-name-{}", keyspace.id);
     let proxy_keyspace = keyspace.id.clone();
+    let policy_keyspace = keyspace.id.clone();
     let testid = format!("keyspace-{}", keyspace.prefix);
     let heading = format!("ks-title-{}", keyspace.id);
     let labelled_by = heading.clone();
@@ -179,6 +192,7 @@ fn KeyspaceCard(
                 </ActionForm>
             })}
             <ProxySetup keyspace_id=proxy_keyspace key_header=keyspace.key_header.clone() may_change actions />
+            <Policies keyspace_id=policy_keyspace leak_action=keyspace.leak_action.clone() anomaly_action=keyspace.anomaly_action.clone() may_change actions />
             <details class="mt-4">
                 <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"Call /v1/verify from a service"</summary>
                 <pre class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100" data-testid="curl-example">{curl}</pre>
@@ -227,6 +241,133 @@ fn ProxySetup(
                         <p id="key-header-hint" class="mt-1 text-xs text-slate-500">"x-api-key, authorization (Bearer), or a header of your own"</p>
                     </div>
                     <button type="submit" class=SECONDARY>"Save header"</button>
+                </ActionForm>
+            })}
+        </details>
+    }
+}
+
+/// Where leaked keys are reported: GitHub secret scanning, and the leak-reporter tokens
+/// of other scanners.
+#[component]
+fn LeakReporters(
+    intake: LeakIntake,
+    base: String,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let github = if intake.github {
+        format!(
+            "GitHub secret scanning reports to {base}/v1/leaks/github (its signing keys are configured)."
+        )
+    } else {
+        "GitHub secret scanning is not configured: set LOCKSMITH_GITHUB_SECRET_SCANNING_KEYS (the README's \"Leaks and unusual use\" tells how to register).".to_owned()
+    };
+    view! {
+        <section aria-labelledby="leak-reporters-title" class=format!("mt-6 p-5 {CARD}") data-testid="leak-reporters">
+            <h2 id="leak-reporters-title" class="text-lg font-semibold">"Leak reporters"</h2>
+            <p class="mt-1 text-sm text-slate-600">{format!("Scanners and people report keys found published with POST {base}/v1/leaks and a leak-reporter token. A live key reported becomes a finding, and its keyspace's policy applies.")}</p>
+            <p class="mt-1 text-sm text-slate-600" data-testid="github-scanning">{github}</p>
+            {move || actions.issue_reporter.value().get().and_then(Result::ok).map(|r| view! {
+                <div class="mt-3" data-testid="new-leak-reporter">
+                    <ShowOnce secret=r.token what="leak-reporter token" />
+                </div>
+            })}
+            {move || actions.issue_reporter.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorNote message=e.to_string() /></div> })}
+            {if intake.reporters.is_empty() {
+                view! { <p class="mt-3 text-sm text-slate-500">"No leak-reporter token yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-3 divide-y divide-slate-100 rounded-md border border-slate-200">
+                        {intake.reporters.into_iter().map(|r| view! { <LeakReporterItem reporter=r may_change actions /> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {may_change.then(|| view! {
+                <ActionForm action=actions.issue_reporter attr:class="mt-3 flex flex-wrap items-end gap-2">
+                    <div>
+                        <label for="leak-reporter-name" class=LABEL>"New leak reporter"</label>
+                        <input id="leak-reporter-name" name="name" required maxlength="100" class=INPUT placeholder="trufflehog-nightly" />
+                    </div>
+                    <button type="submit" class=SECONDARY>"Issue token"</button>
+                </ActionForm>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn LeakReporterItem(
+    reporter: LeakReporterRow,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let id = StoredValue::new(reporter.id.clone());
+    view! {
+        <li class="flex flex-wrap items-center gap-x-4 gap-y-1 px-3 py-2 text-sm" data-testid="leak-reporter">
+            <span class="font-medium">{reporter.name.clone()}</span>
+            <span class="font-mono text-xs text-slate-500">{format!("{}…", reporter.start)}</span>
+            <span class="text-xs text-slate-500">{format!("last used {}", when_or(reporter.last_used_at.as_ref(), "never"))}</span>
+            {if reporter.revoked_at.is_some() {
+                view! { <span class="ml-auto rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-900 ring-1 ring-red-300">"✕ revoked"</span> }.into_any()
+            } else if may_change {
+                view! { <button type="button" class=format!("ml-auto {DANGER}") on:click=move |_| { actions.revoke_reporter.dispatch(RevokeLeakReporter { id: id.get_value() }); }>"Revoke"</button> }.into_any()
+            } else {
+                view! { <span class="ml-auto rounded-full bg-emerald-100 px-2 py-0.5 text-xs text-emerald-900 ring-1 ring-emerald-300">"● live"</span> }.into_any()
+            }}
+        </li>
+    }
+}
+
+/// What Locksmith does on its own when a key of the keyspace leaks or is used
+/// unusually; admins change it.
+#[component]
+fn Policies(
+    keyspace_id: String,
+    leak_action: String,
+    anomaly_action: String,
+    may_change: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let leak_id = format!("leak-action-{keyspace_id}");
+    let anomaly_id = format!("anomaly-action-{keyspace_id}");
+    let leak_words = match leak_action.as_str() {
+        "revoke" => "revoked at once",
+        "disable" => "disabled at once",
+        _ => "left working; its owner and the admins are told",
+    };
+    let anomaly_words = match anomaly_action.as_str() {
+        "disable" => "disabled at once",
+        _ => "left working; its owner and the admins are told",
+    };
+    let option = |value: &'static str, label: &'static str, current: &str| {
+        view! { <option value=value selected=current == value>{label}</option> }
+    };
+    view! {
+        <details class="mt-4" data-testid="policies">
+            <summary class="cursor-pointer text-sm font-medium text-sky-800 hover:underline">"When a key leaks or is used unusually"</summary>
+            <p class="mt-2 text-sm text-slate-700" data-testid="policy-summary">
+                {format!("A key reported as leaked is {leak_words}. A key with a high-severity finding (used from many networks at once, or a huge spike) is {anomaly_words}.")}
+            </p>
+            {may_change.then(|| view! {
+                <ActionForm action=actions.policies attr:class="mt-3 flex flex-wrap items-end gap-3">
+                    <input type="hidden" name="keyspace_id" value=keyspace_id.clone() />
+                    <div>
+                        <label for=leak_id.clone() class=LABEL>"Leaked key"</label>
+                        <select id=leak_id name="leak_action" class=INPUT>
+                            {option("notify", "Notify only", &leak_action)}
+                            {option("disable", "Disable the key", &leak_action)}
+                            {option("revoke", "Revoke the key", &leak_action)}
+                        </select>
+                    </div>
+                    <div>
+                        <label for=anomaly_id.clone() class=LABEL>"High-severity unusual use"</label>
+                        <select id=anomaly_id name="anomaly_action" class=INPUT>
+                            {option("notify", "Notify only", &anomaly_action)}
+                            {option("disable", "Disable the key", &anomaly_action)}
+                        </select>
+                    </div>
+                    <button type="submit" class=SECONDARY>"Save policies"</button>
                 </ActionForm>
             })}
         </details>

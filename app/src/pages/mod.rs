@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod audit;
+pub mod check_key;
 pub mod forbidden;
 pub mod home;
 pub mod key;

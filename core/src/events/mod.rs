@@ -166,6 +166,44 @@ pub enum Event {
         key: KeyRef,
         reason: Option<String>,
     },
+    /// A key's secret was reported as published (GitHub secret scanning, or a
+    /// leak-reporter token). `action` is what the keyspace's leak policy did to it.
+    #[serde(rename = "key.leaked")]
+    KeyLeaked {
+        #[serde(flatten)]
+        key: KeyRef,
+        finding_id: Uuid,
+        /// Where the secret was found, as the reporter said.
+        url: Option<String>,
+        /// The kind of place (`content`, `commit`, `issue`, …), as the reporter said.
+        source: Option<String>,
+        /// Who reported it: `github`, or `reporter:<name>`.
+        reported_by: String,
+        action: crate::findings::FindingAction,
+    },
+    /// Unusual use of a key was detected. `action` is what the keyspace's policy did.
+    #[serde(rename = "key.anomaly")]
+    KeyAnomaly {
+        #[serde(flatten)]
+        key: KeyRef,
+        finding_id: Uuid,
+        kind: crate::findings::FindingKind,
+        severity: crate::findings::Severity,
+        window_start: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        /// Counts, networks and thresholds behind the finding.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        evidence: serde_json::Value,
+        action: crate::findings::FindingAction,
+    },
+    /// Someone acknowledged a finding on a key (it no longer needs attention).
+    #[serde(rename = "key.finding_acknowledged")]
+    KeyFindingAcknowledged {
+        #[serde(flatten)]
+        key: KeyRef,
+        finding_id: Uuid,
+        kind: crate::findings::FindingKind,
+    },
     /// A keyspace was created.
     #[serde(rename = "keyspace.created")]
     KeyspaceCreated {
@@ -192,6 +230,20 @@ pub enum Event {
     VerifierRevoked {
         #[serde(flatten)]
         verifier: VerifierRef,
+    },
+    /// A leak-reporter token was issued.
+    #[serde(rename = "leak_reporter.issued")]
+    LeakReporterIssued {
+        reporter_id: Uuid,
+        name: String,
+        start: String,
+    },
+    /// A leak-reporter token was revoked.
+    #[serde(rename = "leak_reporter.revoked")]
+    LeakReporterRevoked {
+        reporter_id: Uuid,
+        name: String,
+        start: String,
     },
     /// A user was created.
     #[serde(rename = "user.created")]
@@ -303,10 +355,15 @@ pub const TYPES: &[&str] = &[
     "key.expired",
     "key.grace_ending",
     "key.quota_threshold",
+    "key.leaked",
+    "key.anomaly",
+    "key.finding_acknowledged",
     "keyspace.created",
     "keyspace.updated",
     "verifier.issued",
     "verifier.revoked",
+    "leak_reporter.issued",
+    "leak_reporter.revoked",
     "user.created",
     "user.updated",
     "user.role_changed",
@@ -347,6 +404,11 @@ impl Event {
             Event::KeyExpired { .. } => "key.expired",
             Event::KeyGraceEnding { .. } => "key.grace_ending",
             Event::KeyQuotaThreshold { .. } => "key.quota_threshold",
+            Event::KeyLeaked { .. } => "key.leaked",
+            Event::KeyAnomaly { .. } => "key.anomaly",
+            Event::KeyFindingAcknowledged { .. } => "key.finding_acknowledged",
+            Event::LeakReporterIssued { .. } => "leak_reporter.issued",
+            Event::LeakReporterRevoked { .. } => "leak_reporter.revoked",
             Event::WebhookTest { .. } => "webhook.test",
             Event::WebhookDisabled { .. } => "webhook.disabled",
             Event::AuditHead { .. } => "audit.head",
@@ -366,7 +428,10 @@ impl Event {
             | Event::KeyExpiring { key, .. }
             | Event::KeyExpired { key, .. }
             | Event::KeyGraceEnding { key, .. }
-            | Event::KeyQuotaThreshold { key, .. } => Some(key),
+            | Event::KeyQuotaThreshold { key, .. }
+            | Event::KeyLeaked { key, .. }
+            | Event::KeyAnomaly { key, .. }
+            | Event::KeyFindingAcknowledged { key, .. } => Some(key),
             _ => None,
         }
     }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, VerifierRef};
 
 /// A keyspace or verifier name: 1 to 100 characters, not blank, no control characters.
-fn parse_name(raw: &str) -> Result<String> {
+pub(crate) fn parse_name(raw: &str) -> Result<String> {
     if raw.trim().is_empty() || raw.chars().count() > 100 {
         return Err(Error::invalid(
             "name",
@@ -103,12 +103,30 @@ impl KeyspaceService {
         let before = keyspace_store::lock(&mut tx, id)
             .await?
             .ok_or(Error::NotFound)?;
-        let after = match header {
-            Some(header) if header != before.key_header => {
-                keyspace_store::set_key_header(&mut tx, id, &header).await?
-            }
-            _ => return Ok(before),
-        };
+        let mut wanted = before.clone();
+        let mut changed = Vec::new();
+        if let Some(header) = header
+            && header != before.key_header
+        {
+            wanted.key_header = header;
+            changed.push("key_header".to_owned());
+        }
+        if let Some(action) = changes.leak_action
+            && action != before.leak_action
+        {
+            wanted.leak_action = action;
+            changed.push("leak_action".to_owned());
+        }
+        if let Some(action) = changes.anomaly_action
+            && action != before.anomaly_action
+        {
+            wanted.anomaly_action = action;
+            changed.push("anomaly_action".to_owned());
+        }
+        if changed.is_empty() {
+            return Ok(before);
+        }
+        let after = keyspace_store::save_settings(&mut tx, &wanted).await?;
         let entry = NewEntry::of(actor, Action::KeyspaceUpdate, id, origin)
             .before(snapshot(&before))
             .after(snapshot(&after))
@@ -116,7 +134,7 @@ impl KeyspaceService {
                 keyspace_id: after.id,
                 name: after.name.clone(),
                 prefix: after.prefix.clone(),
-                changed: vec!["key_header".to_owned()],
+                changed,
             }]);
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
@@ -231,6 +249,10 @@ impl KeyspaceService {
 pub struct KeyspaceChanges {
     /// The header proxies find keys in ([`key_header::parse`]).
     pub key_header: Option<String>,
+    /// What happens to a key reported as leaked.
+    pub leak_action: Option<crate::findings::LeakAction>,
+    /// What happens to a key with a high-severity unusual-use finding.
+    pub anomaly_action: Option<crate::findings::AnomalyAction>,
 }
 
 /// A new verifier with its token, shown this once.
@@ -291,12 +313,28 @@ mod tests {
             .expect("again: nothing to do");
         let bearer = KeyspaceChanges {
             key_header: Some("Authorization".into()),
+            ..KeyspaceChanges::default()
         };
         let updated = service
             .update(admin, keyspace.id, &bearer, &origin)
             .await
             .expect("updated");
         assert_eq!(updated.key_header, key_header::AUTHORIZATION);
+        let policies = KeyspaceChanges {
+            leak_action: Some(crate::findings::LeakAction::Revoke),
+            anomaly_action: Some(crate::findings::AnomalyAction::Disable),
+            ..KeyspaceChanges::default()
+        };
+        let updated = service
+            .update(admin, keyspace.id, &policies, &origin)
+            .await
+            .expect("policies");
+        assert_eq!(updated.leak_action, crate::findings::LeakAction::Revoke);
+        assert_eq!(
+            updated.anomaly_action,
+            crate::findings::AnomalyAction::Disable
+        );
+        assert_eq!(updated.key_header, key_header::AUTHORIZATION, "kept");
         service
             .update(admin, keyspace.id, &bearer, &origin)
             .await
@@ -307,6 +345,7 @@ mod tests {
                 "keyspace.created",
                 "verifier.issued",
                 "verifier.revoked",
+                "keyspace.updated",
                 "keyspace.updated"
             ]
         );
@@ -319,6 +358,7 @@ mod tests {
         assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
         let cookie = KeyspaceChanges {
             key_header: Some("cookie".into()),
+            ..KeyspaceChanges::default()
         };
         let invalid = service.update(admin, keyspace.id, &cookie, &origin).await;
         assert!(matches!(invalid, Err(Error::Invalid { .. })), "{invalid:?}");

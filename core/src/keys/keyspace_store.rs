@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::digest::Digest;
 use crate::error::{Error, Result, is_unique_violation};
+use crate::findings::{AnomalyAction, LeakAction};
 
 /// A keyspace: one API or service whose callers present keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub struct Keyspace {
     /// The request header a proxy in front of the keyspace's service finds keys in
     /// (`GET /v1/authz`); `authorization` means `Authorization: Bearer <key>`.
     pub key_header: String,
+    /// What happens to a key reported as leaked.
+    pub leak_action: crate::findings::LeakAction,
+    /// What happens to a key with a high-severity unusual-use finding.
+    pub anomaly_action: crate::findings::AnomalyAction,
 }
 
 /// A verifier as listed (never the token or its digest).
@@ -58,7 +63,7 @@ pub(crate) async fn insert(
     sqlx::query_as!(
         Keyspace,
         r#"INSERT INTO keyspaces (name, prefix, key_header, created_by) VALUES ($1, $2, $3, $4)
-           RETURNING id, name, prefix, created_at, created_by, key_header"#,
+           RETURNING id, name, prefix, created_at, created_by, key_header, leak_action AS "leak_action: LeakAction", anomaly_action AS "anomaly_action: AnomalyAction""#,
         name,
         prefix,
         key_header,
@@ -81,7 +86,7 @@ pub(crate) async fn insert(
 pub(crate) async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<Option<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
-        "SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces WHERE id = $1",
+        r#"SELECT id, name, prefix, created_at, created_by, key_header, leak_action AS "leak_action: LeakAction", anomaly_action AS "anomaly_action: AnomalyAction" FROM keyspaces WHERE id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -92,7 +97,7 @@ pub(crate) async fn find<'e>(db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<
 pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
-        r#"SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces
+        r#"SELECT id, name, prefix, created_at, created_by, key_header, leak_action AS "leak_action: LeakAction", anomaly_action AS "anomaly_action: AnomalyAction" FROM keyspaces
            WHERE id = $1 FOR UPDATE"#,
         id
     )
@@ -100,18 +105,19 @@ pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Key
     .await?)
 }
 
-/// Sets the header a keyspace's keys arrive in.
-pub(crate) async fn set_key_header(
+/// Writes a keyspace's settings: the header its keys arrive in and its policies.
+pub(crate) async fn save_settings(
     conn: &mut PgConnection,
-    id: Uuid,
-    key_header: &str,
+    keyspace: &Keyspace,
 ) -> Result<Keyspace> {
     Ok(sqlx::query_as!(
         Keyspace,
-        r#"UPDATE keyspaces SET key_header = $2 WHERE id = $1
-           RETURNING id, name, prefix, created_at, created_by, key_header"#,
-        id,
-        key_header
+        r#"UPDATE keyspaces SET key_header = $2, leak_action = $3, anomaly_action = $4 WHERE id = $1
+           RETURNING id, name, prefix, created_at, created_by, key_header, leak_action AS "leak_action: LeakAction", anomaly_action AS "anomaly_action: AnomalyAction""#,
+        keyspace.id,
+        keyspace.key_header,
+        keyspace.leak_action.as_str(),
+        keyspace.anomaly_action.as_str(),
     )
     .fetch_one(conn)
     .await?)
@@ -121,7 +127,7 @@ pub(crate) async fn set_key_header(
 pub(crate) async fn list(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Keyspace>> {
     Ok(sqlx::query_as!(
         Keyspace,
-        r#"SELECT id, name, prefix, created_at, created_by, key_header FROM keyspaces
+        r#"SELECT id, name, prefix, created_at, created_by, key_header, leak_action AS "leak_action: LeakAction", anomaly_action AS "anomaly_action: AnomalyAction" FROM keyspaces
            WHERE $1::uuid IS NULL
               OR (created_at, id) > (SELECT created_at, id FROM keyspaces WHERE id = $1)
            ORDER BY created_at, id

@@ -16,6 +16,7 @@ pub mod service;
 pub(crate) mod store;
 
 pub use digest::KeyHasher;
+pub(crate) use keyspace_service::parse_name;
 pub use keyspace_service::{CreatedVerifier, KeyspaceChanges, KeyspaceService, VerifierView};
 pub use keyspace_store::{Keyspace, Verifier, VerifierAuth};
 pub use listing::{KeyCursor, KeyFilter, KeySort, SortColumn};

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::events::{Event, KeyRef};
+use crate::findings::{FindingAction, FindingKind};
 
 /// A rendered notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,29 @@ fn link(portal: Option<&str>, key: &KeyRef) -> String {
             key.key_id
         )
     })
+}
+
+/// What Locksmith did, or what to do when it did nothing.
+fn contained(action: FindingAction, advice: &str) -> String {
+    match action {
+        FindingAction::None => advice.to_owned(),
+        FindingAction::Disabled => "Locksmith disabled the key, as its keyspace's policy says: it is refused (DISABLED) until someone enables it. Rotate it before you do.".to_owned(),
+        FindingAction::Revoked => "Locksmith revoked the key, as its keyspace's policy says: it is refused (REVOKED) from now on. Create or rotate to a new key for your clients.".to_owned(),
+    }
+}
+
+/// A finding's kind in words.
+fn describe(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Leaked => "its secret was reported as published",
+        FindingKind::NewNetwork => "it was used from a network it had never been used from",
+        FindingKind::ManyNetworks => "it was used from many different networks within an hour",
+        FindingKind::VolumeSpike => "its traffic was far above its usual level",
+        FindingKind::RefusalSurge => "many of its verifications were refused",
+        FindingKind::LateRotationUse => {
+            "the old key of a rotation is still used late in its grace period"
+        }
+    }
 }
 
 /// The message of `event` for a person (`None`: an event nobody is emailed about).
@@ -118,6 +142,47 @@ pub fn render(event: &Event, greeting_name: Option<&str>, portal: Option<&str>) 
                 resets_at.map_or_else(
                     || " The quota never resets.".to_owned(),
                     |r| format!(" The quota resets at {}.", at(&r))
+                ),
+                link(portal, key)
+            ),
+        ),
+        Event::KeyLeaked {
+            key,
+            url,
+            reported_by,
+            action,
+            ..
+        } => (
+            format!("Your API key {} was found published", named(key)),
+            format!(
+                "The secret of the API key {} was reported as published{} (reported by {reported_by}). Anyone who read it there can use it.\n\n{}{}",
+                named(key),
+                url.as_deref()
+                    .map_or_else(String::new, |u| format!(" at {u}")),
+                contained(
+                    *action,
+                    "Rotate it now, move your clients to the new key, and remove the secret from where it was published."
+                ),
+                link(portal, key)
+            ),
+        ),
+        Event::KeyAnomaly {
+            key,
+            kind,
+            severity,
+            window_start,
+            action,
+            ..
+        } => (
+            format!("Unusual use of your API key {}", named(key)),
+            format!(
+                "Locksmith noticed unusual use of the API key {} since {}: {} ({severity} severity).\n\n{}{}",
+                named(key),
+                at(window_start),
+                describe(*kind),
+                contained(
+                    *action,
+                    "If this is not you, rotate or revoke the key; if it is, acknowledge the finding on the key's page."
                 ),
                 link(portal, key)
             ),

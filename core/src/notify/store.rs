@@ -41,6 +41,7 @@ pub(crate) async fn set_preference(
 /// Turns the events after the fan-out's position (up to `batch`) into notifications,
 /// in one transaction; `None` when another instance is at it, else how many events were
 /// read. Who is told: a key's owner of what happens to it (not of their own revocation),
+/// every admin too of a leaked key and of a high-severity finding,
 /// and of a switched-off endpoint its owner (an owner's endpoint) or every admin (an
 /// installation endpoint); only enabled users who want emails, only of the last day
 /// (an installation that turns SMTP on is not sent its history).
@@ -61,6 +62,9 @@ pub(crate) async fn fan_out(pool: &PgPool, batch: i64) -> Result<Option<i64>> {
                (e.type IN ('key.expiring', 'key.expired', 'key.grace_ending',
                            'key.quota_threshold')
                 AND u.id = e.owner_id)
+            OR (e.type = 'key.leaked' AND (u.id = e.owner_id OR u.role = 'admin'))
+            OR (e.type = 'key.anomaly' AND (u.id = e.owner_id
+                OR (u.role = 'admin' AND e.data->>'severity' = 'high')))
             OR (e.type = 'key.revoked' AND u.id = e.owner_id
                 AND e.actor_id IS DISTINCT FROM u.id)
             OR (e.type = 'webhook.disabled' AND CASE

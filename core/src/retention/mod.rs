@@ -61,6 +61,10 @@ impl Default for RetentionPolicy {
     }
 }
 
+/// How long the networks keys were used from are kept, hour by hour: longer than any
+/// baseline of unusual-use detection (at most 30 days).
+pub const NETWORK_HISTORY_DAYS: u64 = 31;
+
 /// What one run removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -70,6 +74,8 @@ pub struct RetentionReport {
     pub folded_rows: u64,
     /// Key usage rows past the daily horizon.
     pub usage_rows: u64,
+    /// Hourly network rows of keys past [`NETWORK_HISTORY_DAYS`] (or the hourly horizon).
+    pub network_rows: u64,
     /// Finished webhook deliveries.
     pub deliveries: u64,
     /// Sent or failed notifications.
@@ -142,6 +148,13 @@ impl Retention {
         }
         let usage_horizon = day_of(before(now, policy.daily_usage));
         report.usage_rows = store::delete_usage_before(&mut tx, usage_horizon).await?;
+        let networks_horizon = before(
+            now,
+            policy
+                .hourly_usage
+                .min(Duration::from_secs(NETWORK_HISTORY_DAYS * 86_400)),
+        );
+        report.network_rows = store::delete_networks_before(&mut tx, networks_horizon).await?;
         let history_horizon = before(now, policy.history);
         (report.deliveries, report.notifications) =
             store::delete_history_before(&mut tx, history_horizon).await?;

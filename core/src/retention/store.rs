@@ -140,6 +140,19 @@ pub(super) async fn delete_usage_before(
     Ok(keys)
 }
 
+/// Deletes the hourly networks of keys from before `before`; the rows deleted.
+pub(super) async fn delete_networks_before(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(
+        sqlx::query!("DELETE FROM key_networks WHERE bucket < $1", before)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Deletes finished webhook deliveries (with their attempts) and notifications created
 /// before `before`; how many of each.
 pub(super) async fn delete_history_before(

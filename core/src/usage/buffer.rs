@@ -52,6 +52,9 @@ pub struct UsageBatch {
     pub verifier_requests: HashMap<(Uuid, DateTime<Utc>), i64>,
     /// The newest verifications of each key, oldest first (at most `keep` per key).
     pub log: HashMap<Uuid, VecDeque<LoggedVerification>>,
+    /// Verifications by key, hour and client network (the /24 or /48 of `client_ip`,
+    /// see [`crate::findings::network_of`]): what unusual-use detection reads.
+    pub networks: HashMap<(Uuid, DateTime<Utc>, IpAddr), i64>,
 }
 
 impl UsageBatch {
@@ -62,6 +65,7 @@ impl UsageBatch {
             && self.verifier_used.is_empty()
             && self.verifier_requests.is_empty()
             && self.log.is_empty()
+            && self.networks.is_empty()
     }
 
     /// Verifications counted in this batch.
@@ -84,6 +88,9 @@ impl UsageBatch {
         }
         for (hour, n) in other.verifier_requests {
             *self.verifier_requests.entry(hour).or_default() += n;
+        }
+        for (at, n) in other.networks {
+            *self.networks.entry(at).or_default() += n;
         }
         for (key, events) in other.log {
             let mine = self.log.entry(key).or_default();
@@ -147,8 +154,13 @@ impl UsageBuffer {
         let Some(outcome) = Outcome::of(event.code) else {
             return;
         };
+        let hour = hour_of(event.at);
+        let network = event.client_ip.map(|ip| crate::findings::network_of(ip).0);
         let mut pending = self.lock(shard_of_this_thread());
-        pending.counts.entry((key, hour_of(event.at))).or_default()[outcome.index()] += 1;
+        pending.counts.entry((key, hour)).or_default()[outcome.index()] += 1;
+        if let Some(network) = network {
+            *pending.networks.entry((key, hour, network)).or_default() += 1;
+        }
         if outcome == Outcome::Valid {
             keep_latest(&mut pending.last_used, key, event.at);
         }
@@ -342,6 +354,43 @@ mod tests {
         );
         assert_eq!(batch.last_used[&key], at(SHARDS as i64 + 2));
         assert!(buffer.take().is_empty());
+    }
+
+    #[test]
+    fn networks_are_counted_by_key_hour_and_network() {
+        let buffer = UsageBuffer::new(0);
+        let key = Uuid::new_v4();
+        for (ip, secs) in [
+            ("203.0.113.7", 1),
+            ("203.0.113.200", 2),
+            ("198.51.100.1", 3),
+            ("2001:db8:1:2::9", 4),
+        ] {
+            buffer.record(
+                key,
+                LoggedVerification {
+                    at: at(secs),
+                    code: Code::Valid,
+                    client_ip: Some(ip.parse().expect("ip")),
+                    verifier: Uuid::nil(),
+                },
+            );
+        }
+        buffer.record(key, answered(Code::Valid, 5));
+        let failed = buffer.take();
+        buffer.restore(failed);
+        let batch = buffer.take();
+        let hour = hour_of(at(0));
+        let of = |net: &str| {
+            batch
+                .networks
+                .get(&(key, hour, net.parse().expect("ip")))
+                .copied()
+        };
+        assert_eq!(of("203.0.113.0"), Some(2), "one /24");
+        assert_eq!(of("198.51.100.0"), Some(1));
+        assert_eq!(of("2001:db8:1::"), Some(1), "a /48");
+        assert_eq!(batch.networks.len(), 3, "no address, no network");
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub(crate) async fn write(pool: &PgPool, batch: &UsageBatch, keep: usize) -> Res
     .execute(&mut *tx)
     .await?;
     write_verifier_requests(&mut tx, batch).await?;
+    write_networks(&mut tx, batch).await?;
     write_log(&mut tx, batch, keep).await?;
     tx.commit().await?;
     Ok(())
@@ -166,6 +167,45 @@ async fn write_verifier_requests(conn: &mut PgConnection, batch: &UsageBatch) ->
            ON CONFLICT (verifier_id, bucket) DO UPDATE SET requests = u.requests + EXCLUDED.requests"#,
         &ids,
         &buckets,
+        &counts,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's verifications by key, hour and network, in key order.
+async fn write_networks(conn: &mut PgConnection, batch: &UsageBatch) -> Result<()> {
+    if batch.networks.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<(Uuid, DateTime<Utc>, String, i64)> = batch
+        .networks
+        .iter()
+        .map(|((key, bucket, network), n)| {
+            let len = if network.is_ipv4() { 24 } else { 48 };
+            (*key, *bucket, format!("{network}/{len}"), *n)
+        })
+        .collect();
+    rows.sort_unstable();
+    let (mut keys, mut buckets, mut networks, mut counts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (key, bucket, network, n) in rows {
+        keys.push(key);
+        buckets.push(bucket);
+        networks.push(network);
+        counts.push(n);
+    }
+    sqlx::query!(
+        r#"INSERT INTO key_networks AS k (key_id, bucket, network, requests)
+           SELECT r.key_id, r.bucket, r.network::cidr, r.n
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int8[]) AS r(key_id, bucket, network, n)
+           WHERE EXISTS (SELECT 1 FROM keys x WHERE x.id = r.key_id)
+           ORDER BY r.key_id, r.bucket, r.network
+           ON CONFLICT (key_id, bucket, network) DO UPDATE SET requests = k.requests + EXCLUDED.requests"#,
+        &keys,
+        &buckets,
+        &networks,
         &counts,
     )
     .execute(conn)

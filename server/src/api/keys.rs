@@ -758,25 +758,30 @@ pub async fn extend_grace(
     ))
 }
 
-/// Finds a key by its whole secret (someone pasted it: which key is this?). The secret
-/// travels in the body, never in a URL; only keys the caller may see are found.
+/// "Is this my key?": finds a key by its whole secret (someone pasted it, or found it
+/// somewhere). The secret travels in the body, never in a URL. Only keys the caller may
+/// see are found; for anything else (another owner's key, an unknown key, a string that
+/// is no key) the answer is the same 404, after the same work. Limited to 10 lookups at
+/// once and 20 a minute per user; each is audited (`key.lookup`).
 #[utoipa::path(post, path = "/v1/keys/lookup", tag = "keys", operation_id = "lookupKey",
     request_body = LookupKey,
     responses(
         (status = 200, description = "The key with this secret", body = KeyView),
         (status = 400, description = "Malformed body", body = ProblemBody),
         (status = 404, description = "No key you may see has this secret", body = ProblemBody),
+        (status = 429, description = "Too many lookups; retry after `retry-after`", body = ProblemBody),
     ),
     security(("bearer" = [])))]
 pub async fn lookup(
     State(state): State<AppState>,
     caller: AuthUser,
+    RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<LookupKey>,
 ) -> Result<NoStore<KeyView>, Problem> {
     use secrecy::ExposeSecret as _;
     let view = state
         .keys
-        .find_by_secret(caller.actor(), body.key.expose_secret())
+        .lookup(caller.actor(), body.key.expose_secret(), &origin)
         .await?;
     Ok(NoStore(StatusCode::OK, view))
 }

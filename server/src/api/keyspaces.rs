@@ -42,6 +42,12 @@ pub struct UpdateKeyspace {
     /// means `Authorization: Bearer <key>`.
     #[schema(value_type = Option<crate::api::schema::KeyHeader>)]
     key_header: Option<String>,
+    /// What happens to a key reported as leaked: `notify` (default), `disable` or
+    /// `revoke`.
+    leak_action: Option<locksmith_core::findings::LeakAction>,
+    /// What happens to a key with a high-severity unusual-use finding: `notify`
+    /// (default) or `disable`.
+    anomaly_action: Option<locksmith_core::findings::AnomalyAction>,
 }
 
 /// `POST /v1/keyspaces/{id}/verifiers` body.
@@ -144,6 +150,8 @@ pub async fn update(
 ) -> Result<Json<Keyspace>, Problem> {
     let changes = KeyspaceChanges {
         key_header: body.key_header,
+        leak_action: body.leak_action,
+        anomaly_action: body.anomaly_action,
     };
     let keyspace = state
         .keyspaces

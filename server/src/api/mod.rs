@@ -3,8 +3,10 @@
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod findings;
 pub mod keys;
 pub mod keyspaces;
+pub mod leaks;
 pub mod no_store;
 pub mod openapi;
 pub mod schema;
@@ -56,6 +58,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/keys/{id}/grace/end", post(keys::end_grace))
         .route("/keys/{id}/grace/extend", post(keys::extend_grace))
         .route("/keys/{id}/usage", get(keys::usage))
+        .route("/findings", get(findings::list))
+        .route("/findings/summary", get(findings::summary))
+        .route("/findings/{id}", get(findings::get))
+        .route("/findings/{id}/acknowledge", post(findings::acknowledge))
+        .route("/leaks", post(leaks::report))
+        .route("/leaks/github", post(leaks::github))
+        .route(
+            "/leak-reporters",
+            post(leaks::create_reporter).get(leaks::list_reporters),
+        )
+        .route("/leak-reporters/{id}", delete(leaks::revoke_reporter))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/webhooks/{id}",

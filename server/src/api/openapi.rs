@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, keys, keyspaces, users, verify, webhooks};
+use super::{audit, auth, findings, keys, keyspaces, leaks, users, verify, webhooks};
 use crate::http::ops;
 
 /// The document.
@@ -33,6 +33,8 @@ use crate::http::ops;
         verify::verify_key, verify::batch::verify_batch, verify::authz::authorize,
         verify::invalidations::stream, verify::usage::report,
         audit::list,
+        findings::list, findings::summary, findings::get, findings::acknowledge,
+        leaks::report, leaks::github, leaks::create_reporter, leaks::list_reporters, leaks::revoke_reporter,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::test, webhooks::replay, webhooks::deliveries,
         webhooks::retry,
@@ -47,6 +49,8 @@ use crate::http::ops;
         super::schema::Cost,
         super::schema::KeyHeader,
         locksmith_core::audit::Action,
+        locksmith_core::findings::FindingKind,
+        findings::FindingStatus,
         locksmith_core::events::Event,
         verify::invalidations::Ready,
         verify::invalidations::KeyChanged
@@ -59,6 +63,8 @@ use crate::http::ops;
         (name = "keys", description = "API keys"),
         (name = "verify", description = "Key verification, for services (verifier tokens)"),
         (name = "audit", description = "The audit trail"),
+        (name = "findings", description = "Leaks and unusual use found on keys"),
+        (name = "leaks", description = "Leak reports (GitHub secret scanning, other scanners) and leak-reporter tokens"),
         (name = "webhooks", description = "Subscriptions to events, signed deliveries and their log"),
         (name = "operations", description = "Health and readiness"),
     )

@@ -10,6 +10,7 @@
 //! `secrets`, `limits`, `verify`).
 
 mod database;
+mod findings;
 mod http;
 mod limits;
 mod raw;
@@ -174,6 +175,8 @@ pub struct Settings {
     pub retention: locksmith_core::retention::RetentionPolicy,
     /// Span export.
     pub telemetry: TelemetrySettings,
+    /// Leak intake and unusual-use detection.
+    pub findings: FindingSettings,
     /// `LOCKSMITH_REFRESH_TOKEN_TTL_SECS` (default 30 days) and
     /// `LOCKSMITH_REFRESH_FAMILY_TTL_SECS` (default 90 days): how long an unused refresh
     /// token lives, and how long a sign-in can be renewed at all.
@@ -181,6 +184,19 @@ pub struct Settings {
     /// `LOCKSMITH_METRICS_TOKEN` (or `_FILE`): when set, `GET /metrics` requires
     /// `Authorization: Bearer <token>` (it discloses key ids and traffic).
     pub metrics_token: Option<SecretString>,
+}
+
+/// Leak intake and unusual-use detection (`LOCKSMITH_GITHUB_SECRET_SCANNING_KEYS`,
+/// `LOCKSMITH_ANOMALY_*`).
+#[derive(Debug, Clone)]
+pub struct FindingSettings {
+    /// Where GitHub secret scanning's signing keys are read (`None`: `POST
+    /// /v1/leaks/github` is not offered).
+    pub github_keys: Option<locksmith_core::leaks::KeySource>,
+    /// How often unusual use is looked for (`None`: never).
+    pub every: Option<std::time::Duration>,
+    /// The thresholds of unusual use.
+    pub rules: locksmith_core::findings::AnomalyRules,
 }
 
 /// Span export (OpenTelemetry).

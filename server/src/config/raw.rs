@@ -74,6 +74,16 @@ pub(super) struct Raw {
     pub(super) retention_dead_keys_days: Option<u32>,
     pub(super) otel_endpoint: Option<String>,
     pub(super) otel_service_name: String,
+    pub(super) github_secret_scanning_keys: Option<String>,
+    pub(super) anomaly_every_secs: u64,
+    pub(super) anomaly_baseline_days: u32,
+    pub(super) anomaly_established_hours: u32,
+    pub(super) anomaly_many_networks: u32,
+    pub(super) anomaly_factor: f64,
+    pub(super) anomaly_spike_min_requests: u32,
+    pub(super) anomaly_refusal_min: u32,
+    pub(super) anomaly_refusal_share_percent: u32,
+    pub(super) anomaly_late_grace_percent: u32,
 }
 
 impl Default for Raw {
@@ -141,6 +151,16 @@ impl Default for Raw {
             retention_dead_keys_days: None,
             otel_endpoint: None,
             otel_service_name: "locksmith".into(),
+            github_secret_scanning_keys: None,
+            anomaly_every_secs: 300,
+            anomaly_baseline_days: 7,
+            anomaly_established_hours: 24,
+            anomaly_many_networks: 20,
+            anomaly_factor: 4.0,
+            anomaly_spike_min_requests: 100,
+            anomaly_refusal_min: 50,
+            anomaly_refusal_share_percent: 50,
+            anomaly_late_grace_percent: 75,
         }
     }
 }
@@ -160,6 +180,7 @@ impl Raw {
         let webhooks = self.webhooks()?;
         let retention = self.retention()?;
         let telemetry = self.telemetry()?;
+        let findings = self.findings()?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::setting("log", format!("not a valid filter ({e})")))?;
         let site_root = self
@@ -182,6 +203,7 @@ impl Raw {
             webhooks,
             retention,
             telemetry,
+            findings,
             refresh,
             metrics_token,
         })

@@ -19,6 +19,8 @@ mod invalidations;
 mod key_list_and_bulk;
 mod keys;
 mod keyspaces;
+mod leaks;
+mod lookup;
 mod notifications;
 mod openapi;
 mod operations;

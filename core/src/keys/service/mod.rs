@@ -7,6 +7,7 @@
 //! changes are judged one after the other.
 
 mod change;
+pub(crate) mod contain;
 mod create;
 mod input;
 mod read;
@@ -65,7 +66,16 @@ pub struct RotatedKey {
 pub struct KeyService {
     pool: PgPool,
     hasher: KeyHasher,
+    /// "Is this my key?" lookups per user ([`LOOKUP_RATE`]).
+    lookups: std::sync::Arc<crate::limits::Limiter<Uuid>>,
 }
+
+/// How often one user may ask "is this my key?": it is a way to test strings against
+/// every key, so it is kept slow (10 at once, then 20 a minute).
+pub const LOOKUP_RATE: crate::limits::Rate = crate::limits::Rate {
+    per_minute: 20,
+    burst: 10,
+};
 
 fn snapshot(view: &KeyView) -> Value {
     // `KeyView` holds neither the secret nor its digest, so it can be recorded as is.
@@ -80,7 +90,11 @@ fn entry(actor: Actor, action: Action, key: Uuid, origin: &Origin) -> NewEntry {
 impl KeyService {
     /// The service over `pool`, hashing with `hasher`.
     pub fn new(pool: PgPool, hasher: KeyHasher) -> Self {
-        Self { pool, hasher }
+        Self {
+            pool,
+            hasher,
+            lookups: std::sync::Arc::new(crate::limits::Limiter::new(LOOKUP_RATE)),
+        }
     }
 
     /// The hasher (verification needs the same one).

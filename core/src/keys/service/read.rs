@@ -4,6 +4,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::KeyService;
+use crate::audit::{self, Action, NewEntry, Origin};
 use crate::error::{Error, Result};
 use crate::keys::format;
 use crate::keys::listing::{KeyCursor, KeyFilter};
@@ -21,18 +22,30 @@ impl KeyService {
         self.flagged_one(row.view(now), now).await
     }
 
-    /// The key whose whole secret is `secret`, if the caller may see it (`NotFound`
-    /// otherwise, and for anything that is not a well-formed key). For a pasted key: it
-    /// travels in a body, never in a URL.
-    pub async fn find_by_secret(&self, actor: Actor, secret: &str) -> Result<KeyView> {
-        if format::parse(secret).is_none() {
-            return Err(Error::NotFound);
-        }
+    /// "Is this my key?": the key whose whole secret is `secret`, if the caller may see
+    /// it; `NotFound` for anything else (another owner's key, an unknown key, a string
+    /// that is no key), after the same work: the string is hashed and looked up whatever
+    /// it is. Rate-limited per user (`Throttled`), and audited (`key.lookup`, naming the
+    /// key only when it was found). The secret travels in a body, never in a URL, and is
+    /// never recorded.
+    #[tracing::instrument(name = "keys.lookup", skip_all, fields(db.system = "postgresql"))]
+    pub async fn lookup(&self, actor: Actor, secret: &str, origin: &Origin) -> Result<KeyView> {
+        self.lookups.check(&actor.id).map_err(Error::Throttled)?;
+        let well_formed = format::parse(secret).is_some();
         let digest = self.hasher.digest(secret);
-        let row = store::find_by_digest(&self.pool, &digest)
-            .await?
-            .ok_or(Error::NotFound)?;
-        actor.check_visible(row.owner_id)?;
+        let row = store::find_by_digest(&self.pool, &digest).await?;
+        let found = row.filter(|row| well_formed && actor.sees(row.owner_id));
+        let mut tx = self.pool.begin().await?;
+        let entry = NewEntry::new(
+            actor.recorded_id(),
+            Action::KeyLookup,
+            found.as_ref().map(|row| row.id.to_string()),
+            origin,
+        )
+        .after(serde_json::json!({ "found": found.is_some() }));
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        let row = found.ok_or(Error::NotFound)?;
         let now = Utc::now();
         self.flagged_one(row.view(now), now).await
     }

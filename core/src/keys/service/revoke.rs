@@ -82,7 +82,7 @@ impl KeyService {
 
 /// Revokes `row` unless it is revoked already; returns the view and the audit entry to
 /// write (none when nothing changed).
-async fn revoke_row(
+pub(super) async fn revoke_row(
     conn: &mut PgConnection,
     actor: Actor,
     row: KeyRow,
