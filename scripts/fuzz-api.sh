@@ -38,6 +38,9 @@ for n in 1 2 3; do
         -d "{\"keyspace_id\":\"$SCRATCH_KEYSPACE\",\"name\":\"fuzz target $n\"}" | scratch_field id)
     key_ids="${key_ids:+$key_ids,}$id"
 done
+reporter=$(scratch_api -X POST "$base/v1/leak-reporters" -H "authorization: Bearer $SCRATCH_TOKEN" \
+    -d '{"name":"fuzz scanner"}' | scratch_field token)
+export LOCKSMITH_FUZZ_REPORTER_TOKEN=$reporter
 export LOCKSMITH_FUZZ_ADMIN_TOKEN=$SCRATCH_TOKEN LOCKSMITH_FUZZ_VERIFIER_TOKEN=$SCRATCH_VERIFIER \
     LOCKSMITH_FUZZ_KEYSPACE_ID=$SCRATCH_KEYSPACE LOCKSMITH_FUZZ_KEY_IDS=$key_ids
 

@@ -15,7 +15,7 @@ use locksmith_core::leaks::{
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, RequestOrigin, is_json, not_json, path_id};
+use super::extract::{ApiJson, RequestOrigin, is_json, json_object, not_json, path_id};
 use super::no_store::NoStore;
 use crate::auth::{AuthUser, bearer};
 use crate::http::problem::{Problem, ProblemBody};
@@ -23,6 +23,8 @@ use crate::state::AppState;
 
 /// The longest reported string looked at (keys are far shorter).
 const MAX_REPORTED: usize = 1000;
+/// The longest URL or source a reporter may send.
+const MAX_NOTE: usize = 2000;
 /// Most matches in one GitHub alert.
 const MAX_GITHUB_ITEMS: usize = 1000;
 
@@ -32,13 +34,13 @@ const MAX_GITHUB_ITEMS: usize = 1000;
 pub struct LeakReport {
     /// 1 to 100 strings found published.
     #[schema(min_items = 1, max_items = 100)]
-    items: Vec<ReportedItem>,
+    items: Vec<LeakedItem>,
 }
 
 /// One string found published.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReportedItem {
+pub struct LeakedItem {
     /// The string: perhaps a key of this installation.
     #[schema(value_type = String, format = Password, min_length = 1, max_length = 1000)]
     key: SecretString,
@@ -111,21 +113,38 @@ fn check_lengths<'a>(
         (status = 200, description = "A verdict per item, in order", body = LeakAnswer),
         (status = 400, description = "Malformed body (`detail` names the field)", body = ProblemBody),
         (status = 401, description = "Missing, invalid or revoked leak-reporter token", body = ProblemBody),
+        (status = 413, description = "Body over 64 KiB", body = ProblemBody),
+        (status = 415, description = "Not JSON", body = ProblemBody),
     ),
     security(("bearer" = [])))]
 pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
     RequestOrigin(origin): RequestOrigin,
-    ApiJson(body): ApiJson<LeakReport>,
+    body: Bytes,
 ) -> Result<NoStore<LeakAnswer>, Problem> {
+    // The token first: nothing of the body is parsed for an unknown caller.
     let refused = || unauthorized("unauthorized", "Missing or invalid leak-reporter token.");
     let token = bearer(headers.get(header::AUTHORIZATION)).ok_or_else(refused)?;
     let reporter = state.leaks.authenticate(token).await?.ok_or_else(refused)?;
+    if !is_json(headers.get(header::CONTENT_TYPE)) {
+        return Err(not_json());
+    }
+    let body: LeakReport = json_object(&body)?;
     if !(1..=locksmith_core::leaks::MAX_ITEMS).contains(&body.items.len()) {
         return Err(Problem::invalid("items", "must hold 1 to 100 items"));
     }
     check_lengths(body.items.iter().map(|i| &i.key), "key")?;
+    for (i, item) in body.items.iter().enumerate() {
+        for (field, text) in [("url", &item.url), ("source", &item.source)] {
+            if text.as_ref().is_some_and(|t| t.chars().count() > MAX_NOTE) {
+                return Err(Problem::invalid(
+                    format!("items[{i}].{field}"),
+                    format!("must be at most {MAX_NOTE} characters"),
+                ));
+            }
+        }
+    }
     let items: Vec<ReportedLeak> = body
         .items
         .into_iter()
@@ -166,6 +185,22 @@ pub async fn github(
     RequestOrigin(origin): RequestOrigin,
     body: Bytes,
 ) -> Result<NoStore<Vec<GithubVerdict>>, Problem> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let (identifier, signature) = (
+        text("github-public-key-identifier"),
+        text("github-public-key-signature"),
+    );
+    if identifier.is_empty() || signature.is_empty() {
+        return Err(unauthorized(
+            "invalid_signature",
+            "Github-Public-Key-Identifier and Github-Public-Key-Signature are required.",
+        ));
+    }
     let Some(keys) = state.leaks.github() else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -176,19 +211,7 @@ pub async fn github(
     if !is_json(headers.get(header::CONTENT_TYPE)) {
         return Err(not_json());
     }
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    let checked = keys
-        .check(
-            text("github-public-key-identifier"),
-            text("github-public-key-signature"),
-            &body,
-        )
-        .await;
+    let checked = keys.check(identifier, signature, &body).await;
     match checked {
         Ok(()) => {}
         Err(SignatureError::KeysUnavailable(_)) => {

@@ -444,6 +444,10 @@ async fn leak_reporters_report_with_their_token(pool: PgPool) {
             "items",
         ),
         (json!({ "items": [{ "key": "" }] }), "items[0].key"),
+        (
+            json!({ "items": [{ "key": "x", "url": "u".repeat(2001) }] }),
+            "items[0].url",
+        ),
     ] {
         let problem = world
             .app

@@ -779,7 +779,6 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
     assert_eq!(status, 200, "{body}");
     // The successor expires in ten days: seven days before, it is expiring.
     let expiring = w.key(&w.admin, json!({ "name": "later", "expires_at": (now + chrono::Duration::days(10)).to_rfc3339() })).await;
-    let _ = expiring;
     lifecycle
         .check(now + chrono::Duration::days(3) + chrono::Duration::minutes(2))
         .await
@@ -837,6 +836,75 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
             .await;
         assert_eq!(status, 200, "{body}");
     }
+    // Leaks: a reporter is issued, reports a key (key.leaked), the finding is
+    // acknowledged, the reporter revoked.
+    let (status, reporter) = app
+        .post_json(
+            "/v1/leak-reporters",
+            &w.admin,
+            &json!({ "name": "scanner" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{reporter}");
+    let (status, report) = app
+        .post_json(
+            "/v1/leaks",
+            reporter["token"].as_str().expect("token"),
+            &json!({ "items": [{ "key": expiring["key"], "url": "https://paste.example/1" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let findings = app
+        .get_json(
+            &format!(
+                "/v1/findings?key_id={}",
+                expiring["id"].as_str().expect("id")
+            ),
+            &w.admin,
+        )
+        .await;
+    let finding = findings["items"][0]["id"].as_str().expect("finding");
+    let (status, body) = app
+        .post_json(
+            &format!("/v1/findings/{finding}/acknowledge"),
+            &w.admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rid = reporter["id"].as_str().expect("id");
+    assert_eq!(
+        app.status(
+            Method::DELETE,
+            &format!("/v1/leak-reporters/{rid}"),
+            &w.admin
+        )
+        .await,
+        204
+    );
+    // Unusual use: an old key still used late in a one-hour grace (key.anomaly).
+    let late = w.key(&w.alice, json!({ "name": "late" })).await;
+    let late_id = late["id"].as_str().expect("id").to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/v1/keys/{late_id}/rotate"),
+            &w.alice,
+            &json!({ "grace_seconds": 3600 }),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{body}");
+    sqlx::query("UPDATE keys SET last_used_at = now() + interval '50 minutes' WHERE id = $1::uuid")
+        .bind(&late_id)
+        .execute(&pool)
+        .await
+        .expect("used late");
+    let found = locksmith_core::findings::Detector::new(pool.clone(), Default::default())
+        .evaluate(now + chrono::Duration::minutes(55))
+        .await
+        .expect("evaluated")
+        .expect("not locked");
+    assert_eq!(found.found.len(), 1, "{found:?}");
+
     let (status, _) = app
         .post_json(
             &format!("/v1/webhooks/{hook_id}/test"),
