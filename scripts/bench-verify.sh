@@ -3,7 +3,8 @@
 # release mode, starts Locksmith against a scratch database, seeds keys through the REST
 # API, and drives it from a separate process (bench/, `loadgen`), measuring in one run:
 #   (a) GET /healthz, a bare axum route of the same server returning a small JSON body;
-#   (b) POST /v1/verify for a cached valid key with a rate limit and a quota;
+#   (b) POST /v1/verify for a cached valid key with a rate limit and a quota, from 64
+#       client addresses in 16 networks;
 #   (c) the same with a mix of 90% valid, 5% unknown and 5% revoked keys;
 #   (d) (b) at half of its peak throughput, for the latency at a sustainable load;
 #   (e) the same over 8 connections instead of 64;
@@ -82,11 +83,15 @@ gone_key=$(api POST /v1/keys "{\"keyspace_id\":\"$keyspace\",\"name\":\"gone\"}"
 psql "$bench_url" -qAtc "DELETE FROM keys WHERE id = '$(echo "$gone_key" | json "['id']")'" >/dev/null
 unknown=$(echo "$gone_key" | json "['key']")
 
-printf '{"key":"%s"}\n' "$valid" >"$work/valid.jsonl"
+# Each request names its end user's address, as services do: 64 addresses in 16 /24
+# networks, so the per-network counts of unusual-use detection are on the measured path.
+for i in $(seq 0 63); do
+    printf '{"key":"%s","client_ip":"198.51.%d.%d"}\n' "$valid" $((i % 16)) $((i + 1))
+done >"$work/valid.jsonl"
 {
-    for _ in $(seq 1 18); do printf '{"key":"%s"}\n' "$valid"; done
-    printf '{"key":"%s"}\n' "$unknown"
-    printf '{"key":"%s"}\n' "$revoked"
+    for i in $(seq 1 18); do printf '{"key":"%s","client_ip":"198.51.%d.7"}\n' "$valid" $((i % 16)); done
+    printf '{"key":"%s","client_ip":"203.0.113.9"}\n' "$unknown"
+    printf '{"key":"%s","client_ip":"203.0.113.9"}\n' "$revoked"
 } >"$work/mix.jsonl"
 
 quota_writes() {

@@ -63,7 +63,7 @@ fn Found(found: KeyMatch, revoke: ServerAction<RevokeKey>) -> impl IntoView {
     view! {
         <section class=format!("p-5 {CARD}") data-testid="check-result" data-found="true" aria-labelledby="found-title">
             <div class="flex flex-wrap items-center gap-3">
-                <h2 id="found-title" class="text-lg font-semibold">{format!("This is your key “{}”", key.name)}</h2>
+                <h2 id="found-title" class="text-lg font-semibold">{format!("This is the key “{}”", key.name)}</h2>
                 {move || if revoked_here() {
                     view! { <StatusBadge status="revoked" /> }.into_any()
                 } else {

@@ -209,6 +209,7 @@ impl Retention {
                         ("webhook_deliveries", report.deliveries),
                         ("notifications", report.notifications),
                         ("events", report.events),
+                        ("networks", report.network_rows),
                         ("keys", report.keys),
                     ] {
                         metrics::counter!("retention_rows_removed_total", "what" => what)

@@ -135,9 +135,29 @@ async fn months_of_usage_fold_into_days_and_age_out_with_the_charts_unchanged(po
         total_valid(&pool, "owner_usage", since).await,
     );
 
+    // The networks keys were used from: kept 31 days, whatever the usage horizons.
+    sqlx::query(
+        "INSERT INTO key_networks (key_id, bucket, network, requests)
+         SELECT $1, date_trunc('hour', g, 'UTC'), '203.0.113.0/24', 1
+         FROM generate_series($2 - interval '40 days', $2, interval '1 day') g",
+    )
+    .bind(keys[0])
+    .bind(now)
+    .execute(&pool)
+    .await
+    .expect("networks");
+
     let retention = Retention::new(pool.clone(), policy);
     let report = retention.run(now).await.expect("runs").expect("not locked");
     assert!(report.folded_days >= 119, "{report:?}");
+    let kept = count(&pool, "key_networks").await;
+    assert!((30..=31).contains(&kept), "{kept} of 41 days kept");
+    assert_eq!(report.network_rows, 41 - kept as u64, "{report:?}");
+    let oldest: DateTime<Utc> = sqlx::query_scalar("SELECT min(bucket) FROM key_networks")
+        .fetch_one(&pool)
+        .await
+        .expect("oldest");
+    assert!(oldest >= now - TimeDelta::days(31), "{oldest}");
     assert!(report.usage_rows > 0, "{report:?}");
 
     // 30 days of hours and 90 days of days per key, give or take the days at the edges.
