@@ -53,6 +53,9 @@ test.describe("first run", () => {
     await hydrated(page);
     await page.getByRole("link", { name: "+ New key" }).click();
     await expect(page).toHaveURL(/\/keys\/new$/, { timeout: 15_000 });
+    // The form's data has arrived (the page renders once more when it does, and its
+    // heading takes the focus again): only then is the focus where it stays.
+    await expect(page.getByLabel("Name", { exact: true })).toBeVisible();
     await expect(page.getByRole("heading", { level: 1, name: "New key" })).toBeFocused();
     await page.keyboard.press("Tab");
     await expect(page.getByLabel("Name", { exact: true })).toBeFocused();

@@ -210,3 +210,51 @@ async fn owners_are_emailed_what_happens_to_their_keys_unless_they_opted_out(poo
         .expect("count");
     assert_eq!(sent, 2);
 }
+
+#[sqlx::test(migrator = "locksmith_core::db::MIGRATOR")]
+async fn a_leaked_key_is_emailed_to_its_owner_and_every_admin(pool: PgPool) {
+    let smtpd = Smtpd::start().await;
+    let url = smtpd.url();
+    let w = KeyWorld::with_settings(pool.clone(), &[("LOCKSMITH_SMTP_URL", url.as_str())]).await;
+    let key = w.key(&w.alice, json!({ "name": "alice checkout" })).await;
+    let (status, reporter) = w
+        .app
+        .post_json(
+            "/v1/leak-reporters",
+            &w.admin,
+            &json!({ "name": "scanner" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{reporter}");
+    let (status, answer) = w
+        .app
+        .post_json(
+            "/v1/leaks",
+            reporter["token"].as_str().expect("token"),
+            &json!({ "items": [{ "key": key["key"], "url": "https://paste.example/raw/9" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
+    let mail = smtpd.wait_for(2).await;
+    let texts: Vec<String> = mail.iter().map(|m| text(m)).collect();
+    for to in ["To: alice@keys.test", "To: admin@keys.test"] {
+        let message = texts
+            .iter()
+            .find(|t| t.contains(to))
+            .unwrap_or_else(|| panic!("no email {to}: {texts:?}"));
+        assert!(message.contains("was found published"), "{message}");
+        assert!(message.contains("alice checkout"), "{message}");
+        assert!(message.contains("https://paste.example/raw/9"), "{message}");
+        assert!(message.contains("Rotate it now"), "{message}");
+        assert!(
+            !message.contains(key["key"].as_str().expect("secret")),
+            "no secret in an email"
+        );
+    }
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(queued, 2, "not the auditor, not Bob");
+}
