@@ -107,16 +107,10 @@ async fn every_request_body_must_be_an_object(pool: PgPool) {
         .await;
     assert_eq!(status, 201, "{verifier}");
     let verifier = verifier["token"].as_str().expect("token").to_owned();
-    let (status, reporter) = w
-        .app
-        .post_json(
-            "/v1/leak-reporters",
-            &w.admin,
-            &serde_json::json!({ "name": "scanner" }),
-        )
-        .await;
-    assert_eq!(status, 201, "{reporter}");
-    let reporter = reporter["token"].as_str().expect("token").to_owned();
+    let reporter = w.leak_reporter().await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let doc: serde_json::Value = w
         .app
         .get("/v1/openapi.json")

@@ -200,6 +200,41 @@ impl KeyWorld {
             .sum()
     }
 
+    /// Issues a leak-reporter token as the admin; asserts 201 and returns the reporter,
+    /// its `token` included.
+    pub async fn leak_reporter(&self) -> serde_json::Value {
+        let (status, reporter) = self
+            .app
+            .post_json(
+                "/v1/leak-reporters",
+                &self.admin,
+                &serde_json::json!({ "name": "scanner" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{reporter}");
+        reporter
+    }
+
+    /// Reports `key`'s secret as found at `url`, with the leak-reporter `token`; asserts
+    /// 200 and returns the answer.
+    pub async fn report_leak(
+        &self,
+        token: &str,
+        key: &serde_json::Value,
+        url: &str,
+    ) -> serde_json::Value {
+        let (status, answer) = self
+            .app
+            .post_json(
+                "/v1/leaks",
+                token,
+                &serde_json::json!({ "items": [{ "key": key["key"], "url": url }] }),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
     /// Sets Alice's owner policy as the admin; asserts 200 and returns her user.
     pub async fn set_policy(&self, policy: serde_json::Value) -> serde_json::Value {
         let (status, user) = self

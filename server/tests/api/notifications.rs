@@ -217,24 +217,10 @@ async fn a_leaked_key_is_emailed_to_its_owner_and_every_admin(pool: PgPool) {
     let url = smtpd.url();
     let w = KeyWorld::with_settings(pool.clone(), &[("LOCKSMITH_SMTP_URL", url.as_str())]).await;
     let key = w.key(&w.alice, json!({ "name": "alice checkout" })).await;
-    let (status, reporter) = w
-        .app
-        .post_json(
-            "/v1/leak-reporters",
-            &w.admin,
-            &json!({ "name": "scanner" }),
-        )
+    let reporter = w.leak_reporter().await;
+    let token = reporter["token"].as_str().expect("token");
+    w.report_leak(token, &key, "https://paste.example/raw/9")
         .await;
-    assert_eq!(status, 201, "{reporter}");
-    let (status, answer) = w
-        .app
-        .post_json(
-            "/v1/leaks",
-            reporter["token"].as_str().expect("token"),
-            &json!({ "items": [{ "key": key["key"], "url": "https://paste.example/raw/9" }] }),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
 
     let mail = smtpd.wait_for(2).await;
     let texts: Vec<String> = mail.iter().map(|m| text(m)).collect();

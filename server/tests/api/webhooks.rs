@@ -838,22 +838,10 @@ async fn every_event_type_is_delivered_signed_and_as_documented(pool: PgPool) {
     }
     // Leaks: a reporter is issued, reports a key (key.leaked), the finding is
     // acknowledged, the reporter revoked.
-    let (status, reporter) = app
-        .post_json(
-            "/v1/leak-reporters",
-            &w.admin,
-            &json!({ "name": "scanner" }),
-        )
+    let reporter = w.leak_reporter().await;
+    let token = reporter["token"].as_str().expect("token");
+    w.report_leak(token, &expiring, "https://paste.example/1")
         .await;
-    assert_eq!(status, 201, "{reporter}");
-    let (status, report) = app
-        .post_json(
-            "/v1/leaks",
-            reporter["token"].as_str().expect("token"),
-            &json!({ "items": [{ "key": expiring["key"], "url": "https://paste.example/1" }] }),
-        )
-        .await;
-    assert_eq!(status, 200, "{report}");
     let findings = app
         .get_json(
             &format!(
