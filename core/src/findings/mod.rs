@@ -12,7 +12,7 @@ pub(crate) mod record;
 mod service;
 pub(crate) mod store;
 
-pub use detect::{AnomalyRules, network_of};
+pub use detect::AnomalyRules;
 pub use detector::{Detector, Evaluation, MAX_KEYS_PER_EVALUATION};
 pub use model::{
     AnomalyAction, Finding, FindingAction, FindingFilter, FindingKind, LeakAction, NewFinding,

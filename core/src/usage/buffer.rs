@@ -53,7 +53,7 @@ pub struct UsageBatch {
     /// The newest verifications of each key, oldest first (at most `keep` per key).
     pub log: HashMap<Uuid, VecDeque<LoggedVerification>>,
     /// Verifications by key, hour and client network (the /24 or /48 of `client_ip`,
-    /// see [`crate::findings::network_of`]): what unusual-use detection reads.
+    /// see [`super::network_of`]): what unusual-use detection reads.
     pub networks: HashMap<(Uuid, DateTime<Utc>, IpAddr), i64>,
 }
 
@@ -155,7 +155,7 @@ impl UsageBuffer {
             return;
         };
         let hour = hour_of(event.at);
-        let network = event.client_ip.map(|ip| crate::findings::network_of(ip).0);
+        let network = event.client_ip.map(|ip| super::network_of(ip).0);
         let mut pending = self.lock(shard_of_this_thread());
         pending.counts.entry((key, hour)).or_default()[outcome.index()] += 1;
         if let Some(network) = network {

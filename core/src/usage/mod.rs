@@ -3,11 +3,13 @@
 //! for `GET /v1/keys/{id}/usage` and the portal.
 
 pub mod buffer;
+pub mod network;
 pub mod recent;
 pub mod series;
 pub(crate) mod store;
 
 pub use buffer::{LoggedVerification, UsageBatch, UsageBuffer};
+pub use network::network_of;
 pub use series::{Granularity, UsageBucket, UsageRange};
 
 use crate::verify::Code;
