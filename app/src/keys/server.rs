@@ -465,15 +465,7 @@ pub(super) async fn verifications(
 }
 
 pub(super) async fn lookup(key: String) -> Result<Option<String>, AppError> {
-    let user = require(&[]).await?;
-    match service()?
-        .lookup(Actor::from(&user), key.trim(), &origin().await)
-        .await
-    {
-        Ok(view) => Ok(Some(view.id.to_string())),
-        Err(locksmith_core::Error::NotFound) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(check(key).await?.map(|found| found.key.id))
 }
 
 pub(super) async fn check(key: String) -> Result<Option<super::KeyMatch>, AppError> {

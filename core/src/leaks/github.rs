@@ -78,6 +78,16 @@ struct Cached {
     read_at: Option<Instant>,
 }
 
+impl Cached {
+    /// The key with this identifier, if it was read.
+    fn named(&self, identifier: &str) -> Option<VerifyingKey> {
+        self.keys
+            .iter()
+            .find(|(id, _)| id == identifier)
+            .map(|(_, k)| *k)
+    }
+}
+
 /// GitHub's signing keys, read when needed, and the signature check.
 #[derive(Debug)]
 pub struct GithubKeys {
@@ -149,11 +159,7 @@ impl GithubKeys {
     /// know it.
     async fn key(&self, identifier: &str) -> Result<VerifyingKey, SignatureError> {
         let mut cached = self.cached.lock().await;
-        let known = cached
-            .keys
-            .iter()
-            .find(|(id, _)| id == identifier)
-            .map(|(_, k)| *k);
+        let known = cached.named(identifier);
         let age = cached.read_at.map(|at| at.elapsed());
         let stale = age.is_none_or(|age| age >= FRESH_FOR);
         let may_reread = age.is_none_or(|age| age >= REREAD_AT_MOST_EVERY);
@@ -174,12 +180,7 @@ impl GithubKeys {
                 }
             }
         }
-        cached
-            .keys
-            .iter()
-            .find(|(id, _)| id == identifier)
-            .map(|(_, k)| *k)
-            .ok_or(SignatureError::UnknownKey)
+        cached.named(identifier).ok_or(SignatureError::UnknownKey)
     }
 
     /// Checks that `signature` (base64 DER) by the key `identifier` signs `body`.

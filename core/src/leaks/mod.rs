@@ -35,8 +35,9 @@ pub use reporters::{CreatedLeakReporter, LeakReporter, REPORTER_PREFIX};
 
 /// Most items in one report through `POST /v1/leaks`.
 pub const MAX_ITEMS: usize = 100;
-/// Longest URL or source kept of a report (longer ones are cut).
-const MAX_NOTE: usize = 2000;
+/// Longest URL or source kept of a report, in characters (`POST /v1/leaks` refuses
+/// longer ones; GitHub's are cut).
+pub const MAX_NOTE: usize = 2000;
 
 /// One reported string.
 #[derive(Debug, Clone)]

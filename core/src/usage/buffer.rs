@@ -54,7 +54,7 @@ pub struct UsageBatch {
     pub log: HashMap<Uuid, VecDeque<LoggedVerification>>,
     /// Verifications by key, hour and client network (the /24 or /48 of `client_ip`,
     /// see [`super::network_of`]): what unusual-use detection reads.
-    pub networks: HashMap<(Uuid, DateTime<Utc>, IpAddr), i64>,
+    pub networks: HashMap<(Uuid, DateTime<Utc>, ipnet::IpNet), i64>,
 }
 
 impl UsageBatch {
@@ -155,7 +155,7 @@ impl UsageBuffer {
             return;
         };
         let hour = hour_of(event.at);
-        let network = event.client_ip.map(|ip| super::network_of(ip).0);
+        let network = event.client_ip.map(super::network_of);
         let mut pending = self.lock(shard_of_this_thread());
         pending.counts.entry((key, hour)).or_default()[outcome.index()] += 1;
         if let Some(network) = network {
@@ -384,12 +384,12 @@ mod tests {
         let of = |net: &str| {
             batch
                 .networks
-                .get(&(key, hour, net.parse().expect("ip")))
+                .get(&(key, hour, net.parse().expect("network")))
                 .copied()
         };
-        assert_eq!(of("203.0.113.0"), Some(2), "one /24");
-        assert_eq!(of("198.51.100.0"), Some(1));
-        assert_eq!(of("2001:db8:1::"), Some(1), "a /48");
+        assert_eq!(of("203.0.113.0/24"), Some(2), "one /24");
+        assert_eq!(of("198.51.100.0/24"), Some(1));
+        assert_eq!(of("2001:db8:1::/48"), Some(1), "a /48");
         assert_eq!(batch.networks.len(), 3, "no address, no network");
     }
 

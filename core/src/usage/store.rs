@@ -182,10 +182,7 @@ async fn write_networks(conn: &mut PgConnection, batch: &UsageBatch) -> Result<(
     let mut rows: Vec<(Uuid, DateTime<Utc>, String, i64)> = batch
         .networks
         .iter()
-        .map(|((key, bucket, network), n)| {
-            let len = if network.is_ipv4() { 24 } else { 48 };
-            (*key, *bucket, format!("{network}/{len}"), *n)
-        })
+        .map(|((key, bucket, network), n)| (*key, *bucket, network.to_string(), *n))
         .collect();
     rows.sort_unstable();
     let (mut keys, mut buckets, mut networks, mut counts) =

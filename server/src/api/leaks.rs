@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use locksmith_core::leaks::{
-    CreatedLeakReporter, Label, LeakReporter, LeakVerdict, ReportedLeak, Reporter, SignatureError,
+    CreatedLeakReporter, Label, LeakReporter, LeakVerdict, MAX_NOTE, ReportedLeak, Reporter,
+    SignatureError,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,6 @@ use crate::state::AppState;
 
 /// The longest reported string looked at (keys are far shorter).
 const MAX_REPORTED: usize = 1000;
-/// The longest URL or source a reporter may send.
-const MAX_NOTE: usize = 2000;
 /// Most matches in one GitHub alert.
 const MAX_GITHUB_ITEMS: usize = 1000;
 
